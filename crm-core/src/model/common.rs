@@ -1,0 +1,222 @@
+use std::fmt::Debug;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::FieldError;
+use crate::id::Id;
+use crate::scope::{TenantId, UserId};
+use crate::store::Entity;
+
+use super::{Deal, PipelineId};
+
+/// Every kind of thing the library stores; also the `resource` of audit entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A tenant (workspace).
+    Tenant,
+    /// A user (global; joins tenants through memberships).
+    User,
+    /// A user's membership of a tenant.
+    Member,
+    /// A deal pipeline.
+    Pipeline,
+    /// A lead.
+    Lead,
+    /// A contact.
+    Contact,
+    /// An account.
+    Account,
+    /// A deal.
+    Deal,
+    /// An activity.
+    Activity,
+}
+
+impl Kind {
+    /// The wire name (`lead`, `deal`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Tenant => "tenant",
+            Kind::User => "user",
+            Kind::Member => "member",
+            Kind::Pipeline => "pipeline",
+            Kind::Lead => "lead",
+            Kind::Contact => "contact",
+            Kind::Account => "account",
+            Kind::Deal => "deal",
+            Kind::Activity => "activity",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Kind> {
+        use Kind::*;
+        [Tenant, User, Member, Pipeline, Lead, Contact, Account, Deal, Activity]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// Fields every CRM record carries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(bound = "")]
+pub struct RecordMeta<T> {
+    /// The record's id.
+    pub id: Id<T>,
+    /// The owning tenant; never serialized to clients, who only ever see their own.
+    #[serde(skip)]
+    pub tenant_id: TenantId,
+    /// Optimistic-concurrency version: 1 on create, +1 on every change.
+    pub version: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it was soft-deleted; reads never return deleted records.
+    #[serde(skip)]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// Money as integer minor units plus an ISO 4217 code; never floating point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Money {
+    /// Amount in the currency's minor unit (cents for EUR).
+    pub amount_minor: i64,
+    /// ISO 4217 code, upper case (`EUR`).
+    pub currency: String,
+}
+
+/// A record's custom fields: a JSON object of names to values.
+pub type CustomFields = serde_json::Map<String, serde_json::Value>;
+
+/// A reference from one record to another, checked to exist in the same tenant before a write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Link {
+    /// `field` must name a live record of `kind`.
+    Record {
+        /// The input field holding the reference.
+        field: &'static str,
+        /// The kind it must be.
+        kind: Kind,
+        /// The referenced id.
+        id: Uuid,
+    },
+    /// `field` must name a stage of the pipeline.
+    Stage {
+        /// The pipeline.
+        pipeline_id: PipelineId,
+        /// The stage key.
+        stage: String,
+    },
+    /// `field` must name a member of the tenant.
+    Member {
+        /// The input field holding the reference.
+        field: &'static str,
+        /// The user.
+        user_id: UserId,
+    },
+}
+
+/// What the generic services need to know about a record type.
+///
+/// Implemented by [`super::Lead`], [`super::Contact`], [`super::Account`], [`super::Deal`] and
+/// [`super::Activity`]; it lets one implementation of create/get/update/delete/list serve all five.
+pub trait Record: Clone + Debug + Serialize + Send + Sync + Sized + 'static {
+    /// The record's kind.
+    const KIND: Kind;
+    /// Create input.
+    type New: Debug + Send + 'static;
+    /// Update input.
+    type Patch: Debug + Send + 'static;
+
+    /// Common fields.
+    fn meta(&self) -> &RecordMeta<Self>;
+    /// Common fields, mutably.
+    fn meta_mut(&mut self) -> &mut RecordMeta<Self>;
+    /// The owning user, for `Own` record scope.
+    fn owner_id(&self) -> Option<UserId>;
+    /// Builds a record from its input; `creator` becomes the owner when none is given.
+    fn create(
+        new: Self::New,
+        meta: RecordMeta<Self>,
+        creator: Option<UserId>,
+    ) -> Result<Self, Vec<FieldError>>;
+    /// Applies a patch, reporting changes the patch may not make.
+    fn apply(&mut self, patch: Self::Patch, errors: &mut Vec<FieldError>);
+    /// Checks the record's own fields (lengths, formats, required fields).
+    fn validate(&self, errors: &mut Vec<FieldError>);
+    /// References to other records, checked against the store before writing.
+    fn links(&self) -> Vec<Link>;
+    /// Wraps the record for the store.
+    fn into_entity(self) -> Entity;
+    /// Unwraps a record read from the store.
+    fn from_entity(entity: Entity) -> Option<Self>;
+    /// The record as a deal, so deal-only rules (pipelines, stage history) can hook in.
+    fn as_deal_mut(&mut self) -> Option<&mut Deal> {
+        None
+    }
+    /// The record as a deal, read-only.
+    fn as_deal(&self) -> Option<&Deal> {
+        None
+    }
+}
+
+/// `Option<Option<T>>` deserializer: a present `null` becomes `Some(None)`.
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Replaces `target` with the patch value when the patch names the field.
+pub(crate) fn patch_field<T>(target: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *target = v;
+    }
+}
+
+/// Pushes an owner link when an owner is set.
+pub(crate) fn owner_link(owner: Option<UserId>, links: &mut Vec<Link>) {
+    if let Some(user_id) = owner {
+        links.push(Link::Member { field: "owner_id", user_id });
+    }
+}
+
+/// Pushes a record link when the reference is set.
+pub(crate) fn record_link<T>(field: &'static str, kind: Kind, id: Option<Id<T>>, links: &mut Vec<Link>) {
+    if let Some(id) = id {
+        links.push(Link::Record { field, kind, id: id.uuid() });
+    }
+}
+
+/// Implements the boilerplate parts of [`Record`] for a struct with `meta` and `owner_id` fields.
+macro_rules! record_common {
+    ($ty:ident) => {
+        const KIND: $crate::model::Kind = $crate::model::Kind::$ty;
+        fn meta(&self) -> &$crate::model::RecordMeta<Self> {
+            &self.meta
+        }
+        fn meta_mut(&mut self) -> &mut $crate::model::RecordMeta<Self> {
+            &mut self.meta
+        }
+        fn owner_id(&self) -> Option<$crate::scope::UserId> {
+            self.owner_id
+        }
+        fn into_entity(self) -> $crate::store::Entity {
+            $crate::store::Entity::$ty(self)
+        }
+        fn from_entity(entity: $crate::store::Entity) -> Option<Self> {
+            match entity {
+                $crate::store::Entity::$ty(r) => Some(r),
+                _ => None,
+            }
+        }
+    };
+}
+pub(crate) use record_common;

@@ -1,0 +1,22 @@
+//! Domain types: the records a CRM keeps, and the inputs that create and change them.
+//!
+//! Each record type has a `New…` input (create) and a `…Patch` input (update). Patch fields are
+//! `Option<Option<T>>` where the field may be cleared: absent = unchanged, `null` = cleared.
+
+mod account;
+mod activity;
+mod common;
+mod contact;
+mod deal;
+mod lead;
+mod pipeline;
+mod tenant;
+
+pub use account::{Account, AccountId, AccountPatch, NewAccount};
+pub use activity::{Activity, ActivityId, ActivityKind, ActivityPatch, ActivityTarget, NewActivity};
+pub use common::{CustomFields, Kind, Link, Money, Record, RecordMeta};
+pub use contact::{Contact, ContactId, ContactPatch, NewContact};
+pub use deal::{Deal, DealId, DealPatch, NewDeal, StageChange, StageChangeId};
+pub use lead::{Lead, LeadId, LeadPatch, LeadStatus, NewLead};
+pub use pipeline::{NewPipeline, NewStage, Pipeline, PipelineId, Stage, StageKind};
+pub use tenant::{Member, Membership, NewMember, NewTenant, NewUser, Tenant, User};

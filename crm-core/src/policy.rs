@@ -1,0 +1,124 @@
+//! Authorization: the one chokepoint every read and write passes before any store call.
+
+use std::fmt::Debug;
+
+use crate::scope::{Principal, Role, UserId};
+
+/// What a caller wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Get, list, search, timeline, export.
+    Read,
+    /// Create a record.
+    Create,
+    /// Change a record (including stage moves and conversion).
+    Update,
+    /// Delete a record.
+    Delete,
+}
+
+/// What it wants to do it to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Resource {
+    /// Leads.
+    Lead,
+    /// Contacts.
+    Contact,
+    /// Accounts.
+    Account,
+    /// Deals.
+    Deal,
+    /// Activities.
+    Activity,
+    /// Pipelines and their stages.
+    Pipeline,
+    /// Tenant members and their roles.
+    Member,
+    /// The tenant's audit log.
+    AuditLog,
+}
+
+/// Which records a grant covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordScope {
+    /// Every record of the tenant.
+    All,
+    /// Only records whose `owner_id` is the acting user.
+    Own,
+}
+
+/// A permission, returned by a [`Policy`] and applied by core to each record the call touches.
+///
+/// It is a struct rather than a bool so that richer rules (team scope, field masks) can be added
+/// as fields without changing any caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Grant {
+    /// Which records the permission covers.
+    pub record_scope: RecordScope,
+}
+
+impl Grant {
+    /// A grant over every record.
+    pub const ALL: Grant = Grant { record_scope: RecordScope::All };
+    /// A grant over the principal's own records.
+    pub const OWN: Grant = Grant { record_scope: RecordScope::Own };
+
+    /// Whether the grant covers a record owned by `owner` when `principal` acts.
+    pub fn covers(&self, principal: &Principal, owner: Option<UserId>) -> bool {
+        match self.record_scope {
+            RecordScope::All => true,
+            RecordScope::Own => match principal {
+                Principal::User { user_id, .. } => owner == Some(*user_id),
+                Principal::System => true,
+            },
+        }
+    }
+}
+
+/// Decides whether a principal may perform an action on a kind of resource.
+///
+/// Hosts can replace the default matrix with their own rules; core calls this before any store
+/// access and applies the returned [`Grant`] to each record (and as a filter on lists).
+pub trait Policy: Send + Sync + Debug + 'static {
+    /// `Some(grant)` when allowed, `None` when not.
+    fn authorize(&self, principal: &Principal, action: Action, resource: Resource) -> Option<Grant>;
+}
+
+/// The default role × resource × action matrix.
+///
+/// | role    | records (lead, contact, account, deal, activity) | pipelines  | members    | audit log |
+/// |---------|--------------------------------------------------|------------|------------|-----------|
+/// | owner   | all actions, all records                         | read/write | read/write | read      |
+/// | admin   | all actions, all records                         | read/write | read/write | read      |
+/// | manager | all actions, all records                         | read       | read       | —         |
+/// | member  | read all; create; update/delete own              | read       | read       | —         |
+/// | viewer  | read all                                         | read       | read       | —         |
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DefaultPolicy;
+
+impl Policy for DefaultPolicy {
+    fn authorize(&self, principal: &Principal, action: Action, resource: Resource) -> Option<Grant> {
+        let role = match principal {
+            Principal::System => return Some(Grant::ALL),
+            Principal::User { role, .. } => *role,
+        };
+        let is_record = matches!(
+            resource,
+            Resource::Lead | Resource::Contact | Resource::Account | Resource::Deal | Resource::Activity
+        );
+        use Action::*;
+        use Role::*;
+        match (role, action) {
+            (Owner | Admin, _) => Some(Grant::ALL),
+            (_, Read) if resource == Resource::AuditLog => None,
+            (_, Read) => Some(Grant::ALL),
+            (Manager, _) if is_record => Some(Grant::ALL),
+            (Member, Create) if is_record => Some(Grant::ALL),
+            (Member, Update | Delete) if is_record => Some(Grant::OWN),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Pipelines and deal stages: defaults, moves, terminal stages and the stage history.
+
+use super::draft::Draft;
+use super::{Crm, snapshot};
+use crate::audit::AuditAction;
+use crate::error::{Error, FieldError, Result};
+use crate::model::{Deal, DealId, DealPatch, Kind, NewPipeline, Pipeline, PipelineId, StageChange};
+use crate::policy::{Action, Resource};
+use crate::scope::Scope;
+
+impl Crm {
+    /// Moves a deal to another stage of its pipeline (recorded in its stage history). Deals in a
+    /// won or lost stage do not move.
+    pub async fn move_deal_to_stage(
+        &self,
+        scope: &Scope,
+        deal_id: DealId,
+        expected_version: i64,
+        stage: impl Into<String>,
+    ) -> Result<Deal> {
+        let patch = DealPatch { stage: Some(stage.into()), ..DealPatch::default() };
+        self.update(scope, deal_id, expected_version, patch).await
+    }
+
+    /// A deal's stage history, oldest first.
+    pub async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>> {
+        self.get(scope, deal_id).await?;
+        self.store_ref().stage_history(scope, deal_id).await
+    }
+
+    /// Creates a pipeline (admins). The tenant's first pipeline is its default.
+    pub async fn create_pipeline(&self, scope: &Scope, new: NewPipeline) -> Result<Pipeline> {
+        self.authorize(scope, Action::Create, Resource::Pipeline)?;
+        let is_default = self.store_ref().pipelines(scope).await?.is_empty();
+        let mut draft = self.draft(scope);
+        let pipeline = self.prepare_pipeline(&mut draft, new, is_default)?;
+        self.commit(draft).await?;
+        Ok(pipeline)
+    }
+
+    /// The tenant's pipelines, oldest first.
+    pub async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {
+        self.authorize(scope, Action::Read, Resource::Pipeline)?;
+        self.store_ref().pipelines(scope).await
+    }
+
+    /// One pipeline.
+    pub async fn pipeline(&self, scope: &Scope, id: PipelineId) -> Result<Pipeline> {
+        self.authorize(scope, Action::Read, Resource::Pipeline)?;
+        self.pipeline_of(scope, id).await?.ok_or(Error::NotFound)
+    }
+
+    pub(crate) fn prepare_pipeline(
+        &self,
+        draft: &mut Draft,
+        new: NewPipeline,
+        is_default: bool,
+    ) -> Result<Pipeline> {
+        let errors = new.validate();
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let pipeline =
+            Pipeline { meta: self.new_meta(draft), name: new.name, is_default, stages: new.stages };
+        let after = snapshot(&pipeline);
+        self.record_change(
+            draft,
+            AuditAction::Created,
+            Kind::Pipeline,
+            pipeline.meta.id.uuid(),
+            None,
+            Some(&after),
+        );
+        draft.insert(crate::store::Entity::Pipeline(pipeline.clone()));
+        Ok(pipeline)
+    }
+
+    pub(crate) async fn pipeline_of(&self, scope: &Scope, id: PipelineId) -> Result<Option<Pipeline>> {
+        Ok(match self.store_ref().get(scope, Kind::Pipeline, id.uuid()).await? {
+            Some(crate::store::Entity::Pipeline(p)) => Some(p),
+            _ => None,
+        })
+    }
+
+    /// Fills in the default pipeline and its first stage where a new deal names none.
+    pub(crate) async fn resolve_pipeline_defaults(&self, scope: &Scope, deal: &mut Deal) -> Result<()> {
+        if deal.pipeline_id.uuid().is_nil() {
+            let pipelines = self.store_ref().pipelines(scope).await?;
+            let default = pipelines.into_iter().find(|p| p.is_default).ok_or_else(|| {
+                Error::invalid("pipeline_id", "is required: this tenant has no default pipeline")
+            })?;
+            deal.pipeline_id = default.meta.id;
+            if deal.stage.is_empty() {
+                deal.stage = default.stages[0].key.clone();
+            }
+        } else if deal.stage.is_empty() {
+            if let Some(p) = self.pipeline_of(scope, deal.pipeline_id).await? {
+                deal.stage = p.stages[0].key.clone();
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets `closed_at` for a deal entering its (validated) stage and returns the history row,
+    /// which the caller stages after the deal itself; refuses to move a closed deal.
+    pub(crate) async fn enter_stage(
+        &self,
+        draft: &Draft,
+        deal: &mut Deal,
+        from: Option<&Deal>,
+    ) -> Result<StageChange> {
+        if let Some(old) = from {
+            let old_pipeline = self.pipeline_of(&draft.scope, old.pipeline_id).await?;
+            let closed = old_pipeline.and_then(|p| p.stage(&old.stage).map(|s| s.kind.is_terminal()));
+            if closed == Some(true) {
+                return Err(Error::Validation(vec![FieldError::new(
+                    "stage",
+                    "the deal is closed (won or lost) and cannot move",
+                )]));
+            }
+        }
+        let pipeline = self.pipeline_of(&draft.scope, deal.pipeline_id).await?.ok_or(Error::NotFound)?;
+        let terminal = pipeline.stage(&deal.stage).is_some_and(|s| s.kind.is_terminal());
+        deal.closed_at = terminal.then_some(draft.now);
+        let change = StageChange {
+            id: self.new_id(),
+            tenant_id: draft.scope.tenant_id(),
+            deal_id: deal.meta.id,
+            pipeline_id: deal.pipeline_id,
+            from_stage: from.map(|d| d.stage.clone()),
+            to_stage: deal.stage.clone(),
+            actor: draft.scope.actor(),
+            at: draft.now,
+        };
+        Ok(change)
+    }
+}

@@ -1,0 +1,128 @@
+//! Collects the rows, audit entries and events of one use case into a single [`ChangeSet`].
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::Crm;
+use crate::audit::{AuditAction, AuditEntry, Changes};
+use crate::error::Result;
+use crate::event::DomainEvent;
+use crate::id::Id;
+use crate::model::{Kind, Link, RecordMeta};
+use crate::scope::Scope;
+use crate::store::{ChangeSet, Entity, Write};
+
+/// One use case's pending writes; committed at once by [`Crm::commit`].
+pub(crate) struct Draft {
+    pub scope: Scope,
+    pub now: DateTime<Utc>,
+    pub changes: ChangeSet,
+}
+
+impl Crm {
+    pub(crate) fn draft(&self, scope: &Scope) -> Draft {
+        Draft { scope: scope.clone(), now: self.inner.clock.now(), changes: ChangeSet::default() }
+    }
+
+    pub(crate) fn new_id<T>(&self) -> Id<T> {
+        Id::from_uuid(self.inner.ids.new_id())
+    }
+
+    /// Fresh metadata for a record created in this draft.
+    pub(crate) fn new_meta<T>(&self, draft: &Draft) -> RecordMeta<T> {
+        RecordMeta {
+            id: self.new_id(),
+            tenant_id: draft.scope.tenant_id(),
+            version: 1,
+            created_at: draft.now,
+            updated_at: draft.now,
+            deleted_at: None,
+        }
+    }
+
+    /// Adds an audit entry and its outbox event for a change to one record.
+    pub(crate) fn record_change(
+        &self,
+        draft: &mut Draft,
+        action: AuditAction,
+        resource: Kind,
+        resource_id: Uuid,
+        before: Option<&Value>,
+        after: Option<&Value>,
+    ) {
+        let empty = Value::Object(Default::default());
+        let changes = Changes::between(before.unwrap_or(&empty), after.unwrap_or(&empty));
+        let actor = draft.scope.actor();
+        draft.changes.audit.push(AuditEntry {
+            id: self.new_id(),
+            tenant_id: draft.scope.tenant_id(),
+            actor,
+            action,
+            resource,
+            resource_id,
+            changes,
+            request_id: draft.scope.request_id().map(str::to_owned),
+            at: draft.now,
+        });
+        draft.changes.events.push(DomainEvent {
+            id: self.new_id(),
+            tenant_id: draft.scope.tenant_id(),
+            name: DomainEvent::name_for(resource, action),
+            resource,
+            resource_id,
+            actor,
+            payload: after.cloned().unwrap_or(Value::Null),
+            at: draft.now,
+        });
+    }
+
+    /// Applies the draft in one transaction, then feeds audit sinks and event hooks.
+    pub(crate) async fn commit(&self, draft: Draft) -> Result<()> {
+        let Draft { scope, changes, .. } = draft;
+        let audit = changes.audit.clone();
+        let events = changes.events.clone();
+        self.store_ref().commit(&scope, changes).await?;
+        for entry in &audit {
+            for sink in &self.inner.audit_sinks {
+                sink.record(entry).await;
+            }
+        }
+        for event in &events {
+            for hook in &self.inner.event_hooks {
+                hook.on_event(event).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Draft {
+    /// Whether the link points at a record inserted earlier in this draft (not yet in the store).
+    pub fn stages(&self, link: &Link) -> bool {
+        let Link::Record { kind, id, .. } = link else { return false };
+        self.changes.writes.iter().any(|w| match w {
+            Write::Insert(e) => entity_key(e) == Some((*kind, *id)),
+            _ => false,
+        })
+    }
+
+    pub fn insert(&mut self, entity: Entity) {
+        self.changes.writes.push(Write::Insert(entity));
+    }
+
+    pub fn update(&mut self, entity: Entity, expected_version: i64) {
+        self.changes.writes.push(Write::Update { entity, expected_version });
+    }
+}
+
+fn entity_key(entity: &Entity) -> Option<(Kind, Uuid)> {
+    Some(match entity {
+        Entity::Lead(r) => (Kind::Lead, r.meta.id.uuid()),
+        Entity::Contact(r) => (Kind::Contact, r.meta.id.uuid()),
+        Entity::Account(r) => (Kind::Account, r.meta.id.uuid()),
+        Entity::Deal(r) => (Kind::Deal, r.meta.id.uuid()),
+        Entity::Activity(r) => (Kind::Activity, r.meta.id.uuid()),
+        _ => return None,
+    })
+}

@@ -1,0 +1,167 @@
+//! List requests: validation of filters per kind, search terms, limits and cursors.
+
+use serde::Serialize;
+
+use crate::cursor;
+use crate::error::{Error, FieldError, Result};
+use crate::model::Kind;
+use crate::store::{Filter, ListQuery};
+use crate::validate;
+
+/// Page size when none is asked for.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest page a caller may ask for.
+pub const MAX_LIMIT: u32 = 200;
+/// Most search words honoured in `q`.
+const MAX_SEARCH_TERMS: usize = 8;
+
+/// What a caller asks of a list: filters, text search, page size and position.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListRequest {
+    /// Exact filters.
+    pub filter: Filter,
+    /// Text search over names, e-mail and company: every word must start a word of the record.
+    pub q: Option<String>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl ListRequest {
+    /// A request with no filters and the default page size.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the page size.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Sets the text search.
+    pub fn q(mut self, q: impl Into<String>) -> Self {
+        self.q = Some(q.into());
+        self
+    }
+
+    /// Continues after a previous page.
+    pub fn cursor(mut self, cursor: Option<String>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+
+    /// Replaces the filters.
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+}
+
+/// One page of results and the cursor for the next (`None` on the last page).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    /// The items, in the list's order.
+    pub data: Vec<T>,
+    /// Pass back as `cursor` to get the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Checks a page size.
+pub(crate) fn limit(limit: Option<u32>) -> Result<u32> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")))
+    }
+}
+
+/// Turns a caller's request into a store query, refusing filters the kind does not have.
+pub(crate) fn to_query(kind: Kind, request: ListRequest) -> Result<ListQuery> {
+    let f = &request.filter;
+    let mut errors = Vec::new();
+    let mut only = |field: &str, present: bool, kinds: &[Kind]| {
+        if present && !kinds.contains(&kind) {
+            errors.push(FieldError::new(field, format!("is not a filter for {}s", kind.as_str())));
+        }
+    };
+    use Kind::*;
+    only("status", f.status.is_some(), &[Lead]);
+    only("pipeline_id", f.pipeline_id.is_some(), &[Deal]);
+    only("stage", f.stage.is_some(), &[Deal]);
+    only("account_id", f.account_id.is_some(), &[Contact, Deal]);
+    only("contact_id", f.contact_id.is_some(), &[Deal]);
+    only("target", f.target.is_some(), &[Activity]);
+    only("kind", f.activity_kind.is_some(), &[Activity]);
+    only("q", request.q.is_some(), &[Lead, Contact, Account, Deal]);
+    only("custom_fields", !f.custom_fields.is_empty(), &[Lead, Contact, Account, Deal]);
+    for (name, _) in &f.custom_fields {
+        if !validate::is_key(name) {
+            errors.push(FieldError::new(format!("cf.{name}"), "is not a custom field name"));
+        }
+    }
+    if let (Some(a), Some(b)) = (f.created_after, f.created_before) {
+        if a > b {
+            errors.push(FieldError::new("created_after", "must not be later than created_before"));
+        }
+    }
+    let search = match &request.q {
+        Some(q) => {
+            let terms = search_terms(q);
+            if terms.is_empty() {
+                errors.push(FieldError::new("q", "must contain a letter or a digit"));
+            }
+            terms
+        }
+        None => Vec::new(),
+    };
+    let limit = match limit(request.limit) {
+        Ok(l) => l,
+        Err(e) => {
+            errors.extend(e.field_errors().iter().cloned());
+            DEFAULT_LIMIT
+        }
+    };
+    let after = match request.cursor.as_deref().map(cursor::decode_id).transpose() {
+        Ok(after) => after,
+        Err(e) => {
+            errors.extend(e.field_errors().iter().cloned());
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    Ok(ListQuery { kind, filter: request.filter, search, limit, after })
+}
+
+/// Splits free text into lower-case alphanumeric words (at most 8, each at most 64 characters).
+pub fn search_terms(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.chars().take(64).flat_map(char::to_lowercase).collect::<String>())
+        .take(MAX_SEARCH_TERMS)
+        .collect()
+}
+
+/// Builds a page from up to `limit + 1` rows: the extra row only signals that more exist.
+pub(crate) fn page_by_id<T>(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> uuid::Uuid) -> Page<T> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(|r| cursor::encode_id(id(r))) } else { None };
+    Page { data: rows, next_cursor }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms_are_lowercase_words() {
+        assert_eq!(search_terms("  Jane.DOE@Acme.com "), ["jane", "doe", "acme", "com"]);
+        assert!(search_terms("@@ --").is_empty());
+        assert_eq!(search_terms("a b c d e f g h i j").len(), 8);
+    }
+}

@@ -1,0 +1,139 @@
+//! The use cases. [`Crm`] is what a host holds: every method authorizes first, validates, then
+//! writes the change with its audit entry and outbox event in one store transaction.
+
+mod convert;
+mod deals;
+mod draft;
+mod list;
+mod records;
+mod tenancy;
+mod timeline;
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use convert::{Conversion, ConvertLead};
+pub use list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Page};
+pub use tenancy::TenantCreated;
+pub use timeline::TimelineItem;
+
+use crate::clock::{Clock, IdGenerator, SystemClock, UuidV7};
+use crate::error::{Error, Result};
+use crate::hooks::{AuditSink, EventHook};
+use crate::policy::{Action, DefaultPolicy, Grant, Policy, Resource};
+use crate::scope::Scope;
+use crate::store::Store;
+
+/// The embeddable CRM: services over a store. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Crm {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    policy: Arc<dyn Policy>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    audit_sinks: Vec<Arc<dyn AuditSink>>,
+    event_hooks: Vec<Arc<dyn EventHook>>,
+}
+
+impl fmt::Debug for Crm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Crm")
+            .field("store", &self.inner.store)
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Crm {
+    /// A CRM over `store` with the default policy, the system clock and UUID v7 ids.
+    pub fn new(store: impl Store) -> Self {
+        Self::builder(store).build()
+    }
+
+    /// Starts configuring a CRM over `store`.
+    pub fn builder(store: impl Store) -> CrmBuilder {
+        CrmBuilder {
+            inner: Inner {
+                store: Arc::new(store),
+                policy: Arc::new(DefaultPolicy),
+                clock: Arc::new(SystemClock),
+                ids: Arc::new(UuidV7),
+                audit_sinks: Vec::new(),
+                event_hooks: Vec::new(),
+            },
+        }
+    }
+
+    /// The underlying store, for host code that needs it directly (health checks).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    fn store_ref(&self) -> &dyn Store {
+        &*self.inner.store
+    }
+
+    /// Asks the policy; `Forbidden` when it says no.
+    fn authorize(&self, scope: &Scope, action: Action, resource: Resource) -> Result<Grant> {
+        self.inner.policy.authorize(scope.principal(), action, resource).ok_or(Error::Forbidden)
+    }
+}
+
+/// Configures a [`Crm`]: policy, clock, ids, audit sinks and event hooks.
+pub struct CrmBuilder {
+    inner: Inner,
+}
+
+impl fmt::Debug for CrmBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CrmBuilder").finish_non_exhaustive()
+    }
+}
+
+impl CrmBuilder {
+    /// Replaces the default role matrix.
+    pub fn policy(mut self, policy: impl Policy) -> Self {
+        self.inner.policy = Arc::new(policy);
+        self
+    }
+
+    /// Replaces the system clock (tests, simulations).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.inner.clock = Arc::new(clock);
+        self
+    }
+
+    /// Replaces UUID v7 id generation (tests, reproducible runs).
+    pub fn ids(mut self, ids: impl IdGenerator) -> Self {
+        self.inner.ids = Arc::new(ids);
+        self
+    }
+
+    /// Adds a sink that receives a copy of every audit entry after commit.
+    pub fn audit_sink(mut self, sink: impl AuditSink) -> Self {
+        self.inner.audit_sinks.push(Arc::new(sink));
+        self
+    }
+
+    /// Adds a hook that receives every domain event after commit.
+    pub fn event_hook(mut self, hook: impl EventHook) -> Self {
+        self.inner.event_hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// Finishes configuration.
+    pub fn build(self) -> Crm {
+        Crm { inner: Arc::new(self.inner) }
+    }
+}
+
+/// Serializes a record for audit diffs and event payloads; our types always serialize.
+fn snapshot(value: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}

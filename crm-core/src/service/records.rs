@@ -1,0 +1,228 @@
+//! Create, get, update, delete and list for every record type, through one generic path.
+
+use super::draft::Draft;
+use super::list::{self, ListRequest, Page};
+use super::{Crm, snapshot};
+use crate::audit::AuditAction;
+use crate::error::{Error, FieldError, Result};
+use crate::id::Id;
+use crate::model::{Kind, Link, Record};
+use crate::policy::{Action, Grant, RecordScope, Resource};
+use crate::scope::Scope;
+use crate::store::Entity;
+
+/// The policy resource for a record kind.
+pub(crate) fn resource_of(kind: Kind) -> Resource {
+    match kind {
+        Kind::Lead => Resource::Lead,
+        Kind::Contact => Resource::Contact,
+        Kind::Account => Resource::Account,
+        Kind::Deal => Resource::Deal,
+        Kind::Activity => Resource::Activity,
+        Kind::Pipeline => Resource::Pipeline,
+        Kind::Tenant | Kind::User | Kind::Member => Resource::Member,
+    }
+}
+
+impl Crm {
+    /// Creates a record (lead, contact, account, deal or activity) owned by the caller unless
+    /// the input names an owner.
+    pub async fn create<R: Record>(&self, scope: &Scope, new: R::New) -> Result<R> {
+        self.authorize(scope, Action::Create, resource_of(R::KIND))?;
+        let mut draft = self.draft(scope);
+        let record = self.prepare_create::<R>(&mut draft, new).await?;
+        self.commit(draft).await?;
+        Ok(record)
+    }
+
+    /// A live record by id. Another tenant's id, a deleted record, and a record outside the
+    /// caller's read scope are all `NotFound`.
+    pub async fn get<R: Record>(&self, scope: &Scope, id: Id<R>) -> Result<R> {
+        let grant = self.authorize(scope, Action::Read, resource_of(R::KIND))?;
+        let record = self.load::<R>(scope, id).await?;
+        if !grant.covers(scope.principal(), record.owner_id()) {
+            return Err(Error::NotFound);
+        }
+        Ok(record)
+    }
+
+    /// Applies `patch` to the record if it is still at `expected_version`.
+    pub async fn update<R: Record>(
+        &self,
+        scope: &Scope,
+        id: Id<R>,
+        expected_version: i64,
+        patch: R::Patch,
+    ) -> Result<R> {
+        let grant = self.authorize(scope, Action::Update, resource_of(R::KIND))?;
+        let current = self.load::<R>(scope, id).await?;
+        check_writable(scope, &grant, &current, expected_version)?;
+        let mut draft = self.draft(scope);
+        let updated = self.prepare_update(&mut draft, current, patch).await?;
+        self.commit(draft).await?;
+        Ok(updated)
+    }
+
+    /// Soft-deletes the record; with `expected_version`, only if it is still at that version.
+    pub async fn delete<R: Record>(
+        &self,
+        scope: &Scope,
+        id: Id<R>,
+        expected_version: Option<i64>,
+    ) -> Result<()> {
+        let grant = self.authorize(scope, Action::Delete, resource_of(R::KIND))?;
+        let current = self.load::<R>(scope, id).await?;
+        let version = expected_version.unwrap_or(current.meta().version);
+        check_writable(scope, &grant, &current, version)?;
+        let mut draft = self.draft(scope);
+        let before = snapshot(&current);
+        let mut deleted = current;
+        let meta = deleted.meta_mut();
+        meta.version += 1;
+        meta.updated_at = draft.now;
+        meta.deleted_at = Some(draft.now);
+        self.record_change(&mut draft, AuditAction::Deleted, R::KIND, id.uuid(), Some(&before), None);
+        // A deletion's audit entry keeps no field values: the record stays readable to admins
+        // through its earlier entries, and erasure can later drop those without touching this.
+        if let Some(entry) = draft.changes.audit.last_mut() {
+            entry.changes = Default::default();
+        }
+        draft.update(deleted.into_entity(), version);
+        self.commit(draft).await
+    }
+
+    /// One page of live records, newest first, within the caller's read scope.
+    pub async fn list<R: Record>(&self, scope: &Scope, request: ListRequest) -> Result<Page<R>> {
+        let grant = self.authorize(scope, Action::Read, resource_of(R::KIND))?;
+        let mut query = list::to_query(R::KIND, request)?;
+        if grant.record_scope == RecordScope::Own {
+            let me = scope.user_id();
+            if query.filter.owner_id.is_some_and(|o| Some(o) != me) {
+                return Ok(Page { data: Vec::new(), next_cursor: None });
+            }
+            query.filter.owner_id = me;
+        }
+        let limit = query.limit;
+        query.limit += 1;
+        let rows = self.store_ref().list(scope, &query).await?;
+        let records: Vec<R> = rows.into_iter().filter_map(R::from_entity).collect();
+        Ok(list::page_by_id(records, limit, |r| r.meta().id.uuid()))
+    }
+
+    /// Loads a live record of this tenant or fails with `NotFound`.
+    pub(crate) async fn load<R: Record>(&self, scope: &Scope, id: Id<R>) -> Result<R> {
+        let entity = self.store_ref().get(scope, R::KIND, id.uuid()).await?;
+        entity.and_then(R::from_entity).ok_or(Error::NotFound)
+    }
+
+    /// Builds, validates and stages a new record in `draft`.
+    pub(crate) async fn prepare_create<R: Record>(&self, draft: &mut Draft, new: R::New) -> Result<R> {
+        let meta = self.new_meta(draft);
+        let mut record = R::create(new, meta, draft.scope.user_id()).map_err(Error::Validation)?;
+        if let Some(deal) = record.as_deal_mut() {
+            self.resolve_pipeline_defaults(&draft.scope, deal).await?;
+        }
+        self.check_record(draft, &record, &[]).await?;
+        let stage_change = match record.as_deal_mut() {
+            Some(deal) => Some(self.enter_stage(draft, deal, None).await?),
+            None => None,
+        };
+        let after = snapshot(&record);
+        let id = record.meta().id.uuid();
+        self.record_change(draft, AuditAction::Created, R::KIND, id, None, Some(&after));
+        draft.insert(record.clone().into_entity());
+        if let Some(change) = stage_change {
+            draft.insert(Entity::StageChange(change));
+        }
+        Ok(record)
+    }
+
+    /// Applies, validates and stages a patch of `current` in `draft`.
+    pub(crate) async fn prepare_update<R: Record>(
+        &self,
+        draft: &mut Draft,
+        current: R,
+        patch: R::Patch,
+    ) -> Result<R> {
+        let before = snapshot(&current);
+        let old_links = current.links();
+        let mut updated = current.clone();
+        let mut errors = Vec::new();
+        updated.apply(patch, &mut errors);
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        self.check_record(draft, &updated, &old_links).await?;
+        let mut action = AuditAction::Updated;
+        let mut stage_change = None;
+        if let Some(deal) = updated.as_deal_mut() {
+            let old = current.as_deal();
+            if old.is_some_and(|o| o.stage != deal.stage || o.pipeline_id != deal.pipeline_id) {
+                stage_change = Some(self.enter_stage(draft, deal, old).await?);
+                action = AuditAction::StageChanged;
+            }
+        }
+        let version = current.meta().version;
+        let meta = updated.meta_mut();
+        meta.version = version + 1;
+        meta.updated_at = draft.now;
+        let after = snapshot(&updated);
+        self.record_change(draft, action, R::KIND, updated.meta().id.uuid(), Some(&before), Some(&after));
+        draft.update(updated.clone().into_entity(), version);
+        if let Some(change) = stage_change {
+            draft.insert(Entity::StageChange(change));
+        }
+        Ok(updated)
+    }
+
+    /// Validates a record's fields, then checks that every link it gained points at a live
+    /// record (or member, or stage) of this tenant.
+    async fn check_record<R: Record>(&self, draft: &Draft, record: &R, unchanged: &[Link]) -> Result<()> {
+        let mut errors = Vec::new();
+        record.validate(&mut errors);
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        for link in record.links() {
+            if unchanged.contains(&link) || draft.stages(&link) {
+                continue;
+            }
+            if let Some(error) = self.check_link(&draft.scope, &link).await? {
+                errors.push(error);
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
+    }
+
+    async fn check_link(&self, scope: &Scope, link: &Link) -> Result<Option<FieldError>> {
+        let store = self.store_ref();
+        Ok(match link {
+            Link::Record { field, kind, id } => {
+                let found = store.get(scope, *kind, *id).await?.is_some();
+                (!found).then(|| FieldError::new(*field, format!("no {} with this id", kind.as_str())))
+            }
+            Link::Member { field, user_id } => {
+                let found = store.membership(scope, *user_id).await?.is_some();
+                (!found).then(|| FieldError::new(*field, "is not a member of this tenant"))
+            }
+            Link::Stage { pipeline_id, stage } => match self.pipeline_of(scope, *pipeline_id).await? {
+                None => Some(FieldError::new("pipeline_id", "no pipeline with this id")),
+                Some(p) if p.stage(stage).is_none() => {
+                    Some(FieldError::new("stage", format!("is not a stage of pipeline \"{}\"", p.name)))
+                }
+                Some(_) => None,
+            },
+        })
+    }
+}
+
+/// Refuses writes outside the grant's record scope and writes based on a stale read.
+fn check_writable<R: Record>(scope: &Scope, grant: &Grant, current: &R, expected_version: i64) -> Result<()> {
+    if !grant.covers(scope.principal(), current.owner_id()) {
+        return Err(Error::Forbidden);
+    }
+    if current.meta().version != expected_version {
+        return Err(Error::stale_version());
+    }
+    Ok(())
+}

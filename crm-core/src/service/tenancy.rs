@@ -1,0 +1,246 @@
+//! Tenants, users and memberships: creating a workspace, resolving who may act in it.
+
+use super::{Crm, snapshot};
+use crate::audit::AuditAction;
+use crate::error::{Error, FieldError, Result};
+use crate::model::{Kind, Member, Membership, NewMember, NewPipeline, NewTenant, NewUser, Tenant, User};
+use crate::policy::{Action, Resource};
+use crate::scope::{Principal, Role, Scope, TenantId, UserId};
+use crate::store::{Entity, Write};
+use crate::validate;
+
+/// What [`Crm::create_tenant`] made.
+#[derive(Debug, Clone)]
+pub struct TenantCreated {
+    /// The new tenant.
+    pub tenant: Tenant,
+    /// Its owner (an existing user when the e-mail was already known).
+    pub owner: User,
+    /// A scope for the owner in the new tenant, ready to use.
+    pub owner_scope: Scope,
+}
+
+impl Crm {
+    /// Creates a tenant with its owner and default sales pipeline, atomically.
+    ///
+    /// This is registration's core: the host decides who may call it (and, with identity, how
+    /// the owner proves who they are).
+    pub async fn create_tenant(&self, new: NewTenant) -> Result<TenantCreated> {
+        let mut errors = Vec::new();
+        validate::required_name("name", &new.name, &mut errors);
+        if !validate::is_slug(&new.slug) {
+            errors.push(FieldError::new(
+                "slug",
+                "must be 3-63 characters of a-z, 0-9 and -, not starting or ending with -",
+            ));
+        }
+        check_new_user("owner.", &new.owner, &mut errors);
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        if self.store_ref().tenant_by_slug(&new.slug).await?.is_some() {
+            return Err(slug_taken());
+        }
+        let tenant_id: TenantId = self.new_id();
+        let (owner, owner_is_new) = self.find_or_make_user(&new.owner).await?;
+        let scope = Scope::new(tenant_id, Principal::User { user_id: owner.id, role: Role::Owner });
+        let mut draft = self.draft(&scope);
+        let tenant = Tenant { id: tenant_id, slug: new.slug, name: new.name, created_at: draft.now };
+        let after = snapshot(&tenant);
+        self.record_change(
+            &mut draft,
+            AuditAction::Created,
+            Kind::Tenant,
+            tenant_id.uuid(),
+            None,
+            Some(&after),
+        );
+        draft.insert(Entity::Tenant(tenant.clone()));
+        if owner_is_new {
+            draft.insert(Entity::User(owner.clone()));
+        }
+        self.stage_membership(&mut draft, owner.id, Role::Owner);
+        self.prepare_pipeline(&mut draft, NewPipeline::default_sales(), true)?;
+        self.commit(draft).await.map_err(|e| match e {
+            Error::Conflict(_) => slug_taken(),
+            other => other,
+        })?;
+        Ok(TenantCreated { tenant, owner, owner_scope: scope })
+    }
+
+    /// A tenant by id, for resolving the tenant of a request.
+    pub async fn tenant(&self, id: TenantId) -> Result<Tenant> {
+        self.store_ref().tenant(id).await?.ok_or(Error::NotFound)
+    }
+
+    /// A tenant by slug, for resolving the tenant of a request.
+    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant> {
+        if !validate::is_slug(slug) {
+            return Err(Error::NotFound);
+        }
+        self.store_ref().tenant_by_slug(slug).await?.ok_or(Error::NotFound)
+    }
+
+    /// A scope for a user the host has already authenticated, with their role in the tenant.
+    ///
+    /// `Forbidden` when the user is not a member — and equally when the tenant does not exist,
+    /// so the answer never reveals which tenants exist.
+    pub async fn scope_for(&self, tenant_id: TenantId, user_id: UserId) -> Result<Scope> {
+        let system = Scope::system(tenant_id);
+        let membership = self.store_ref().membership(&system, user_id).await?.ok_or(Error::Forbidden)?;
+        Ok(Scope::new(tenant_id, Principal::User { user_id, role: membership.role }))
+    }
+
+    /// The tenant's members and their roles.
+    pub async fn members(&self, scope: &Scope) -> Result<Vec<Member>> {
+        self.authorize(scope, Action::Read, Resource::Member)?;
+        self.store_ref().members(scope).await
+    }
+
+    /// Adds a user to the tenant with a role, creating the user if the e-mail is new.
+    /// Only owners may grant `owner`.
+    pub async fn add_member(&self, scope: &Scope, new: NewMember) -> Result<Member> {
+        self.authorize(scope, Action::Create, Resource::Member)?;
+        let mut errors = Vec::new();
+        check_new_user("", &NewUser { email: new.email.clone(), name: new.name.clone() }, &mut errors);
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        require_owner_for(scope, new.role)?;
+        let (user, is_new) = self.find_or_make_user(&NewUser { email: new.email, name: new.name }).await?;
+        if !is_new && self.store_ref().membership(scope, user.id).await?.is_some() {
+            return Err(Error::Conflict("this user is already a member".into()));
+        }
+        let mut draft = self.draft(scope);
+        if is_new {
+            draft.insert(Entity::User(user.clone()));
+        }
+        let membership = self.stage_membership(&mut draft, user.id, new.role);
+        self.commit(draft).await?;
+        Ok(Member {
+            user,
+            role: membership.role,
+            version: membership.version,
+            joined_at: membership.created_at,
+        })
+    }
+
+    /// Changes a member's role. Only owners may grant or take away `owner`, and the last owner
+    /// cannot be demoted.
+    pub async fn change_role(
+        &self,
+        scope: &Scope,
+        user_id: UserId,
+        expected_version: i64,
+        role: Role,
+    ) -> Result<Member> {
+        self.authorize(scope, Action::Update, Resource::Member)?;
+        let current = self.store_ref().membership(scope, user_id).await?.ok_or(Error::NotFound)?;
+        if current.version != expected_version {
+            return Err(Error::stale_version());
+        }
+        require_owner_for(scope, current.role)?;
+        require_owner_for(scope, role)?;
+        if current.role == Role::Owner && role != Role::Owner {
+            self.ensure_another_owner(scope, user_id).await?;
+        }
+        let mut draft = self.draft(scope);
+        let mut updated = current.clone();
+        updated.role = role;
+        updated.version += 1;
+        updated.updated_at = draft.now;
+        self.record_change(
+            &mut draft,
+            AuditAction::Updated,
+            Kind::Member,
+            user_id.uuid(),
+            Some(&snapshot(&current)),
+            Some(&snapshot(&updated)),
+        );
+        draft.update(Entity::Membership(updated.clone()), expected_version);
+        self.commit(draft).await?;
+        let user = self.store_ref().user(user_id).await?.ok_or(Error::NotFound)?;
+        Ok(Member { user, role, version: updated.version, joined_at: updated.created_at })
+    }
+
+    /// Removes a member from the tenant (the user stays, for other tenants). Only owners may
+    /// remove owners, and the last owner cannot be removed.
+    pub async fn remove_member(
+        &self,
+        scope: &Scope,
+        user_id: UserId,
+        expected_version: Option<i64>,
+    ) -> Result<()> {
+        self.authorize(scope, Action::Delete, Resource::Member)?;
+        let current = self.store_ref().membership(scope, user_id).await?.ok_or(Error::NotFound)?;
+        let version = expected_version.unwrap_or(current.version);
+        if current.version != version {
+            return Err(Error::stale_version());
+        }
+        require_owner_for(scope, current.role)?;
+        if current.role == Role::Owner {
+            self.ensure_another_owner(scope, user_id).await?;
+        }
+        let mut draft = self.draft(scope);
+        self.record_change(
+            &mut draft,
+            AuditAction::Deleted,
+            Kind::Member,
+            user_id.uuid(),
+            Some(&snapshot(&current)),
+            None,
+        );
+        draft.changes.writes.push(Write::RemoveMembership { user_id, expected_version: version });
+        self.commit(draft).await
+    }
+
+    async fn ensure_another_owner(&self, scope: &Scope, leaving: UserId) -> Result<()> {
+        let members = self.store_ref().members(scope).await?;
+        if members.iter().any(|m| m.role == Role::Owner && m.user.id != leaving) {
+            Ok(())
+        } else {
+            Err(Error::Conflict("a tenant must keep at least one owner".into()))
+        }
+    }
+
+    fn stage_membership(&self, draft: &mut super::draft::Draft, user_id: UserId, role: Role) -> Membership {
+        let membership = Membership {
+            tenant_id: draft.scope.tenant_id(),
+            user_id,
+            role,
+            version: 1,
+            created_at: draft.now,
+            updated_at: draft.now,
+        };
+        let after = snapshot(&membership);
+        self.record_change(draft, AuditAction::Created, Kind::Member, user_id.uuid(), None, Some(&after));
+        draft.insert(Entity::Membership(membership.clone()));
+        membership
+    }
+
+    /// The user with this e-mail, or a new (not yet stored) one; `true` when new.
+    async fn find_or_make_user(&self, new: &NewUser) -> Result<(User, bool)> {
+        let email = new.email.to_lowercase();
+        if let Some(user) = self.store_ref().user_by_email(&email).await? {
+            return Ok((user, false));
+        }
+        let user =
+            User { id: self.new_id(), email, name: new.name.clone(), created_at: self.inner.clock.now() };
+        Ok((user, true))
+    }
+}
+
+fn check_new_user(prefix: &str, user: &NewUser, errors: &mut Vec<FieldError>) {
+    validate::email(&format!("{prefix}email"), &user.email, errors);
+    validate::required_name(&format!("{prefix}name"), &user.name, errors);
+}
+
+/// Only owners hand out, change or remove the owner role.
+fn require_owner_for(scope: &Scope, role: Role) -> Result<()> {
+    let is_owner = matches!(scope.principal(), Principal::User { role: Role::Owner, .. } | Principal::System);
+    if role == Role::Owner && !is_owner { Err(Error::Forbidden) } else { Ok(()) }
+}
+
+fn slug_taken() -> Error {
+    Error::Conflict("slug: this slug is already taken".into())
+}

@@ -1,0 +1,204 @@
+//! The storage boundary: what a store must do, and the values that cross it.
+//!
+//! The trait is deliberately small and free of business rules. Core decides *what* to write and
+//! hands the store one [`ChangeSet`] per use case; the store applies it atomically (invariant 5)
+//! and checks versions (invariant 6). Every tenant-owned read and write takes a [`Scope`], and a
+//! store must confine it to `scope.tenant_id()` (invariant 1).
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::audit::{AuditEntry, AuditQuery};
+use crate::error::Result;
+use crate::event::DomainEvent;
+use crate::model::{Account, Contact};
+use crate::model::{
+    AccountId, Activity, ActivityKind, ActivityTarget, ContactId, Deal, DealId, Kind, Lead, LeadStatus,
+    Member, Membership, Pipeline, PipelineId, StageChange, Tenant, User,
+};
+use crate::scope::{Scope, TenantId, UserId};
+
+/// Any row a store writes. Tenant-owned variants carry their tenant id, which the store must
+/// check equals the scope's.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+#[non_exhaustive]
+pub enum Entity {
+    Tenant(Tenant),
+    User(User),
+    Membership(Membership),
+    Pipeline(Pipeline),
+    Lead(Lead),
+    Contact(Contact),
+    Account(Account),
+    Deal(Deal),
+    Activity(Activity),
+    StageChange(StageChange),
+}
+
+impl Entity {
+    /// The tenant that owns the row; `None` for users, which are global.
+    pub fn tenant_id(&self) -> Option<TenantId> {
+        Some(match self {
+            Entity::Tenant(t) => t.id,
+            Entity::User(_) => return None,
+            Entity::Membership(m) => m.tenant_id,
+            Entity::Pipeline(r) => r.meta.tenant_id,
+            Entity::Lead(r) => r.meta.tenant_id,
+            Entity::Contact(r) => r.meta.tenant_id,
+            Entity::Account(r) => r.meta.tenant_id,
+            Entity::Deal(r) => r.meta.tenant_id,
+            Entity::Activity(r) => r.meta.tenant_id,
+            Entity::StageChange(r) => r.tenant_id,
+        })
+    }
+}
+
+/// One row change in a [`ChangeSet`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Write {
+    /// Insert a new row. Unique violations (slug, e-mail, membership) are [`crate::Error::Conflict`].
+    Insert(Entity),
+    /// Replace a row's fields if its stored version is still `expected_version`; else
+    /// [`crate::Error::Conflict`]. The entity carries the new version (`expected_version + 1`).
+    Update {
+        /// The row as it should be stored.
+        entity: Entity,
+        /// The version the caller read.
+        expected_version: i64,
+    },
+    /// Remove a user's membership of the scope's tenant if its version is still as read.
+    RemoveMembership {
+        /// The member.
+        user_id: UserId,
+        /// The version the caller read.
+        expected_version: i64,
+    },
+}
+
+/// Everything one use case writes: rows, their audit entries and their outbox events.
+/// A store applies it in one transaction — all of it or none of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ChangeSet {
+    /// Row changes, applied in order.
+    pub writes: Vec<Write>,
+    /// Audit entries, one per changed record.
+    pub audit: Vec<AuditEntry>,
+    /// Outbox events.
+    pub events: Vec<DomainEvent>,
+}
+
+/// Filters for listing one kind of record. Filters that do not apply to the kind are refused by
+/// core before the store sees them, so stores may ignore them.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Filter {
+    /// Leads: this status.
+    pub status: Option<LeadStatus>,
+    /// Records owned by this user.
+    pub owner_id: Option<UserId>,
+    /// Deals: in this pipeline.
+    pub pipeline_id: Option<PipelineId>,
+    /// Deals: at this stage key.
+    pub stage: Option<String>,
+    /// Contacts and deals: at this account.
+    pub account_id: Option<AccountId>,
+    /// Deals: with this contact.
+    pub contact_id: Option<ContactId>,
+    /// Activities: on this record.
+    pub target: Option<ActivityTarget>,
+    /// Activities: of this kind.
+    pub activity_kind: Option<ActivityKind>,
+    /// Created at or after.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created strictly before.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Custom-field equality: `custom_fields[name] == value`.
+    pub custom_fields: Vec<(String, serde_json::Value)>,
+}
+
+/// A list request as a store receives it, already validated and authorized.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ListQuery {
+    /// Lead, Contact, Account, Deal or Activity.
+    pub kind: Kind,
+    /// Exact filters.
+    pub filter: Filter,
+    /// Text search: each term must prefix-match a word of the record's names, e-mail or company.
+    /// Lower-case alphanumeric words only, so stores may put them in a query string verbatim.
+    pub search: Vec<String>,
+    /// Rows to return at most.
+    pub limit: u32,
+    /// Keyset: only ids strictly less than this one (the order is id descending, i.e. newest first).
+    pub after: Option<Uuid>,
+}
+
+/// A position in a time-ordered stream (timeline, audit log): strictly before `(at, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimeCursor {
+    /// The time of the last item seen.
+    pub at: DateTime<Utc>,
+    /// Its id, breaking ties.
+    pub id: Uuid,
+}
+
+/// Persistence for everything the library keeps. Implemented by `crm-storage-sqlite`,
+/// `crm-storage-postgres`, or a host's own store — which proves itself with
+/// `crm_core::testkit`'s conformance suite.
+///
+/// Rules every method follows:
+/// - reads never return soft-deleted rows nor rows of a tenant other than `scope.tenant_id()`;
+/// - results are in the documented order, so pagination is stable;
+/// - errors are [`crate::Error::Conflict`] for version and uniqueness clashes,
+///   [`crate::Error::Unavailable`] when the database cannot be reached, else
+///   [`crate::Error::Internal`] (never with SQL text in the message).
+#[async_trait]
+pub trait Store: Send + Sync + Debug + 'static {
+    /// A tenant by id. Unscoped: tenants are resolved before any scope exists.
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>>;
+    /// A tenant by slug. Unscoped, like [`Store::tenant`].
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>>;
+    /// A user by id. Users are global, not tenant data.
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
+    /// A user by (lower-case) e-mail.
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
+
+    /// The user's membership of the scope's tenant.
+    async fn membership(&self, scope: &Scope, user_id: UserId) -> Result<Option<Membership>>;
+    /// All members of the scope's tenant, oldest first.
+    async fn members(&self, scope: &Scope) -> Result<Vec<Member>>;
+    /// One live record (`Lead`, `Contact`, `Account`, `Deal`, `Activity` or `Pipeline`).
+    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>>;
+    /// Live records matching the query, id descending, at most `query.limit`.
+    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>>;
+    /// The tenant's pipelines, oldest first.
+    async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>>;
+    /// A deal's stage history, oldest first.
+    async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>>;
+    /// Live activities on one record, by `(occurred_at, id)` descending, strictly before `before`.
+    async fn activities_for(
+        &self,
+        scope: &Scope,
+        target: ActivityTarget,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<Activity>>;
+    /// Audit entries matching the query, by `(at, id)` descending, strictly before `before`.
+    async fn audit_log(
+        &self,
+        scope: &Scope,
+        query: &AuditQuery,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>>;
+    /// Outbox events of the scope's tenant in id order, strictly after `after`.
+    async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
+    /// Applies every write, audit entry and event in one transaction, or none of them.
+    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()>;
+}

@@ -1,0 +1,32 @@
+//! # crm-storage-sqlite
+//!
+//! The embedded default store for `crm-core`, on SQLite (bundled, so nothing to install).
+//!
+//! - **One call sets up the schema**: [`SqliteStore::open`] runs the embedded, versioned
+//!   migrations (tracked in the store's own `crm_schema_migrations` table) before returning.
+//! - **File or memory**: a file database runs in WAL mode with one writer connection and a small
+//!   pool of readers, so reads never wait for writes; [`SqliteStore::open_in_memory`] keeps
+//!   everything on one private connection (tests, ephemeral hosts).
+//! - **Off the async runtime**: every statement runs on tokio's blocking threads
+//!   (invariant 8), so a slow query never stalls other tasks.
+//! - **One write, one transaction**: [`crm_core::Store::commit`] applies a whole change set —
+//!   rows, audit entries, outbox events — inside one `BEGIN IMMEDIATE` transaction.
+//!
+//! ```no_run
+//! # async fn demo() -> crm_core::Result<()> {
+//! let store = crm_storage_sqlite::SqliteStore::open("crm.db").await?;
+//! let crm = crm_core::Crm::new(store);
+//! # Ok(()) }
+//! ```
+
+mod conn;
+mod error;
+mod migrate;
+mod read;
+mod rows;
+mod store;
+mod write;
+
+pub use conn::{Durability, SqliteOptions};
+pub use migrate::SCHEMA_VERSION;
+pub use store::SqliteStore;

@@ -1,0 +1,290 @@
+//! Queries. Every tenant-owned query filters on `tenant_id` first: its indexes lead with it.
+
+use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::model::{
+    Activity, ActivityTarget, Kind, Member, Membership, Pipeline, StageChange, Tenant, User,
+};
+use crm_core::store::{Entity, ListQuery, TimeCursor};
+use crm_core::{DomainEvent, Result, TenantId, UserId};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+use uuid::Uuid;
+
+use crate::error;
+use crate::rows::{self, Table};
+
+fn query_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: Vec<Value>,
+    decode: impl FnMut(&Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(error::map)?;
+    let rows = stmt.query_map(params_from_iter(params), decode).map_err(error::map)?;
+    rows.collect::<rusqlite::Result<Vec<T>>>().map_err(error::map)
+}
+
+fn query_one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: Vec<Value>,
+    decode: impl FnOnce(&Row) -> rusqlite::Result<T>,
+) -> Result<Option<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(error::map)?;
+    stmt.query_row(params_from_iter(params), decode).optional().map_err(error::map)
+}
+
+pub(crate) fn tenant_by(conn: &Connection, column: &str, value: Value) -> Result<Option<Tenant>> {
+    let sql = format!("{} WHERE {column} = ?1", rows::TENANTS.select());
+    query_one(conn, &sql, vec![value], rows::tenant)
+}
+
+pub(crate) fn user_by(conn: &Connection, column: &str, value: Value) -> Result<Option<User>> {
+    let sql = format!("{} WHERE {column} = ?1", rows::USERS.select());
+    query_one(conn, &sql, vec![value], rows::user)
+}
+
+pub(crate) fn membership(conn: &Connection, tenant: TenantId, user: UserId) -> Result<Option<Membership>> {
+    let sql = format!("{} WHERE tenant_id = ?1 AND user_id = ?2", rows::MEMBERSHIPS.select());
+    query_one(conn, &sql, vec![rows::uuid(tenant.uuid()), rows::uuid(user.uuid())], rows::membership)
+}
+
+pub(crate) fn members(conn: &Connection, tenant: TenantId) -> Result<Vec<Member>> {
+    let sql = "SELECT u.id, u.email, u.name, u.created_at, m.role, m.version, m.created_at
+               FROM memberships m JOIN users u ON u.id = m.user_id
+               WHERE m.tenant_id = ?1 ORDER BY m.created_at, u.id";
+    query_rows(conn, sql, vec![rows::uuid(tenant.uuid())], |row| {
+        let user = rows::user(row)?;
+        let role: String = row.get(4)?;
+        Ok(Member {
+            user,
+            role: crm_core::Role::parse(&role).ok_or(rusqlite::Error::InvalidQuery)?,
+            version: row.get(5)?,
+            joined_at: chrono::DateTime::from_timestamp_micros(row.get(6)?).unwrap_or_default(),
+        })
+    })
+}
+
+pub(crate) fn get(conn: &Connection, tenant: TenantId, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
+    let Some(table) = rows::table_of(kind) else { return Ok(None) };
+    let sql = format!("{} WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL", table.select());
+    query_one(conn, &sql, vec![rows::uuid(tenant.uuid()), rows::uuid(id)], |row| rows::entity(kind, row))
+}
+
+pub(crate) fn pipelines(conn: &Connection, tenant: TenantId) -> Result<Vec<Pipeline>> {
+    let sql = format!(
+        "{} WHERE tenant_id = ?1 AND deleted_at IS NULL ORDER BY created_at, id",
+        rows::PIPELINES.select()
+    );
+    query_rows(conn, &sql, vec![rows::uuid(tenant.uuid())], rows::pipeline)
+}
+
+pub(crate) fn stage_history(conn: &Connection, tenant: TenantId, deal: Uuid) -> Result<Vec<StageChange>> {
+    let sql =
+        format!("{} WHERE tenant_id = ?1 AND deal_id = ?2 ORDER BY at, id", rows::STAGE_CHANGES.select());
+    query_rows(conn, &sql, vec![rows::uuid(tenant.uuid()), rows::uuid(deal)], rows::stage_change)
+}
+
+/// Builds a `WHERE` clause with numbered parameters.
+struct Where {
+    clauses: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Where {
+    fn new(tenant: TenantId) -> Self {
+        Self { clauses: vec!["t.tenant_id = ?1".into()], params: vec![rows::uuid(tenant.uuid())] }
+    }
+
+    /// Adds `clause`, whose `?` placeholders are numbered in order.
+    fn and(&mut self, clause: &str, values: impl IntoIterator<Item = Value>) {
+        let mut out = String::new();
+        let mut values = values.into_iter();
+        for (i, part) in clause.split('?').enumerate() {
+            if i > 0 {
+                self.params.push(values.next().unwrap_or(Value::Null));
+                out.push_str(&format!("?{}", self.params.len()));
+            }
+            out.push_str(part);
+        }
+        self.clauses.push(out);
+    }
+
+    fn sql(&self) -> String {
+        self.clauses.join(" AND ")
+    }
+}
+
+fn id_value<T>(id: crm_core::Id<T>) -> Value {
+    rows::uuid(id.uuid())
+}
+
+/// Column holding an activity's target of this kind.
+fn target_column(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Lead => "lead_id",
+        Kind::Contact => "contact_id",
+        Kind::Account => "account_id",
+        _ => "deal_id",
+    }
+}
+
+pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Result<Vec<Entity>> {
+    let Some(table) = rows::table_of(query.kind) else { return Ok(Vec::new()) };
+    let f = &query.filter;
+    let mut w = Where::new(tenant);
+    w.and("t.deleted_at IS NULL", []);
+    let mut from = format!("{} t", table.name);
+    if !query.search.is_empty() {
+        from = format!("{} t JOIN {}_fts s ON s.rowid = t.rowid", table.name, table.name);
+        let expr: Vec<String> =
+            query.search.iter().map(|term| format!("\"{}\"*", term.replace('"', ""))).collect();
+        w.and(&format!("s.{}_fts MATCH ?", table.name), [Value::Text(expr.join(" AND "))]);
+    }
+    if let Some(status) = f.status {
+        w.and("t.status = ?", [Value::Text(status.as_str().into())]);
+    }
+    if let Some(owner) = f.owner_id {
+        w.and("t.owner_id = ?", [id_value(owner)]);
+    }
+    if let Some(pipeline) = f.pipeline_id {
+        w.and("t.pipeline_id = ?", [id_value(pipeline)]);
+    }
+    if let Some(stage) = &f.stage {
+        w.and("t.stage = ?", [Value::Text(stage.clone())]);
+    }
+    if let Some(account) = f.account_id {
+        w.and("t.account_id = ?", [id_value(account)]);
+    }
+    if let Some(contact) = f.contact_id {
+        w.and("t.contact_id = ?", [id_value(contact)]);
+    }
+    if let Some(target) = f.target {
+        let (kind, id) = target.parts();
+        w.and(&format!("t.{} = ?", target_column(kind)), [rows::uuid(id)]);
+    }
+    if let Some(kind) = f.activity_kind {
+        w.and("t.kind = ?", [Value::Text(kind.as_str().into())]);
+    }
+    if let Some(after) = f.created_after {
+        w.and("t.created_at >= ?", [rows::time(after)]);
+    }
+    if let Some(before) = f.created_before {
+        w.and("t.created_at < ?", [rows::time(before)]);
+    }
+    for (name, value) in &f.custom_fields {
+        // Names are validated by core as [a-z0-9_]{1,64}, so they are safe inside the path.
+        let path = format!("'$.\"{name}\"'");
+        match json_scalar(value) {
+            Some(v) => w.and(&format!("json_extract(t.custom_fields, {path}) = ?"), [v]),
+            None => w.and(&format!("json_extract(t.custom_fields, {path}) IS NULL"), []),
+        }
+    }
+    if let Some(after) = query.after {
+        w.and("t.id < ?", [rows::uuid(after)]);
+    }
+    let limit = Value::Integer(query.limit.into());
+    let cols: Vec<String> = table.columns.iter().map(|c| format!("t.{c}")).collect();
+    let sql = format!(
+        "SELECT {} FROM {from} WHERE {} ORDER BY t.id DESC LIMIT ?{}",
+        cols.join(", "),
+        w.sql(),
+        w.params.len() + 1
+    );
+    let mut params = w.params;
+    params.push(limit);
+    let kind = query.kind;
+    query_rows(conn, &sql, params, |row| rows::entity(kind, row))
+}
+
+/// A JSON value as SQLite's `json_extract` returns it; `None` for JSON null.
+fn json_scalar(value: &serde_json::Value) -> Option<Value> {
+    Some(match value {
+        serde_json::Value::Null => return None,
+        serde_json::Value::Bool(b) => Value::Integer((*b).into()),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Integer(i),
+            None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Value::Text(s.clone()),
+        other => Value::Text(other.to_string()),
+    })
+}
+
+fn before_clause(w: &mut Where, time_column: &str, before: Option<TimeCursor>) {
+    if let Some(c) = before {
+        w.and(&format!("(t.{time_column}, t.id) < (?, ?)"), [rows::time(c.at), rows::uuid(c.id)]);
+    }
+}
+
+pub(crate) fn activities_for(
+    conn: &Connection,
+    tenant: TenantId,
+    target: ActivityTarget,
+    before: Option<TimeCursor>,
+    limit: u32,
+) -> Result<Vec<Activity>> {
+    let (kind, id) = target.parts();
+    let mut w = Where::new(tenant);
+    w.and(&format!("t.{} = ?", target_column(kind)), [rows::uuid(id)]);
+    w.and("t.deleted_at IS NULL", []);
+    before_clause(&mut w, "occurred_at", before);
+    let sql = format!(
+        "{} t WHERE {} ORDER BY t.occurred_at DESC, t.id DESC LIMIT {limit}",
+        select_aliased(&rows::ACTIVITIES),
+        w.sql()
+    );
+    query_rows(conn, &sql, w.params, rows::activity)
+}
+
+pub(crate) fn audit_log(
+    conn: &Connection,
+    tenant: TenantId,
+    query: &AuditQuery,
+    before: Option<TimeCursor>,
+    limit: u32,
+) -> Result<Vec<AuditEntry>> {
+    let mut w = Where::new(tenant);
+    if let Some(actor) = query.actor {
+        w.and("t.actor = ?", [rows::actor(&crm_core::Actor::User(actor))]);
+    }
+    if let Some(resource) = query.resource {
+        w.and("t.resource = ?", [Value::Text(resource.as_str().into())]);
+    }
+    if let Some(id) = query.resource_id {
+        w.and("t.resource_id = ?", [rows::uuid(id)]);
+    }
+    if let Some(from) = query.from {
+        w.and("t.at >= ?", [rows::time(from)]);
+    }
+    if let Some(to) = query.to {
+        w.and("t.at < ?", [rows::time(to)]);
+    }
+    before_clause(&mut w, "at", before);
+    let sql = format!(
+        "{} t WHERE {} ORDER BY t.at DESC, t.id DESC LIMIT {limit}",
+        select_aliased(&rows::AUDIT),
+        w.sql()
+    );
+    query_rows(conn, &sql, w.params, rows::audit_entry)
+}
+
+pub(crate) fn outbox(
+    conn: &Connection,
+    tenant: TenantId,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<DomainEvent>> {
+    let mut w = Where::new(tenant);
+    if let Some(after) = after {
+        w.and("t.id > ?", [rows::uuid(after)]);
+    }
+    let sql = format!("{} t WHERE {} ORDER BY t.id LIMIT {limit}", select_aliased(&rows::OUTBOX), w.sql());
+    query_rows(conn, &sql, w.params, rows::event)
+}
+
+/// `SELECT t.<columns> FROM <table>` — the caller appends the alias `t`.
+fn select_aliased(table: &Table) -> String {
+    let cols: Vec<String> = table.columns.iter().map(|c| format!("t.{c}")).collect();
+    format!("SELECT {} FROM {}", cols.join(", "), table.name)
+}

@@ -1,0 +1,148 @@
+//! [`SqliteStore`]: the `crm_core::Store` implementation.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::model::{
+    Activity, ActivityTarget, DealId, Kind, Member, Membership, Pipeline, StageChange, Tenant, User,
+};
+use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
+use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
+use rusqlite::types::Value;
+use uuid::Uuid;
+
+use crate::conn::{Connections, SqliteOptions};
+use crate::{migrate, read, write};
+
+/// A crm store in a SQLite database file, or in memory.
+///
+/// Cheap to clone: clones share the same connections.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    conns: Arc<Connections>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SqliteOptions::default()).await
+    }
+
+    /// Like [`SqliteStore::open`], with explicit options.
+    pub async fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        Self::setup(move || Connections::open_file(&path, &options)).await
+    }
+
+    /// A private in-memory database, migrated; gone when the last clone drops.
+    pub async fn open_in_memory() -> Result<Self> {
+        Self::setup(|| Connections::open_memory(&SqliteOptions::default())).await
+    }
+
+    async fn setup(open: impl FnOnce() -> Result<Connections> + Send + 'static) -> Result<Self> {
+        tokio::task::spawn_blocking(move || {
+            let conns = open()?;
+            migrate::migrate(&mut *conns.writer_blocking()?)?;
+            tracing::debug!(location = %conns.location, "sqlite store ready");
+            Ok(Self { conns: Arc::new(conns) })
+        })
+        .await
+        .map_err(crate::error::join)?
+    }
+
+    /// Checks that the database answers (for readiness probes).
+    pub async fn ping(&self) -> Result<()> {
+        self.conns.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(crate::error::map)).await
+    }
+}
+
+fn uuid(id: Uuid) -> Value {
+    crate::rows::uuid(id)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
+        self.conns.read(move |c| read::tenant_by(c, "id", uuid(id.uuid()))).await
+    }
+
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
+        let slug = Value::Text(slug.to_owned());
+        self.conns.read(move |c| read::tenant_by(c, "slug", slug)).await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        self.conns.read(move |c| read::user_by(c, "id", uuid(id.uuid()))).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let email = Value::Text(email.to_owned());
+        self.conns.read(move |c| read::user_by(c, "email", email)).await
+    }
+
+    async fn membership(&self, scope: &Scope, user_id: UserId) -> Result<Option<Membership>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| read::membership(c, tenant, user_id)).await
+    }
+
+    async fn members(&self, scope: &Scope) -> Result<Vec<Member>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| read::members(c, tenant)).await
+    }
+
+    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| read::get(c, tenant, kind, id)).await
+    }
+
+    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+        let tenant = scope.tenant_id();
+        let query = query.clone();
+        self.conns.read(move |c| read::list(c, tenant, &query)).await
+    }
+
+    async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| read::pipelines(c, tenant)).await
+    }
+
+    async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| read::stage_history(c, tenant, deal_id.uuid())).await
+    }
+
+    async fn activities_for(
+        &self,
+        scope: &Scope,
+        target: ActivityTarget,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<Activity>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| read::activities_for(c, tenant, target, before, limit)).await
+    }
+
+    async fn audit_log(
+        &self,
+        scope: &Scope,
+        query: &AuditQuery,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let tenant = scope.tenant_id();
+        let query = query.clone();
+        self.conns.read(move |c| read::audit_log(c, tenant, &query, before, limit)).await
+    }
+
+    async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| read::outbox(c, tenant, after, limit)).await
+    }
+
+    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
+        let tenant = scope.tenant_id();
+        self.conns.write(move |c| write::commit(c, tenant, changes)).await
+    }
+}

@@ -1,0 +1,75 @@
+//! Applying a change set: every row, audit entry and event in one immediate transaction.
+
+use crm_core::store::{ChangeSet, Write};
+use crm_core::{Error, Result, TenantId};
+use rusqlite::types::Value;
+use rusqlite::{Connection, TransactionBehavior, params_from_iter};
+
+use crate::error;
+use crate::rows;
+
+pub(crate) fn commit(conn: &mut Connection, tenant: TenantId, changes: ChangeSet) -> Result<()> {
+    // IMMEDIATE takes the write lock up front, so a transaction never fails half-way on a lock
+    // upgrade; on any error the transaction is dropped, which rolls everything back.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(error::map)?;
+    for write in changes.writes {
+        apply(&tx, tenant, write)?;
+    }
+    for entry in &changes.audit {
+        check_tenant(tenant, Some(entry.tenant_id))?;
+        execute(&tx, rows::AUDIT.insert_sql(), rows::audit_row(entry))?;
+    }
+    for event in &changes.events {
+        check_tenant(tenant, Some(event.tenant_id))?;
+        execute(&tx, rows::OUTBOX.insert_sql(), rows::event_row(event))?;
+    }
+    tx.commit().map_err(error::map)
+}
+
+fn apply(tx: &Connection, tenant: TenantId, write: Write) -> Result<()> {
+    match write {
+        Write::Insert(entity) => {
+            check_tenant(tenant, entity.tenant_id())?;
+            let (table, values) = rows::to_row(&entity).ok_or_else(unsupported)?;
+            execute(tx, table.insert_sql(), values)?;
+        }
+        Write::Update { entity, expected_version } => {
+            check_tenant(tenant, entity.tenant_id())?;
+            let (table, mut values) = rows::to_row(&entity).ok_or_else(unsupported)?;
+            if !table.columns.contains(&"version") {
+                return Err(unsupported());
+            }
+            values.push(Value::Integer(expected_version));
+            if execute(tx, table.update_sql(), values)? == 0 {
+                return Err(Error::stale_version());
+            }
+        }
+        Write::RemoveMembership { user_id, expected_version } => {
+            let sql = "DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2 AND version = ?3";
+            let params =
+                vec![rows::uuid(tenant.uuid()), rows::uuid(user_id.uuid()), Value::Integer(expected_version)];
+            if execute(tx, sql, params)? == 0 {
+                return Err(Error::stale_version());
+            }
+        }
+        _ => return Err(unsupported()),
+    }
+    Ok(())
+}
+
+fn execute(tx: &Connection, sql: &str, values: Vec<Value>) -> Result<usize> {
+    let mut stmt = tx.prepare_cached(sql).map_err(error::map)?;
+    stmt.execute(params_from_iter(values)).map_err(error::map)
+}
+
+/// A row for another tenant in this scope's change set is a bug in the caller: refuse it.
+fn check_tenant(scope: TenantId, row: Option<TenantId>) -> Result<()> {
+    match row {
+        Some(t) if t != scope => Err(Error::internal("change set writes outside its tenant scope")),
+        _ => Ok(()),
+    }
+}
+
+fn unsupported() -> Error {
+    Error::internal("this store does not support that write")
+}
