@@ -25,6 +25,7 @@ mod id;
 pub mod model;
 pub mod policy;
 mod scope;
+pub mod search;
 mod service;
 pub mod store;
 pub mod validate;

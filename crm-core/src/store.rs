@@ -57,6 +57,28 @@ impl Entity {
     }
 }
 
+impl Entity {
+    /// The words a store indexes for text search, space-separated ([`crate::search::words`] of
+    /// the record's names, e-mail, company or domain); `None` for kinds that are not searchable.
+    /// Computing them here keeps search results identical across stores.
+    pub fn search_words(&self) -> Option<String> {
+        let fields: Vec<Option<&str>> = match self {
+            Entity::Lead(r) => vec![
+                r.first_name.as_deref(),
+                r.last_name.as_deref(),
+                r.email.as_deref(),
+                r.company.as_deref(),
+            ],
+            Entity::Contact(r) => vec![r.first_name.as_deref(), r.last_name.as_deref(), r.email.as_deref()],
+            Entity::Account(r) => vec![Some(r.name.as_str()), r.domain.as_deref()],
+            Entity::Deal(r) => vec![Some(r.name.as_str())],
+            _ => return None,
+        };
+        let words: Vec<String> = fields.into_iter().flatten().flat_map(crate::search::words).collect();
+        Some(words.join(" "))
+    }
+}
+
 /// One row change in a [`ChangeSet`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -80,11 +102,30 @@ pub enum Write {
     },
 }
 
+/// A rule that spans rows, which the store checks inside the commit's transaction (where no
+/// concurrent commit can slip between check and write); when it fails the whole change set is
+/// rolled back with [`crate::Error::Conflict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Guard {
+    /// After the writes, the scope's tenant still has at least one member with role `owner`.
+    /// Stores must serialize concurrent commits carrying this guard (e.g. by locking the
+    /// tenant's owner memberships before writing), so two owners demoting each other cannot both
+    /// succeed.
+    TenantKeepsAnOwner,
+}
+
+/// The conflict message for a failed [`Guard::TenantKeepsAnOwner`], shared so every store and
+/// core say the same thing.
+pub const NO_OWNER_LEFT: &str = "a tenant must keep at least one owner";
+
 /// Everything one use case writes: rows, their audit entries and their outbox events.
 /// A store applies it in one transaction — all of it or none of it.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct ChangeSet {
+    /// Cross-row rules to check in the transaction.
+    pub guards: Vec<Guard>,
     /// Row changes, applied in order.
     pub writes: Vec<Write>,
     /// Audit entries, one per changed record.
@@ -130,8 +171,9 @@ pub struct ListQuery {
     pub kind: Kind,
     /// Exact filters.
     pub filter: Filter,
-    /// Text search: each term must prefix-match a word of the record's names, e-mail or company.
-    /// Lower-case alphanumeric words only, so stores may put them in a query string verbatim.
+    /// Text search terms from [`crate::search::query_terms`]: each must prefix-match a word
+    /// ([`crate::search::words`]) of the record's names, e-mail or company. Lower-case
+    /// alphanumeric only, so stores may quote them into a query string.
     pub search: Vec<String>,
     /// Rows to return at most.
     pub limit: u32,

@@ -50,6 +50,17 @@ pub(crate) fn email(field: &str, value: &str, errors: &mut Vec<FieldError>) {
     }
 }
 
+/// Checks every string inside a JSON value as multi-line text (no NUL or other control
+/// characters), so no store meets a string it cannot hold.
+pub(crate) fn json_strings(field: &str, value: &serde_json::Value, errors: &mut Vec<FieldError>) {
+    match value {
+        serde_json::Value::String(s) => text(field, s, MAX_BODY, true, errors),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_strings(field, v, errors)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| json_strings(field, v, errors)),
+        _ => {}
+    }
+}
+
 /// Whether `value` looks like a deliverable e-mail address.
 pub fn is_email(value: &str) -> bool {
     if value.len() > MAX_EMAIL || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -127,9 +138,7 @@ pub(crate) fn custom_fields(value: &CustomFields, errors: &mut Vec<FieldError>) 
                 "must be a string, number, boolean, null or a list of those",
             ));
         }
-        if let Some(s) = v.as_str() {
-            text(&field, s, MAX_BODY, true, errors);
-        }
+        json_strings(&field, v, errors);
     }
     let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
     if size > MAX_CUSTOM_FIELDS_BYTES {

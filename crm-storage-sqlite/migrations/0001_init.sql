@@ -51,6 +51,7 @@ CREATE TABLE accounts (
     industry      TEXT,
     owner_id      BLOB REFERENCES users (id),
     custom_fields TEXT NOT NULL,
+    search_words  TEXT NOT NULL,
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX accounts_live ON accounts (tenant_id, id) WHERE deleted_at IS NULL;
@@ -71,6 +72,7 @@ CREATE TABLE contacts (
     account_id    BLOB,
     owner_id      BLOB REFERENCES users (id),
     custom_fields TEXT NOT NULL,
+    search_words  TEXT NOT NULL,
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id)
 );
@@ -96,6 +98,7 @@ CREATE TABLE leads (
     owner_id             BLOB REFERENCES users (id),
     converted_contact_id BLOB,
     custom_fields        TEXT NOT NULL,
+    search_words  TEXT NOT NULL,
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, converted_contact_id) REFERENCES contacts (tenant_id, id)
 );
@@ -122,6 +125,7 @@ CREATE TABLE deals (
     owner_id            BLOB REFERENCES users (id),
     closed_at           INTEGER,
     custom_fields       TEXT NOT NULL,
+    search_words  TEXT NOT NULL,
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, pipeline_id) REFERENCES pipelines (tenant_id, id),
     FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id),
@@ -214,70 +218,61 @@ CREATE TABLE outbox (
 ) WITHOUT ROWID;
 CREATE INDEX outbox_pending ON outbox (at, id) WHERE processed_at IS NULL;
 
--- Text search: word-prefix search over names, e-mail and company, kept in step by triggers.
--- Rows are found through the FTS index, then confined to the tenant by the join.
+-- Text search: word-prefix search over `search_words`, which the store fills with
+-- crm_core's normalized words of the record's names, e-mail and company (so every store agrees
+-- on what matches). Rows are found through the FTS index, then confined to the tenant by the join.
 CREATE VIRTUAL TABLE leads_fts USING fts5 (
-    first_name, last_name, email, company,
-    content = 'leads', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2'
+    search_words, content = 'leads', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE TRIGGER leads_fts_insert AFTER INSERT ON leads BEGIN
-    INSERT INTO leads_fts (rowid, first_name, last_name, email, company)
-    VALUES (new.rowid, new.first_name, new.last_name, new.email, new.company);
+    INSERT INTO leads_fts (rowid, search_words) VALUES (new.rowid, new.search_words);
 END;
 CREATE TRIGGER leads_fts_delete AFTER DELETE ON leads BEGIN
-    INSERT INTO leads_fts (leads_fts, rowid, first_name, last_name, email, company) VALUES ('delete', old.rowid, old.first_name, old.last_name, old.email, old.company);
+    INSERT INTO leads_fts (leads_fts, rowid, search_words) VALUES ('delete', old.rowid, old.search_words);
 END;
-CREATE TRIGGER leads_fts_update AFTER UPDATE OF first_name, last_name, email, company ON leads BEGIN
-    INSERT INTO leads_fts (leads_fts, rowid, first_name, last_name, email, company)
-    VALUES ('delete', old.rowid, old.first_name, old.last_name, old.email, old.company);
-    INSERT INTO leads_fts (rowid, first_name, last_name, email, company)
-    VALUES (new.rowid, new.first_name, new.last_name, new.email, new.company);
+CREATE TRIGGER leads_fts_update AFTER UPDATE OF search_words ON leads BEGIN
+    INSERT INTO leads_fts (leads_fts, rowid, search_words) VALUES ('delete', old.rowid, old.search_words);
+    INSERT INTO leads_fts (rowid, search_words) VALUES (new.rowid, new.search_words);
 END;
 
 CREATE VIRTUAL TABLE contacts_fts USING fts5 (
-    first_name, last_name, email,
-    content = 'contacts', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2'
+    search_words, content = 'contacts', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN
-    INSERT INTO contacts_fts (rowid, first_name, last_name, email)
-    VALUES (new.rowid, new.first_name, new.last_name, new.email);
+    INSERT INTO contacts_fts (rowid, search_words) VALUES (new.rowid, new.search_words);
 END;
 CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts BEGIN
-    INSERT INTO contacts_fts (contacts_fts, rowid, first_name, last_name, email) VALUES ('delete', old.rowid, old.first_name, old.last_name, old.email);
+    INSERT INTO contacts_fts (contacts_fts, rowid, search_words) VALUES ('delete', old.rowid, old.search_words);
 END;
-CREATE TRIGGER contacts_fts_update AFTER UPDATE OF first_name, last_name, email ON contacts BEGIN
-    INSERT INTO contacts_fts (contacts_fts, rowid, first_name, last_name, email)
-    VALUES ('delete', old.rowid, old.first_name, old.last_name, old.email);
-    INSERT INTO contacts_fts (rowid, first_name, last_name, email)
-    VALUES (new.rowid, new.first_name, new.last_name, new.email);
+CREATE TRIGGER contacts_fts_update AFTER UPDATE OF search_words ON contacts BEGIN
+    INSERT INTO contacts_fts (contacts_fts, rowid, search_words) VALUES ('delete', old.rowid, old.search_words);
+    INSERT INTO contacts_fts (rowid, search_words) VALUES (new.rowid, new.search_words);
 END;
 
 CREATE VIRTUAL TABLE accounts_fts USING fts5 (
-    name, domain,
-    content = 'accounts', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2'
+    search_words, content = 'accounts', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE TRIGGER accounts_fts_insert AFTER INSERT ON accounts BEGIN
-    INSERT INTO accounts_fts (rowid, name, domain) VALUES (new.rowid, new.name, new.domain);
+    INSERT INTO accounts_fts (rowid, search_words) VALUES (new.rowid, new.search_words);
 END;
 CREATE TRIGGER accounts_fts_delete AFTER DELETE ON accounts BEGIN
-    INSERT INTO accounts_fts (accounts_fts, rowid, name, domain) VALUES ('delete', old.rowid, old.name, old.domain);
+    INSERT INTO accounts_fts (accounts_fts, rowid, search_words) VALUES ('delete', old.rowid, old.search_words);
 END;
-CREATE TRIGGER accounts_fts_update AFTER UPDATE OF name, domain ON accounts BEGIN
-    INSERT INTO accounts_fts (accounts_fts, rowid, name, domain) VALUES ('delete', old.rowid, old.name, old.domain);
-    INSERT INTO accounts_fts (rowid, name, domain) VALUES (new.rowid, new.name, new.domain);
+CREATE TRIGGER accounts_fts_update AFTER UPDATE OF search_words ON accounts BEGIN
+    INSERT INTO accounts_fts (accounts_fts, rowid, search_words) VALUES ('delete', old.rowid, old.search_words);
+    INSERT INTO accounts_fts (rowid, search_words) VALUES (new.rowid, new.search_words);
 END;
 
 CREATE VIRTUAL TABLE deals_fts USING fts5 (
-    name,
-    content = 'deals', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2'
+    search_words, content = 'deals', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE TRIGGER deals_fts_insert AFTER INSERT ON deals BEGIN
-    INSERT INTO deals_fts (rowid, name) VALUES (new.rowid, new.name);
+    INSERT INTO deals_fts (rowid, search_words) VALUES (new.rowid, new.search_words);
 END;
 CREATE TRIGGER deals_fts_delete AFTER DELETE ON deals BEGIN
-    INSERT INTO deals_fts (deals_fts, rowid, name) VALUES ('delete', old.rowid, old.name);
+    INSERT INTO deals_fts (deals_fts, rowid, search_words) VALUES ('delete', old.rowid, old.search_words);
 END;
-CREATE TRIGGER deals_fts_update AFTER UPDATE OF name ON deals BEGIN
-    INSERT INTO deals_fts (deals_fts, rowid, name) VALUES ('delete', old.rowid, old.name);
-    INSERT INTO deals_fts (rowid, name) VALUES (new.rowid, new.name);
+CREATE TRIGGER deals_fts_update AFTER UPDATE OF search_words ON deals BEGIN
+    INSERT INTO deals_fts (deals_fts, rowid, search_words) VALUES ('delete', old.rowid, old.search_words);
+    INSERT INTO deals_fts (rowid, search_words) VALUES (new.rowid, new.search_words);
 END;

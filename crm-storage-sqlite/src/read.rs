@@ -175,9 +175,29 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     for (name, value) in &f.custom_fields {
         // Names are validated by core as [a-z0-9_]{1,64}, so they are safe inside the path.
         let path = format!("'$.\"{name}\"'");
-        match json_scalar(value) {
-            Some(v) => w.and(&format!("json_extract(t.custom_fields, {path}) = ?"), [v]),
-            None => w.and(&format!("json_extract(t.custom_fields, {path}) IS NULL"), []),
+        let typed = |types: &str| format!("json_type(t.custom_fields, {path}) IN ({types})");
+        match value {
+            serde_json::Value::Null => w.and(&format!("coalesce({}, 1)", typed("'null'")), []),
+            serde_json::Value::Bool(true) => w.and(&typed("'true'"), []),
+            serde_json::Value::Bool(false) => w.and(&typed("'false'"), []),
+            serde_json::Value::Number(n) => {
+                let v =
+                    n.as_i64().map_or_else(|| Value::Real(n.as_f64().unwrap_or(f64::NAN)), Value::Integer);
+                w.and(
+                    &format!("{} AND json_extract(t.custom_fields, {path}) = ?", typed("'integer', 'real'")),
+                    [v],
+                );
+            }
+            serde_json::Value::String(s) => {
+                w.and(
+                    &format!("{} AND json_extract(t.custom_fields, {path}) = ?", typed("'text'")),
+                    [Value::Text(s.clone())],
+                );
+            }
+            other => {
+                let json = Value::Text(other.to_string());
+                w.and(&format!("json_extract(t.custom_fields, {path}) = json(?)"), [json]);
+            }
         }
     }
     if let Some(after) = query.after {
@@ -195,20 +215,6 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     params.push(limit);
     let kind = query.kind;
     query_rows(conn, &sql, params, |row| rows::entity(kind, row))
-}
-
-/// A JSON value as SQLite's `json_extract` returns it; `None` for JSON null.
-fn json_scalar(value: &serde_json::Value) -> Option<Value> {
-    Some(match value {
-        serde_json::Value::Null => return None,
-        serde_json::Value::Bool(b) => Value::Integer((*b).into()),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::Integer(i),
-            None => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        serde_json::Value::String(s) => Value::Text(s.clone()),
-        other => Value::Text(other.to_string()),
-    })
 }
 
 fn before_clause(w: &mut Where, time_column: &str, before: Option<TimeCursor>) {

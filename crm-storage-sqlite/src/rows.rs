@@ -115,7 +115,8 @@ pub(crate) static LEADS: Table = Table {
         "status",
         "owner_id",
         "converted_contact_id",
-        "custom_fields"
+        "custom_fields",
+        "search_words"
     ),
     key: RECORD_KEY,
     insert: OnceLock::new(),
@@ -131,7 +132,8 @@ pub(crate) static CONTACTS: Table = Table {
         "title",
         "account_id",
         "owner_id",
-        "custom_fields"
+        "custom_fields",
+        "search_words"
     ),
     key: RECORD_KEY,
     insert: OnceLock::new(),
@@ -139,7 +141,7 @@ pub(crate) static CONTACTS: Table = Table {
 };
 pub(crate) static ACCOUNTS: Table = Table {
     name: "accounts",
-    columns: columns!("name", "domain", "industry", "owner_id", "custom_fields"),
+    columns: columns!("name", "domain", "industry", "owner_id", "custom_fields", "search_words"),
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
@@ -158,7 +160,8 @@ pub(crate) static DEALS: Table = Table {
         "contact_id",
         "owner_id",
         "closed_at",
-        "custom_fields"
+        "custom_fields",
+        "search_words"
     ),
     key: RECORD_KEY,
     insert: OnceLock::new(),
@@ -289,6 +292,14 @@ fn with_meta<T, const N: usize>(m: &RecordMeta<T>, rest: [Value; N]) -> Vec<Valu
 
 /// The table and column values of a row to insert or update.
 pub(crate) fn to_row(entity: &Entity) -> Option<(&'static Table, Vec<Value>)> {
+    let (table, mut values) = columns_of(entity)?;
+    if let Some(words) = entity.search_words() {
+        values.push(Value::Text(words));
+    }
+    Some((table, values))
+}
+
+fn columns_of(entity: &Entity) -> Option<(&'static Table, Vec<Value>)> {
     Some(match entity {
         Entity::Tenant(t) => (&TENANTS, vec![id(t.id), text(&t.slug), text(&t.name), time(t.created_at)]),
         Entity::User(u) => (&USERS, vec![id(u.id), text(&u.email), text(&u.name), time(u.created_at)]),

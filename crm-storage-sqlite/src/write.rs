@@ -1,6 +1,6 @@
 //! Applying a change set: every row, audit entry and event in one immediate transaction.
 
-use crm_core::store::{ChangeSet, Write};
+use crm_core::store::{ChangeSet, Guard, NO_OWNER_LEFT, Write};
 use crm_core::{Error, Result, TenantId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
@@ -14,6 +14,10 @@ pub(crate) fn commit(conn: &mut Connection, tenant: TenantId, changes: ChangeSet
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(error::map)?;
     for write in changes.writes {
         apply(&tx, tenant, write)?;
+    }
+    // The writer holds the database lock, so guards checked here cannot race another commit.
+    for guard in &changes.guards {
+        check_guard(&tx, tenant, *guard)?;
     }
     for entry in &changes.audit {
         check_tenant(tenant, Some(entry.tenant_id))?;
@@ -55,6 +59,19 @@ fn apply(tx: &Connection, tenant: TenantId, write: Write) -> Result<()> {
         _ => return Err(unsupported()),
     }
     Ok(())
+}
+
+fn check_guard(tx: &Connection, tenant: TenantId, guard: Guard) -> Result<()> {
+    match guard {
+        Guard::TenantKeepsAnOwner => {
+            let sql = "SELECT EXISTS (SELECT 1 FROM memberships WHERE tenant_id = ?1 AND role = 'owner')";
+            let mut stmt = tx.prepare_cached(sql).map_err(error::map)?;
+            let has_owner: bool =
+                stmt.query_row([rows::uuid(tenant.uuid())], |r| r.get(0)).map_err(error::map)?;
+            if has_owner { Ok(()) } else { Err(Error::Conflict(NO_OWNER_LEFT.into())) }
+        }
+        _ => Err(unsupported()),
+    }
 }
 
 fn execute(tx: &Connection, sql: &str, values: Vec<Value>) -> Result<usize> {

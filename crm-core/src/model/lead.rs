@@ -84,6 +84,8 @@ impl LeadStatus {
     }
 }
 
+const CONVERTED_ONLY_BY_CONVERSION: &str = "a lead becomes converted only through conversion";
+
 /// Input to create a lead. At least one of `last_name`, `email`, `company` is required.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -158,6 +160,9 @@ impl Record for Lead {
         meta: RecordMeta<Self>,
         creator: Option<UserId>,
     ) -> Result<Self, Vec<FieldError>> {
+        if new.status == Some(LeadStatus::Converted) {
+            return Err(vec![FieldError::new("status", CONVERTED_ONLY_BY_CONVERSION)]);
+        }
         Ok(Lead {
             meta,
             first_name: new.first_name,
@@ -178,6 +183,8 @@ impl Record for Lead {
         if let Some(status) = p.status {
             if self.status == LeadStatus::Converted && status != LeadStatus::Converted {
                 errors.push(FieldError::new("status", "a converted lead cannot change status"));
+            } else if self.status != LeadStatus::Converted && status == LeadStatus::Converted {
+                errors.push(FieldError::new("status", CONVERTED_ONLY_BY_CONVERSION));
             }
             self.status = status;
         }

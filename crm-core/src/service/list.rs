@@ -12,8 +12,6 @@ use crate::validate;
 pub const DEFAULT_LIMIT: u32 = 50;
 /// Largest page a caller may ask for.
 pub const MAX_LIMIT: u32 = 200;
-/// Most search words honoured in `q`.
-const MAX_SEARCH_TERMS: usize = 8;
 
 /// What a caller asks of a list: filters, text search, page size and position.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -97,9 +95,16 @@ pub(crate) fn to_query(kind: Kind, request: ListRequest) -> Result<ListQuery> {
     only("kind", f.activity_kind.is_some(), &[Activity]);
     only("q", request.q.is_some(), &[Lead, Contact, Account, Deal]);
     only("custom_fields", !f.custom_fields.is_empty(), &[Lead, Contact, Account, Deal]);
-    for (name, _) in &f.custom_fields {
+    if let Some(stage) = &f.stage {
+        if !validate::is_key(stage) {
+            errors.push(FieldError::new("stage", "is not a stage key"));
+        }
+    }
+    for (name, value) in &f.custom_fields {
         if !validate::is_key(name) {
-            errors.push(FieldError::new(format!("cf.{name}"), "is not a custom field name"));
+            errors.push(FieldError::new(format!("cf.{name}"), "is not a custom field name (a-z, 0-9, _)"));
+        } else {
+            validate::json_strings(&format!("cf.{name}"), value, &mut errors);
         }
     }
     if let (Some(a), Some(b)) = (f.created_after, f.created_before) {
@@ -109,7 +114,7 @@ pub(crate) fn to_query(kind: Kind, request: ListRequest) -> Result<ListQuery> {
     }
     let search = match &request.q {
         Some(q) => {
-            let terms = search_terms(q);
+            let terms = crate::search::query_terms(q);
             if terms.is_empty() {
                 errors.push(FieldError::new("q", "must contain a letter or a digit"));
             }
@@ -137,31 +142,10 @@ pub(crate) fn to_query(kind: Kind, request: ListRequest) -> Result<ListQuery> {
     Ok(ListQuery { kind, filter: request.filter, search, limit, after })
 }
 
-/// Splits free text into lower-case alphanumeric words (at most 8, each at most 64 characters).
-pub fn search_terms(q: &str) -> Vec<String> {
-    q.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.chars().take(64).flat_map(char::to_lowercase).collect::<String>())
-        .take(MAX_SEARCH_TERMS)
-        .collect()
-}
-
 /// Builds a page from up to `limit + 1` rows: the extra row only signals that more exist.
 pub(crate) fn page_by_id<T>(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> uuid::Uuid) -> Page<T> {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| cursor::encode_id(id(r))) } else { None };
     Page { data: rows, next_cursor }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn search_terms_are_lowercase_words() {
-        assert_eq!(search_terms("  Jane.DOE@Acme.com "), ["jane", "doe", "acme", "com"]);
-        assert!(search_terms("@@ --").is_empty());
-        assert_eq!(search_terms("a b c d e f g h i j").len(), 8);
-    }
 }

@@ -6,7 +6,7 @@ use crate::error::{Error, FieldError, Result};
 use crate::model::{Kind, Member, Membership, NewMember, NewPipeline, NewTenant, NewUser, Tenant, User};
 use crate::policy::{Action, Resource};
 use crate::scope::{Principal, Role, Scope, TenantId, UserId};
-use crate::store::{Entity, Write};
+use crate::store::{Entity, Guard, Write};
 use crate::validate;
 
 /// What [`Crm::create_tenant`] made.
@@ -158,6 +158,7 @@ impl Crm {
             Some(&snapshot(&updated)),
         );
         draft.update(Entity::Membership(updated.clone()), expected_version);
+        draft.changes.guards.push(Guard::TenantKeepsAnOwner);
         self.commit(draft).await?;
         let user = self.store_ref().user(user_id).await?.ok_or(Error::NotFound)?;
         Ok(Member { user, role, version: updated.version, joined_at: updated.created_at })
@@ -191,15 +192,18 @@ impl Crm {
             None,
         );
         draft.changes.writes.push(Write::RemoveMembership { user_id, expected_version: version });
+        draft.changes.guards.push(Guard::TenantKeepsAnOwner);
         self.commit(draft).await
     }
 
+    /// Fails early with a clear message; the commit's [`Guard::TenantKeepsAnOwner`] makes the
+    /// rule hold under concurrency too.
     async fn ensure_another_owner(&self, scope: &Scope, leaving: UserId) -> Result<()> {
         let members = self.store_ref().members(scope).await?;
         if members.iter().any(|m| m.role == Role::Owner && m.user.id != leaving) {
             Ok(())
         } else {
-            Err(Error::Conflict("a tenant must keep at least one owner".into()))
+            Err(Error::Conflict(crate::store::NO_OWNER_LEFT.into()))
         }
     }
 

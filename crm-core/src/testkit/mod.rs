@@ -1,0 +1,118 @@
+//! The store conformance suite, and proptest strategies for hosts' own property tests.
+//!
+//! A store proves itself by invoking [`store_conformance_tests!`](crate::store_conformance_tests)
+//! once in its own test crate, with an async closure that returns a fresh, migrated, empty store
+//! (or `None` to skip, e.g. when no database is configured):
+//!
+//! ```ignore
+//! crm_core::store_conformance_tests!(|| async { Some(SqliteStore::open_in_memory().await.unwrap()) });
+//! ```
+//!
+//! That expands to one `#[tokio::test]` per behaviour in [`cases`] plus the model-based property
+//! test in [`model`]. The suite is the same for every store; differences between stores are not
+//! allowed to show.
+
+pub mod cases;
+pub mod model;
+pub mod strategies;
+
+use chrono::{TimeZone, Utc};
+
+use crate::clock::{SequentialIds, SteppingClock};
+use crate::model::{NewTenant, NewUser};
+use crate::service::{Crm, TenantCreated};
+use crate::store::Store;
+
+/// A CRM over `store` with a deterministic clock and ids derived from `seed`.
+pub fn deterministic_crm(store: impl Store, seed: u64) -> Crm {
+    let start = Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).single().expect("valid date");
+    Crm::builder(store).clock(SteppingClock::starting_at(start)).ids(SequentialIds::new(seed)).build()
+}
+
+/// Creates a tenant whose slug and owner e-mail derive from `name`, for tests.
+pub async fn tenant(crm: &Crm, name: &str) -> TenantCreated {
+    crm.create_tenant(NewTenant {
+        name: format!("{name} Inc"),
+        slug: name.to_lowercase(),
+        owner: NewUser {
+            email: format!("owner@{}.example", name.to_lowercase()),
+            name: format!("{name} Owner"),
+        },
+    })
+    .await
+    .expect("tenant creation")
+}
+
+/// Runs a suite case; a `None` store means "skip" and says so on stderr.
+#[doc(hidden)]
+pub async fn run_case<S, Fut>(name: &str, store: Option<S>, case: impl FnOnce(Crm) -> Fut)
+where
+    S: Store,
+    Fut: std::future::Future<Output = ()>,
+{
+    match store {
+        Some(store) => case(deterministic_crm(store, 1)).await,
+        None => eprintln!("SKIPPED conformance case {name}: no store configured"),
+    }
+}
+
+/// Expands to the whole conformance suite for a store: one test per case.
+///
+/// `$make` is an expression callable with no arguments that returns a future of
+/// `Option<impl Store>`; each test calls it once, so every case gets its own fresh store.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@cases $make;
+            tenant_creation_makes_owner_and_default_pipeline,
+            duplicate_slug_is_conflict,
+            invalid_tenant_input_names_fields,
+            scope_for_requires_membership,
+            lead_crud_round_trip,
+            lead_validation_names_fields,
+            update_with_stale_version_is_conflict,
+            deleted_records_are_gone,
+            other_tenants_ids_are_not_found,
+            cross_tenant_links_are_rejected,
+            contact_account_deal_activity_crud,
+            list_pagination_is_stable_and_complete,
+            list_filters,
+            list_rejects_bad_requests,
+            text_search_matches_word_prefixes,
+            custom_field_filter,
+            deal_defaults_to_default_pipeline,
+            deal_stage_moves_are_recorded,
+            terminal_stages_are_final,
+            unknown_stage_is_rejected,
+            money_and_probability_validation,
+            lead_conversion_creates_records_atomically,
+            lead_converts_only_once,
+            failed_conversion_writes_nothing,
+            activities_need_exactly_one_target,
+            timeline_merges_activities_and_changes,
+            audit_entry_per_write_with_diff,
+            outbox_event_per_write,
+            viewer_cannot_write,
+            member_edits_only_own_records,
+            admin_only_audit_log,
+            member_management,
+            last_owner_is_kept,
+            hooks_and_sinks_run_after_commit,
+            pipelines_validation,
+        );
+        #[test]
+        fn model_based_property_test() {
+            let make = $make;
+            $crate::testkit::model::run(move || make());
+        }
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let make = $make;
+                $crate::testkit::run_case(stringify!($case), make().await, $crate::testkit::cases::$case).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,169 @@
+//! [`PgStore`]: the `crm_core::Store` implementation, and its scoped transactions.
+
+use async_trait::async_trait;
+use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::model::{
+    Activity, ActivityTarget, DealId, Kind, Member, Membership, Pipeline, StageChange, Tenant, User,
+};
+use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
+use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::rows::Val;
+use crate::{error, migrate, read, write};
+
+/// The role every transaction switches to: no `BYPASSRLS`, owns nothing (created by the
+/// migrations; grant it to the login role the application uses).
+pub const APP_ROLE: &str = "crm_app";
+
+/// A crm store in a PostgreSQL database. Cheap to clone: clones share the pool.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url`, migrates the schema, and returns the store. The URL's role must own
+    /// (or be allowed to create) the tables; see the crate docs for a least-privilege set-up.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options: PgConnectOptions = url.parse().map_err(error::map)?;
+        Self::connect_with(options, PgPoolOptions::new().max_connections(16)).await
+    }
+
+    /// Like [`PgStore::connect`], with explicit connection and pool options.
+    pub async fn connect_with(options: PgConnectOptions, pool: PgPoolOptions) -> Result<Self> {
+        let pool = pool.connect_with(options).await.map_err(error::map)?;
+        let store = Self::from_pool(pool);
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Wraps an existing pool without migrating (when migrations run as a separate step).
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Applies pending migrations (needs the owning role).
+    pub async fn migrate(&self) -> Result<()> {
+        migrate::migrate(&self.pool).await
+    }
+
+    /// The underlying pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Checks that the database answers (for readiness probes).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop).map_err(error::map)
+    }
+
+    /// Begins a transaction as [`APP_ROLE`], confined to `tenant` (none: no tenant rows visible).
+    /// Both settings are transaction-local, so a pooled connection carries nothing to its next user.
+    async fn begin(&self, tenant: Option<TenantId>) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await.map_err(error::map)?;
+        sqlx::query("SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)")
+            .bind(APP_ROLE)
+            .bind(tenant.map(|t| t.to_string()).unwrap_or_default())
+            .execute(&mut *tx)
+            .await
+            .map_err(error::map)?;
+        Ok(tx)
+    }
+}
+
+/// Runs a read in a scoped transaction and commits it.
+macro_rules! scoped {
+    ($store:expr, $tenant:expr, |$conn:ident| $body:expr) => {{
+        let mut tx = $store.begin($tenant).await?;
+        let result = {
+            let $conn = &mut *tx;
+            $body.await?
+        };
+        tx.commit().await.map_err(error::map)?;
+        Ok(result)
+    }};
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
+        scoped!(self, None, |c| read::tenant_by(c, "id", Val::Uuid(Some(id.uuid()))))
+    }
+
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
+        scoped!(self, None, |c| read::tenant_by(c, "slug", Val::Text(Some(slug.to_owned()))))
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        scoped!(self, None, |c| read::user_by(c, "id", Val::Uuid(Some(id.uuid()))))
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        scoped!(self, None, |c| read::user_by(c, "email", Val::Text(Some(email.to_owned()))))
+    }
+
+    async fn membership(&self, scope: &Scope, user_id: UserId) -> Result<Option<Membership>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::membership(c, tenant, user_id))
+    }
+
+    async fn members(&self, scope: &Scope) -> Result<Vec<Member>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::members(c, tenant))
+    }
+
+    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::get(c, tenant, kind, id))
+    }
+
+    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::list(c, tenant, query))
+    }
+
+    async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::pipelines(c, tenant))
+    }
+
+    async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::stage_history(c, tenant, deal_id.uuid()))
+    }
+
+    async fn activities_for(
+        &self,
+        scope: &Scope,
+        target: ActivityTarget,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<Activity>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::activities_for(c, tenant, target, before, limit))
+    }
+
+    async fn audit_log(
+        &self,
+        scope: &Scope,
+        query: &AuditQuery,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::audit_log(c, tenant, query, before, limit))
+    }
+
+    async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::outbox(c, tenant, after, limit))
+    }
+
+    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| write::apply(c, tenant, changes))
+    }
+}

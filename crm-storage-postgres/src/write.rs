@@ -1,0 +1,95 @@
+//! Applying a change set: every row, audit entry and event in the caller's transaction.
+
+use crm_core::store::{ChangeSet, Guard, NO_OWNER_LEFT, Write};
+use crm_core::{Error, Result, TenantId};
+use sqlx::PgConnection;
+
+use crate::error;
+use crate::rows::{self, Val, bind_all};
+
+pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: ChangeSet) -> Result<()> {
+    if changes.guards.contains(&Guard::TenantKeepsAnOwner) {
+        // Lock the tenant's owner memberships first (in a fixed order, so two guarded commits
+        // queue rather than deadlock); the check after the writes then sees every committed
+        // demotion.
+        sqlx::query("SELECT user_id FROM memberships WHERE tenant_id = $1 AND role = 'owner' ORDER BY user_id FOR UPDATE")
+            .bind(tenant.uuid())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(error::map)?;
+    }
+    for write in changes.writes {
+        match write {
+            Write::Insert(entity) => {
+                check_tenant(tenant, entity.tenant_id())?;
+                let (table, values) = rows::to_row(&entity).ok_or_else(unsupported)?;
+                execute(conn, table.insert_sql(), values).await?;
+            }
+            Write::Update { entity, expected_version } => {
+                check_tenant(tenant, entity.tenant_id())?;
+                let (table, mut values) = rows::to_row(&entity).ok_or_else(unsupported)?;
+                if !table.columns.contains(&"version") {
+                    return Err(unsupported());
+                }
+                values.push(Val::Int(Some(expected_version)));
+                if execute(conn, table.update_sql(), values).await? == 0 {
+                    return Err(Error::stale_version());
+                }
+            }
+            Write::RemoveMembership { user_id, expected_version } => {
+                let sql = "DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2 AND version = $3";
+                let values = vec![
+                    Val::Uuid(Some(tenant.uuid())),
+                    Val::Uuid(Some(user_id.uuid())),
+                    Val::Int(Some(expected_version)),
+                ];
+                if execute(conn, sql, values).await? == 0 {
+                    return Err(Error::stale_version());
+                }
+            }
+            _ => return Err(unsupported()),
+        }
+    }
+    for guard in &changes.guards {
+        match guard {
+            Guard::TenantKeepsAnOwner => {
+                let sql = "SELECT EXISTS (SELECT 1 FROM memberships WHERE tenant_id = $1 AND role = 'owner')";
+                let has_owner: bool = sqlx::query_scalar(sql)
+                    .bind(tenant.uuid())
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(error::map)?;
+                if !has_owner {
+                    return Err(Error::Conflict(NO_OWNER_LEFT.into()));
+                }
+            }
+            _ => return Err(unsupported()),
+        }
+    }
+    for entry in &changes.audit {
+        check_tenant(tenant, Some(entry.tenant_id))?;
+        execute(conn, rows::AUDIT.insert_sql(), rows::audit_row(entry)).await?;
+    }
+    for event in &changes.events {
+        check_tenant(tenant, Some(event.tenant_id))?;
+        execute(conn, rows::OUTBOX.insert_sql(), rows::event_row(event)).await?;
+    }
+    Ok(())
+}
+
+async fn execute(conn: &mut PgConnection, sql: &'static str, values: Vec<Val>) -> Result<u64> {
+    let result = bind_all(sqlx::query(sql), values).execute(conn).await.map_err(error::map)?;
+    Ok(result.rows_affected())
+}
+
+/// A row for another tenant in this scope's change set is a bug in the caller: refuse it.
+fn check_tenant(scope: TenantId, row: Option<TenantId>) -> Result<()> {
+    match row {
+        Some(t) if t != scope => Err(Error::internal("change set writes outside its tenant scope")),
+        _ => Ok(()),
+    }
+}
+
+fn unsupported() -> Error {
+    Error::internal("this store does not support that write")
+}
