@@ -91,6 +91,7 @@ pub struct Changes {
 
 impl Changes {
     /// The fields that differ between two serialized records; bookkeeping fields are left out.
+    /// An empty side (creation, deletion) records nothing for that side.
     pub fn between(before: &Value, after: &Value) -> Changes {
         const SKIP: [&str; 3] = ["version", "updated_at", "created_at"];
         let empty = Map::new();
@@ -103,11 +104,12 @@ impl Changes {
                 continue;
             }
             let (a, b) = (old.get(key).unwrap_or(&Value::Null), new.get(key).unwrap_or(&Value::Null));
+            // A field set on create has no "before"; a cleared field's "after" is null.
             if a != b {
-                if !a.is_null() {
+                if !old.is_empty() {
                     changes.before.insert(key.clone(), a.clone());
                 }
-                if !b.is_null() {
+                if !new.is_empty() {
                     changes.after.insert(key.clone(), b.clone());
                 }
             }
@@ -129,4 +131,11 @@ pub struct AuditQuery {
     pub from: Option<DateTime<Utc>>,
     /// Only changes before this time.
     pub to: Option<DateTime<Utc>>,
+}
+
+impl Changes {
+    /// Whether no field changed.
+    pub fn is_empty(&self) -> bool {
+        self.before.is_empty() && self.after.is_empty()
+    }
 }

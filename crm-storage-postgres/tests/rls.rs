@@ -23,6 +23,7 @@ async fn tenant_tables(conn: &mut PgConnection) -> Vec<String> {
 
 struct World {
     options: PgConnectOptions,
+    _db: support::TestDatabase,
     a: TenantCreated,
     b: TenantCreated,
     lead_a: Lead,
@@ -31,7 +32,8 @@ struct World {
 
 async fn world() -> Option<World> {
     let url = support::database_url()?;
-    let options = support::fresh_database(&url).await;
+    let db = support::fresh_database(&url).await;
+    let options = db.options.clone();
     let store =
         PgStore::connect_with(options.clone(), PgPoolOptions::new().max_connections(2)).await.unwrap();
     let crm = Crm::new(store);
@@ -45,7 +47,7 @@ async fn world() -> Option<World> {
     let lead = |company: &str| NewLead { company: Some(company.into()), ..NewLead::default() };
     let lead_a = crm.create::<Lead>(&a.owner_scope, lead("Alpha Lead")).await.unwrap();
     let lead_b = crm.create::<Lead>(&b.owner_scope, lead("Bravo Lead")).await.unwrap();
-    Some(World { options, a, b, lead_a, lead_b })
+    Some(World { options, _db: db, a, b, lead_a, lead_b })
 }
 
 /// A raw connection acting as the application role, with `app.tenant_id` set or not.

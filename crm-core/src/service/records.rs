@@ -3,7 +3,7 @@
 use super::draft::Draft;
 use super::list::{self, ListRequest, Page};
 use super::{Crm, snapshot};
-use crate::audit::AuditAction;
+use crate::audit::{AuditAction, Changes};
 use crate::error::{Error, FieldError, Result};
 use crate::id::Id;
 use crate::model::{Kind, Link, Record};
@@ -58,7 +58,10 @@ impl Crm {
         let current = self.load::<R>(scope, id).await?;
         check_writable(scope, &grant, &current, expected_version)?;
         let mut draft = self.draft(scope);
-        let updated = self.prepare_update(&mut draft, current, patch).await?;
+        let updated = self.prepare_update(&mut draft, current.clone(), patch).await?;
+        if draft.changes.writes.is_empty() {
+            return Ok(current); // nothing changed: no new version, no audit entry
+        }
         self.commit(draft).await?;
         Ok(updated)
     }
@@ -163,6 +166,9 @@ impl Crm {
             }
         }
         let version = current.meta().version;
+        if stage_change.is_none() && Changes::between(&before, &snapshot(&updated)).is_empty() {
+            return Ok(current);
+        }
         let meta = updated.meta_mut();
         meta.version = version + 1;
         meta.updated_at = draft.now;

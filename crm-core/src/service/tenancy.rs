@@ -61,10 +61,7 @@ impl Crm {
         }
         self.stage_membership(&mut draft, owner.id, Role::Owner);
         self.prepare_pipeline(&mut draft, NewPipeline::default_sales(), true)?;
-        self.commit(draft).await.map_err(|e| match e {
-            Error::Conflict(_) => slug_taken(),
-            other => other,
-        })?;
+        self.commit(draft).await?;
         Ok(TenantCreated { tenant, owner, owner_scope: scope })
     }
 
@@ -136,11 +133,15 @@ impl Crm {
     ) -> Result<Member> {
         self.authorize(scope, Action::Update, Resource::Member)?;
         let current = self.store_ref().membership(scope, user_id).await?.ok_or(Error::NotFound)?;
+        require_owner_for(scope, current.role)?;
+        require_owner_for(scope, role)?;
         if current.version != expected_version {
             return Err(Error::stale_version());
         }
-        require_owner_for(scope, current.role)?;
-        require_owner_for(scope, role)?;
+        if current.role == role {
+            let user = self.store_ref().user(user_id).await?.ok_or(Error::NotFound)?;
+            return Ok(Member { user, role, version: current.version, joined_at: current.created_at });
+        }
         if current.role == Role::Owner && role != Role::Owner {
             self.ensure_another_owner(scope, user_id).await?;
         }
@@ -174,11 +175,11 @@ impl Crm {
     ) -> Result<()> {
         self.authorize(scope, Action::Delete, Resource::Member)?;
         let current = self.store_ref().membership(scope, user_id).await?.ok_or(Error::NotFound)?;
+        require_owner_for(scope, current.role)?;
         let version = expected_version.unwrap_or(current.version);
         if current.version != version {
             return Err(Error::stale_version());
         }
-        require_owner_for(scope, current.role)?;
         if current.role == Role::Owner {
             self.ensure_another_owner(scope, user_id).await?;
         }

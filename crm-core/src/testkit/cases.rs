@@ -5,9 +5,8 @@
 //! outcome differs from the documented behaviour. The cases use distinct tenant names, so a store
 //! that leaks between tenants shows up even though every case starts empty.
 //!
-//! Assertions marked `// BUG:` check behaviour that crm-core itself gets wrong at the time of
-//! writing; they are placed last in their case so that everything else is checked first, and they
-//! keep asserting the *correct* behaviour.
+//! Some cases also guard rules that crm-core enforces itself (lead status, custom-field text, the
+//! last owner); they run here because they once failed, whatever the store.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -561,18 +560,15 @@ pub async fn lead_validation_names_fields(crm: Crm) {
     assert_invalid(crm.update(s, lead.meta.id, 2, requalify).await, &["status"]);
     assert_eq!(crm.get(s, lead.meta.id).await.unwrap(), conversion.lead);
 
-    // BUG: crm-core accepts `status: Some(Converted)` on create (model/lead.rs, `Lead::create`);
-    // `converted` is only reachable through conversion.
+    // `converted` is only reachable through conversion: not on create...
     let born_converted = NewLead { status: Some(LeadStatus::Converted), ..doe() };
     assert_invalid(create(born_converted).await, &["status"]);
-    // BUG: crm-core lets a patch move a lead *to* `converted` (model/lead.rs, `Lead::apply` only
-    // refuses leaving it), leaving a "converted" lead without a contact.
+    // ...nor by a patch, which would leave a "converted" lead without a contact.
     let other = create(named("Roe")).await.unwrap();
     let to_converted = LeadPatch { status: Some(LeadStatus::Converted), ..LeadPatch::default() };
     assert_invalid(crm.update(s, other.meta.id, 1, to_converted).await, &["status"]);
     assert_eq!(crm.get(s, other.meta.id).await.unwrap(), other);
-    // BUG: crm-core checks only top-level string custom fields for control characters
-    // (validate.rs, `custom_fields`): strings inside lists get through, NUL included.
+    // Strings inside custom-field lists are text like any other: no NUL, no control characters.
     let nul_in_list = NewLead { custom_fields: fields(json!({"tags": ["ok", "a\u{0}b"]})), ..doe() };
     assert_invalid(create(nul_in_list).await, &["custom_fields.tags"]);
 }
@@ -1520,7 +1516,7 @@ pub async fn deal_stage_moves_are_recorded(crm: Crm) {
     assert_eq!(to_qualification.changes.after, fields(json!({"stage": "qualification"})));
     let to_won = &audit[0];
     assert_eq!(to_won.actor, Actor::User(manager.user.id));
-    assert_eq!(to_won.changes.before, fields(json!({"stage": "qualification"})));
+    assert_eq!(to_won.changes.before, fields(json!({"stage": "qualification", "closed_at": null})));
     assert_eq!(to_won.changes.after.get("stage"), Some(&json!("won")));
     assert!(to_won.changes.after.contains_key("closed_at"), "{:?}", to_won.changes);
 
@@ -2448,9 +2444,8 @@ pub async fn last_owner_is_kept(crm: Crm) {
     crm.remove_member(&second_scope, second.user.id, None).await.unwrap();
     assert_eq!(owners(&crm, s).await, [first]);
 
-    // BUG: two owners demoting each other at the same time both pass the "another owner remains"
-    // check (service/tenancy.rs, `ensure_another_owner` reads, then the commit checks only the
-    // changed membership's version), which can leave the tenant without any owner.
+    // Two owners demoting each other at once both see another owner when they read; the commit
+    // must still refuse the second demotion (`Guard::TenantKeepsAnOwner`).
     let first_scope = crm.scope_for(acme.tenant.id, first).await.unwrap();
     let (third, third_scope) = join(&crm, &first_scope, "third@acme.example", Role::Owner).await;
     let first_version = member_version(&crm, s, first).await;
@@ -2461,7 +2456,12 @@ pub async fn last_owner_is_kept(crm: Crm) {
     )
     .await;
     let left = owners(&crm, s).await;
-    assert!(!left.is_empty(), "concurrent demotions left no owner: {x:?}, {y:?}");
+    assert_eq!(left.len(), 1, "concurrent demotions must leave exactly one owner: {x:?}, {y:?}");
+    match (&x, &y) {
+        (Ok(m), Err(Error::Conflict(_))) => assert_eq!((m.user.id, left[0]), (third.user.id, first)),
+        (Err(Error::Conflict(_)), Ok(m)) => assert_eq!((m.user.id, left[0]), (first, third.user.id)),
+        _ => panic!("expected one demotion and one Conflict, got {x:?} and {y:?}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,13 +1,21 @@
-//! Test databases: each test gets its own, created from `CRM_TEST_DATABASE_URL` and dropped by a
-//! later run (databases older than an hour), so tests run in parallel without sharing state.
+//! Test databases: each test gets its own, created from `CRM_TEST_DATABASE_URL` and dropped when
+//! the test's store is dropped (or, if a run was killed, by a later run once it is an hour old),
+//! so tests run in parallel without sharing state.
 
 #![allow(dead_code)]
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::model::{
+    Activity, ActivityTarget, DealId, Kind, Member, Membership, Pipeline, StageChange, Tenant, User,
+};
+use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
+use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use crm_storage_postgres::PgStore;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use uuid::Uuid;
 
 const PREFIX: &str = "crm_test_";
 
@@ -26,8 +34,14 @@ pub fn database_url() -> Option<String> {
     }
 }
 
-/// Creates an empty database and returns options that connect to it.
-pub async fn fresh_database(url: &str) -> PgConnectOptions {
+/// An empty database, dropped when this value is.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub options: PgConnectOptions,
+}
+
+/// Creates an empty database.
+pub async fn fresh_database(url: &str) -> TestDatabase {
     let admin: PgConnectOptions = url.parse().expect("CRM_TEST_DATABASE_URL is a postgres URL");
     let mut conn = PgConnection::connect_with(&admin).await.expect("connect to CRM_TEST_DATABASE_URL");
     drop_stale_databases(&mut conn).await;
@@ -37,15 +51,75 @@ pub async fn fresh_database(url: &str) -> PgConnectOptions {
         .execute(&mut conn)
         .await
         .expect("create test database");
-    admin.database(&name)
+    TestDatabase { options: admin.database(&name) }
 }
 
 /// A migrated store on a fresh database, or `None` when Postgres tests are not configured.
-pub async fn fresh_store() -> Option<PgStore> {
+/// The database is dropped when the returned store is.
+pub async fn fresh_store() -> Option<TestStore> {
     let url = database_url()?;
-    let options = fresh_database(&url).await;
+    let db = fresh_database(&url).await;
     let pool = PgPoolOptions::new().max_connections(4);
-    Some(PgStore::connect_with(options, pool).await.expect("connect and migrate the test database"))
+    let store =
+        PgStore::connect_with(db.options.clone(), pool).await.expect("connect and migrate the test database");
+    Some(TestStore { store, _db: db })
+}
+
+/// A [`PgStore`] that drops its database when dropped.
+#[derive(Debug)]
+pub struct TestStore {
+    store: PgStore,
+    _db: TestDatabase,
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = PgStore;
+    fn deref(&self) -> &PgStore {
+        &self.store
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.options.get_database().map(str::to_owned) else { return };
+        let admin = self.options.clone().database("postgres");
+        // Drop runs inside a runtime; do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect_with(&admin).await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+macro_rules! delegate {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        #[async_trait::async_trait]
+        impl Store for TestStore {
+            $(async fn $name(&self, $($arg: $ty),*) -> $ret { self.store.$name($($arg),*).await })*
+        }
+    };
+}
+
+delegate! {
+    tenant(id: TenantId) -> Result<Option<Tenant>>;
+    tenant_by_slug(slug: &str) -> Result<Option<Tenant>>;
+    user(id: UserId) -> Result<Option<User>>;
+    user_by_email(email: &str) -> Result<Option<User>>;
+    membership(scope: &Scope, user_id: UserId) -> Result<Option<Membership>>;
+    members(scope: &Scope) -> Result<Vec<Member>>;
+    get(scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>>;
+    list(scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>>;
+    pipelines(scope: &Scope) -> Result<Vec<Pipeline>>;
+    stage_history(scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>>;
+    activities_for(scope: &Scope, target: ActivityTarget, before: Option<TimeCursor>, limit: u32) -> Result<Vec<Activity>>;
+    audit_log(scope: &Scope, query: &AuditQuery, before: Option<TimeCursor>, limit: u32) -> Result<Vec<AuditEntry>>;
+    outbox(scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
+    commit(scope: &Scope, changes: ChangeSet) -> Result<()>;
 }
 
 async fn drop_stale_databases(conn: &mut PgConnection) {
