@@ -22,6 +22,7 @@ mod error;
 pub mod event;
 pub mod hooks;
 mod id;
+pub mod identity;
 pub mod model;
 pub mod policy;
 mod scope;

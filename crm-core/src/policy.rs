@@ -37,6 +37,8 @@ pub enum Resource {
     Member,
     /// The tenant's audit log.
     AuditLog,
+    /// The tenant's API keys.
+    ApiKey,
 }
 
 /// Which records a grant covers.
@@ -70,9 +72,9 @@ impl Grant {
     pub fn covers(&self, principal: &Principal, owner: Option<UserId>) -> bool {
         match self.record_scope {
             RecordScope::All => true,
-            RecordScope::Own => match principal {
-                Principal::User { user_id, .. } => owner == Some(*user_id),
-                Principal::System => true,
+            RecordScope::Own => match principal.acting_user() {
+                Some(user_id) => owner == Some(user_id),
+                None => matches!(principal, Principal::System),
             },
         }
     }
@@ -89,21 +91,21 @@ pub trait Policy: Send + Sync + Debug + 'static {
 
 /// The default role × resource × action matrix.
 ///
-/// | role    | records (lead, contact, account, deal, activity) | pipelines  | members    | audit log |
-/// |---------|--------------------------------------------------|------------|------------|-----------|
-/// | owner   | all actions, all records                         | read/write | read/write | read      |
-/// | admin   | all actions, all records                         | read/write | read/write | read      |
-/// | manager | all actions, all records                         | read       | read       | —         |
-/// | member  | read all; create; update/delete own              | read       | read       | —         |
-/// | viewer  | read all                                         | read       | read       | —         |
+/// | role    | records (lead, contact, account, deal, activity) | pipelines  | members    | audit log, API keys |
+/// |---------|--------------------------------------------------|------------|------------|---------------------|
+/// | owner   | all actions, all records                         | read/write | read/write | read (keys: write)  |
+/// | admin   | all actions, all records                         | read/write | read/write | read (keys: write)  |
+/// | manager | all actions, all records                         | read       | read       | —                   |
+/// | member  | read all; create; update/delete own              | read       | read       | —                   |
+/// | viewer  | read all                                         | read       | read       | —                   |
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DefaultPolicy;
 
 impl Policy for DefaultPolicy {
     fn authorize(&self, principal: &Principal, action: Action, resource: Resource) -> Option<Grant> {
-        let role = match principal {
-            Principal::System => return Some(Grant::ALL),
-            Principal::User { role, .. } => *role,
+        let role = match principal.role() {
+            None => return Some(Grant::ALL),
+            Some(role) => role,
         };
         let is_record = matches!(
             resource,
@@ -113,7 +115,7 @@ impl Policy for DefaultPolicy {
         use Role::*;
         match (role, action) {
             (Owner | Admin, _) => Some(Grant::ALL),
-            (_, Read) if resource == Resource::AuditLog => None,
+            (_, Read) if matches!(resource, Resource::AuditLog | Resource::ApiKey) => None,
             (_, Read) => Some(Grant::ALL),
             (Manager, _) if is_record => Some(Grant::ALL),
             (Member, Create) if is_record => Some(Grant::ALL),

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::id::Id;
-use crate::model::{Tenant, User};
+use crate::model::{ApiKeyId, Tenant, User};
 
 /// Tenant id.
 pub type TenantId = Id<Tenant>;
@@ -42,12 +42,10 @@ impl Scope {
         &self.principal
     }
 
-    /// The acting user, if a user (not the system) is acting.
+    /// The user on whose behalf the call acts (an API key acts for its creator): owner of the
+    /// records it creates, and the "own" of own-record permissions.
     pub fn user_id(&self) -> Option<UserId> {
-        match self.principal {
-            Principal::User { user_id, .. } => Some(user_id),
-            Principal::System => None,
-        }
+        self.principal.acting_user()
     }
 
     /// The request id recorded in audit entries, so a change can be traced to its request.
@@ -67,6 +65,7 @@ impl Scope {
     pub fn actor(&self) -> Actor {
         match self.principal {
             Principal::User { user_id, .. } => Actor::User(user_id),
+            Principal::ApiKey { key_id, .. } => Actor::ApiKey(key_id),
             Principal::System => Actor::System,
         }
     }
@@ -83,8 +82,36 @@ pub enum Principal {
         /// The user's role in this tenant.
         role: Role,
     },
+    /// An API key of the tenant, acting with its role on behalf of the admin who created it.
+    ApiKey {
+        /// The key.
+        key_id: ApiKeyId,
+        /// The role it acts with.
+        role: Role,
+        /// The admin who created it.
+        created_by: UserId,
+    },
     /// The library's own bookkeeping; never reachable from outside.
     System,
+}
+
+impl Principal {
+    /// The role, or `None` for the system.
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Principal::User { role, .. } | Principal::ApiKey { role, .. } => Some(*role),
+            Principal::System => None,
+        }
+    }
+
+    /// The user it acts for, if any.
+    pub fn acting_user(&self) -> Option<UserId> {
+        match self {
+            Principal::User { user_id, .. } => Some(*user_id),
+            Principal::ApiKey { created_by, .. } => Some(*created_by),
+            Principal::System => None,
+        }
+    }
 }
 
 /// Who made a change, as recorded in the audit trail.
@@ -94,6 +121,8 @@ pub enum Principal {
 pub enum Actor {
     /// A user.
     User(UserId),
+    /// An API key.
+    ApiKey(ApiKeyId),
     /// The library itself.
     System,
 }

@@ -16,8 +16,9 @@ use crate::error::Result;
 use crate::event::DomainEvent;
 use crate::model::{Account, Contact};
 use crate::model::{
-    AccountId, Activity, ActivityKind, ActivityTarget, ContactId, Deal, DealId, Kind, Lead, LeadStatus,
-    Member, Membership, Pipeline, PipelineId, StageChange, Tenant, User,
+    AccountId, Activity, ActivityKind, ActivityTarget, ApiKey, ApiKeyId, ContactId, Credential, Deal, DealId,
+    Kind, Lead, LeadStatus, LoginFailures, Member, Membership, Pipeline, PipelineId, RefreshToken,
+    RefreshTokenId, StageChange, Tenant, User,
 };
 use crate::scope::{Scope, TenantId, UserId};
 
@@ -37,6 +38,9 @@ pub enum Entity {
     Deal(Deal),
     Activity(Activity),
     StageChange(StageChange),
+    Credential(Credential),
+    RefreshToken(RefreshToken),
+    ApiKey(ApiKey),
 }
 
 impl Entity {
@@ -44,7 +48,7 @@ impl Entity {
     pub fn tenant_id(&self) -> Option<TenantId> {
         Some(match self {
             Entity::Tenant(t) => t.id,
-            Entity::User(_) => return None,
+            Entity::User(_) | Entity::Credential(_) => return None,
             Entity::Membership(m) => m.tenant_id,
             Entity::Pipeline(r) => r.meta.tenant_id,
             Entity::Lead(r) => r.meta.tenant_id,
@@ -53,6 +57,8 @@ impl Entity {
             Entity::Deal(r) => r.meta.tenant_id,
             Entity::Activity(r) => r.meta.tenant_id,
             Entity::StageChange(r) => r.tenant_id,
+            Entity::RefreshToken(r) => r.tenant_id,
+            Entity::ApiKey(r) => r.tenant_id,
         })
     }
 }
@@ -99,6 +105,32 @@ pub enum Write {
         user_id: UserId,
         /// The version the caller read.
         expected_version: i64,
+    },
+    /// Revoke every unrevoked refresh token of a family (logout, reuse detected).
+    RevokeTokenFamily {
+        /// The family.
+        family_id: Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Count one use of an API key: `use_count + 1`, `last_used_at = at` (atomic, no version).
+    TouchApiKey {
+        /// The key.
+        id: ApiKeyId,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Count one failed login for `key` (`failures + 1`, atomic, creating the row if needed).
+    RecordLoginFailure {
+        /// `account:<email>` or `client:<address>`.
+        key: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Forget the failed logins of `key` (after a success).
+    ClearLoginFailures {
+        /// The key.
+        key: String,
     },
 }
 
@@ -241,6 +273,16 @@ pub trait Store: Send + Sync + Debug + 'static {
     ) -> Result<Vec<AuditEntry>>;
     /// Outbox events of the scope's tenant in id order, strictly after `after`.
     async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
+    /// A user's password hash. Global, like users.
+    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>>;
+    /// A refresh token of the scope's tenant (revoked and used ones included).
+    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>>;
+    /// An API key of the scope's tenant (revoked ones included).
+    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>>;
+    /// The tenant's API keys, oldest first (revoked ones included).
+    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>>;
+    /// The failed-login count of `key` in the scope's tenant.
+    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
     /// Applies every write, audit entry and event in one transaction, or none of them.
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()>;
 }

@@ -3,10 +3,12 @@
 
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
-    Activity, ActivityTarget, Kind, Member, Membership, Pipeline, StageChange, Tenant, User,
+    Activity, ActivityTarget, ApiKey, Credential, Kind, LoginFailures, Member, Membership, Pipeline,
+    RefreshToken, StageChange, Tenant, User,
 };
 use crm_core::store::{Entity, ListQuery, TimeCursor};
 use crm_core::{DomainEvent, Result, TenantId, UserId};
+use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
@@ -267,4 +269,40 @@ pub(crate) async fn outbox(
     }
     let sql = format!("{} WHERE {} ORDER BY t.id LIMIT {limit}", rows::OUTBOX.select(), w.sql());
     fetch_all(conn, sql, w.values, rows::event).await
+}
+
+pub(crate) async fn credential(conn: &mut PgConnection, user: UserId) -> Result<Option<Credential>> {
+    let sql = format!("{} WHERE t.user_id = $1", rows::CREDENTIALS.select());
+    fetch_one(conn, sql, vec![uuid(user.uuid())], rows::credential).await
+}
+
+pub(crate) async fn refresh_token(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<RefreshToken>> {
+    let sql = format!("{} WHERE t.tenant_id = $1 AND t.id = $2", rows::REFRESH_TOKENS.select());
+    fetch_one(conn, sql, vec![uuid(tenant.uuid()), uuid(id)], rows::refresh_token).await
+}
+
+pub(crate) async fn api_key(conn: &mut PgConnection, tenant: TenantId, id: Uuid) -> Result<Option<ApiKey>> {
+    let sql = format!("{} WHERE t.tenant_id = $1 AND t.id = $2", rows::API_KEYS.select());
+    fetch_one(conn, sql, vec![uuid(tenant.uuid()), uuid(id)], rows::api_key).await
+}
+
+pub(crate) async fn api_keys(conn: &mut PgConnection, tenant: TenantId) -> Result<Vec<ApiKey>> {
+    let sql = format!("{} WHERE t.tenant_id = $1 ORDER BY t.created_at, t.id", rows::API_KEYS.select());
+    fetch_all(conn, sql, vec![uuid(tenant.uuid())], rows::api_key).await
+}
+
+pub(crate) async fn login_failures(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<LoginFailures>> {
+    let sql = "SELECT count, last_at FROM login_failures WHERE tenant_id = $1 AND key = $2".to_owned();
+    fetch_one(conn, sql, vec![uuid(tenant.uuid()), Val::Text(Some(key.to_owned()))], |row| {
+        Ok(LoginFailures { count: row.try_get(0)?, last_at: row.try_get(1)? })
+    })
+    .await
 }

@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry};
 use crm_core::model::{
-    Account, Activity, ActivityKind, ActivityTarget, Contact, Deal, Kind, Lead, LeadStatus, Member,
-    Membership, Money, Pipeline, RecordMeta, StageChange, Tenant, User,
+    Account, Activity, ActivityKind, ActivityTarget, ApiKey, Contact, Credential, Deal, Kind, Lead,
+    LeadStatus, Member, Membership, Money, Pipeline, RecordMeta, RefreshToken, StageChange, Tenant, User,
 };
 use crm_core::store::Entity;
 use crm_core::{Actor, DomainEvent, Id, Role};
@@ -204,6 +204,42 @@ pub(crate) static OUTBOX: Table = Table::new(
     RECORD_KEY,
 );
 
+pub(crate) static CREDENTIALS: Table =
+    Table::new("credentials", &["user_id", "password_hash", "version", "updated_at"], &["user_id"]);
+pub(crate) static REFRESH_TOKENS: Table = Table::new(
+    "refresh_tokens",
+    &[
+        "tenant_id",
+        "id",
+        "family_id",
+        "user_id",
+        "secret_hash",
+        "created_at",
+        "expires_at",
+        "used_at",
+        "revoked_at",
+        "version",
+    ],
+    RECORD_KEY,
+);
+pub(crate) static API_KEYS: Table = Table::new(
+    "api_keys",
+    &[
+        "tenant_id",
+        "id",
+        "name",
+        "role",
+        "secret_hash",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "use_count",
+        "revoked_at",
+        "version",
+    ],
+    RECORD_KEY,
+);
+
 /// The table for a record kind that `get`/`list` serve.
 pub(crate) fn table_of(kind: Kind) -> Option<&'static Table> {
     Some(match kind {
@@ -247,6 +283,7 @@ fn json(v: &impl serde::Serialize) -> Val {
 pub(crate) fn actor_text(a: &Actor) -> String {
     match a {
         Actor::User(id) => format!("user:{id}"),
+        Actor::ApiKey(id) => format!("api_key:{id}"),
         _ => "system".into(),
     }
 }
@@ -394,6 +431,41 @@ fn columns_of(entity: &Entity) -> Option<(&'static Table, Vec<Val>)> {
                 time(s.at),
             ],
         ),
+        Entity::Credential(c) => (
+            &CREDENTIALS,
+            vec![id(c.user_id), text(&c.password_hash), Val::Int(Some(c.version)), time(c.updated_at)],
+        ),
+        Entity::RefreshToken(t) => (
+            &REFRESH_TOKENS,
+            vec![
+                id(t.tenant_id),
+                id(t.id),
+                Val::Uuid(Some(t.family_id)),
+                id(t.user_id),
+                text(&t.secret_hash),
+                time(t.created_at),
+                time(t.expires_at),
+                Val::Time(t.used_at),
+                Val::Time(t.revoked_at),
+                Val::Int(Some(t.version)),
+            ],
+        ),
+        Entity::ApiKey(k) => (
+            &API_KEYS,
+            vec![
+                id(k.tenant_id),
+                id(k.id),
+                text(&k.name),
+                text(k.role.as_str()),
+                text(&k.secret_hash),
+                id(k.created_by),
+                time(k.created_at),
+                Val::Time(k.last_used_at),
+                Val::Int(Some(k.use_count)),
+                Val::Time(k.revoked_at),
+                Val::Int(Some(k.version)),
+            ],
+        ),
         _ => return None,
     })
 }
@@ -454,11 +526,13 @@ fn get_enum<T>(row: &PgRow, idx: usize, parse: fn(&str) -> Option<T>) -> R<T> {
 
 fn get_actor(row: &PgRow, idx: usize) -> R<Actor> {
     let text: String = row.try_get(idx)?;
-    match text.strip_prefix("user:") {
-        Some(id) => id.parse().map(Actor::User).map_err(|_| bad(idx, "malformed actor")),
-        None if text == "system" => Ok(Actor::System),
-        None => Err(bad(idx, "malformed actor")),
+    if let Some(id) = text.strip_prefix("user:") {
+        return id.parse().map(Actor::User).map_err(|_| bad(idx, "malformed actor"));
     }
+    if let Some(id) = text.strip_prefix("api_key:") {
+        return id.parse().map(Actor::ApiKey).map_err(|_| bad(idx, "malformed actor"));
+    }
+    if text == "system" { Ok(Actor::System) } else { Err(bad(idx, "malformed actor")) }
 }
 
 fn get_meta<T>(row: &PgRow) -> R<RecordMeta<T>> {
@@ -636,6 +710,46 @@ pub(crate) fn event(row: &PgRow) -> R<DomainEvent> {
         actor: get_actor(row, 5)?,
         payload: row.try_get(6)?,
         at: row.try_get(7)?,
+    })
+}
+
+pub(crate) fn credential(row: &PgRow) -> R<Credential> {
+    Ok(Credential {
+        user_id: get_id(row, 0)?,
+        password_hash: row.try_get(1)?,
+        version: row.try_get(2)?,
+        updated_at: row.try_get(3)?,
+    })
+}
+
+pub(crate) fn refresh_token(row: &PgRow) -> R<RefreshToken> {
+    Ok(RefreshToken {
+        tenant_id: get_id(row, 0)?,
+        id: get_id(row, 1)?,
+        family_id: row.try_get(2)?,
+        user_id: get_id(row, 3)?,
+        secret_hash: row.try_get(4)?,
+        created_at: row.try_get(5)?,
+        expires_at: row.try_get(6)?,
+        used_at: row.try_get(7)?,
+        revoked_at: row.try_get(8)?,
+        version: row.try_get(9)?,
+    })
+}
+
+pub(crate) fn api_key(row: &PgRow) -> R<ApiKey> {
+    Ok(ApiKey {
+        tenant_id: get_id(row, 0)?,
+        id: get_id(row, 1)?,
+        name: row.try_get(2)?,
+        role: get_enum(row, 3, Role::parse)?,
+        secret_hash: row.try_get(4)?,
+        created_by: get_id(row, 5)?,
+        created_at: row.try_get(6)?,
+        last_used_at: row.try_get(7)?,
+        use_count: row.try_get(8)?,
+        revoked_at: row.try_get(9)?,
+        version: row.try_get(10)?,
     })
 }
 

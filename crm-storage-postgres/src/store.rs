@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
-    Activity, ActivityTarget, DealId, Kind, Member, Membership, Pipeline, StageChange, Tenant, User,
+    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, Kind, LoginFailures, Member, Membership,
+    Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
@@ -160,6 +161,30 @@ impl Store for PgStore {
     async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>> {
         let tenant = scope.tenant_id();
         scoped!(self, Some(tenant), |c| read::outbox(c, tenant, after, limit))
+    }
+
+    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>> {
+        scoped!(self, None, |c| read::credential(c, user_id))
+    }
+
+    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::refresh_token(c, tenant, id.uuid()))
+    }
+
+    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::api_key(c, tenant, id.uuid()))
+    }
+
+    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::api_keys(c, tenant))
+    }
+
+    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::login_failures(c, tenant, key))
     }
 
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {

@@ -47,6 +47,39 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
                     return Err(Error::stale_version());
                 }
             }
+            Write::RevokeTokenFamily { family_id, at } => {
+                let sql = "UPDATE refresh_tokens SET revoked_at = $3, version = version + 1
+                           WHERE tenant_id = $1 AND family_id = $2 AND revoked_at IS NULL";
+                execute(
+                    conn,
+                    sql,
+                    vec![Val::Uuid(Some(tenant.uuid())), Val::Uuid(Some(family_id)), Val::Time(Some(at))],
+                )
+                .await?;
+            }
+            Write::TouchApiKey { id, at } => {
+                let sql = "UPDATE api_keys SET use_count = use_count + 1, last_used_at = $3 WHERE tenant_id = $1 AND id = $2";
+                execute(
+                    conn,
+                    sql,
+                    vec![Val::Uuid(Some(tenant.uuid())), Val::Uuid(Some(id.uuid())), Val::Time(Some(at))],
+                )
+                .await?;
+            }
+            Write::RecordLoginFailure { key, at } => {
+                let sql = "INSERT INTO login_failures (tenant_id, key, count, last_at) VALUES ($1, $2, 1, $3)
+                           ON CONFLICT (tenant_id, key) DO UPDATE SET count = login_failures.count + 1, last_at = excluded.last_at";
+                execute(
+                    conn,
+                    sql,
+                    vec![Val::Uuid(Some(tenant.uuid())), Val::Text(Some(key)), Val::Time(Some(at))],
+                )
+                .await?;
+            }
+            Write::ClearLoginFailures { key } => {
+                let sql = "DELETE FROM login_failures WHERE tenant_id = $1 AND key = $2";
+                execute(conn, sql, vec![Val::Uuid(Some(tenant.uuid())), Val::Text(Some(key))]).await?;
+            }
             _ => return Err(unsupported()),
         }
     }

@@ -6,10 +6,13 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error;
 
 /// Migrations in order; a migration is never edited once released, only followed by another.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "identity", include_str!("../migrations/0002_identity.sql")),
+];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Brings the schema up to [`SCHEMA_VERSION`]. Safe to call on every start and from several
 /// processes: each migration runs in its own immediate transaction and is applied once.

@@ -2,7 +2,8 @@
 
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
-    Activity, ActivityTarget, Kind, Member, Membership, Pipeline, StageChange, Tenant, User,
+    Activity, ActivityTarget, ApiKey, Credential, Kind, LoginFailures, Member, Membership, Pipeline,
+    RefreshToken, StageChange, Tenant, User,
 };
 use crm_core::store::{Entity, ListQuery, TimeCursor};
 use crm_core::{DomainEvent, Result, TenantId, UserId};
@@ -293,4 +294,39 @@ pub(crate) fn outbox(
 fn select_aliased(table: &Table) -> String {
     let cols: Vec<String> = table.columns.iter().map(|c| format!("t.{c}")).collect();
     format!("SELECT {} FROM {}", cols.join(", "), table.name)
+}
+
+pub(crate) fn credential(conn: &Connection, user: UserId) -> Result<Option<Credential>> {
+    let sql = format!("{} WHERE user_id = ?1", rows::CREDENTIALS.select());
+    query_one(conn, &sql, vec![rows::uuid(user.uuid())], rows::credential)
+}
+
+pub(crate) fn refresh_token(conn: &Connection, tenant: TenantId, id: Uuid) -> Result<Option<RefreshToken>> {
+    let sql = format!("{} WHERE tenant_id = ?1 AND id = ?2", rows::REFRESH_TOKENS.select());
+    query_one(conn, &sql, vec![rows::uuid(tenant.uuid()), rows::uuid(id)], rows::refresh_token)
+}
+
+pub(crate) fn api_key(conn: &Connection, tenant: TenantId, id: Uuid) -> Result<Option<ApiKey>> {
+    let sql = format!("{} WHERE tenant_id = ?1 AND id = ?2", rows::API_KEYS.select());
+    query_one(conn, &sql, vec![rows::uuid(tenant.uuid()), rows::uuid(id)], rows::api_key)
+}
+
+pub(crate) fn api_keys(conn: &Connection, tenant: TenantId) -> Result<Vec<ApiKey>> {
+    let sql = format!("{} WHERE tenant_id = ?1 ORDER BY created_at, id", rows::API_KEYS.select());
+    query_rows(conn, &sql, vec![rows::uuid(tenant.uuid())], rows::api_key)
+}
+
+pub(crate) fn login_failures(
+    conn: &Connection,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<LoginFailures>> {
+    let sql = "SELECT count, last_at FROM login_failures WHERE tenant_id = ?1 AND key = ?2";
+    query_one(conn, sql, vec![rows::uuid(tenant.uuid()), Value::Text(key.to_owned())], |row| {
+        let micros: i64 = row.get(1)?;
+        Ok(LoginFailures {
+            count: row.get(0)?,
+            last_at: chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default(),
+        })
+    })
 }

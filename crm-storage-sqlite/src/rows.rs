@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry, Changes};
 use crm_core::model::{
-    Account, Activity, ActivityKind, ActivityTarget, Contact, CustomFields, Deal, Kind, Lead, LeadStatus,
-    Membership, Money, Pipeline, RecordMeta, StageChange, Tenant, User,
+    Account, Activity, ActivityKind, ActivityTarget, ApiKey, Contact, Credential, CustomFields, Deal, Kind,
+    Lead, LeadStatus, Membership, Money, Pipeline, RecordMeta, RefreshToken, StageChange, Tenant, User,
 };
 use crm_core::store::Entity;
 use crm_core::{Actor, DomainEvent, Id, Role};
@@ -216,6 +216,51 @@ pub(crate) static OUTBOX: Table = Table {
     update: OnceLock::new(),
 };
 
+pub(crate) static CREDENTIALS: Table = Table {
+    name: "credentials",
+    columns: &["user_id", "password_hash", "version", "updated_at"],
+    key: &["user_id"],
+    insert: OnceLock::new(),
+    update: OnceLock::new(),
+};
+pub(crate) static REFRESH_TOKENS: Table = Table {
+    name: "refresh_tokens",
+    columns: &[
+        "tenant_id",
+        "id",
+        "family_id",
+        "user_id",
+        "secret_hash",
+        "created_at",
+        "expires_at",
+        "used_at",
+        "revoked_at",
+        "version",
+    ],
+    key: RECORD_KEY,
+    insert: OnceLock::new(),
+    update: OnceLock::new(),
+};
+pub(crate) static API_KEYS: Table = Table {
+    name: "api_keys",
+    columns: &[
+        "tenant_id",
+        "id",
+        "name",
+        "role",
+        "secret_hash",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "use_count",
+        "revoked_at",
+        "version",
+    ],
+    key: RECORD_KEY,
+    insert: OnceLock::new(),
+    update: OnceLock::new(),
+};
+
 /// The table for a record kind that `get`/`list` serve.
 pub(crate) fn table_of(kind: Kind) -> Option<&'static Table> {
     Some(match kind {
@@ -271,6 +316,7 @@ pub(crate) fn actor(a: &Actor) -> Value {
 pub(crate) fn actor_text(a: &Actor) -> String {
     match a {
         Actor::User(id) => format!("user:{id}"),
+        Actor::ApiKey(id) => format!("api_key:{id}"),
         _ => "system".into(),
     }
 }
@@ -422,6 +468,41 @@ fn columns_of(entity: &Entity) -> Option<(&'static Table, Vec<Value>)> {
                 time(s.at),
             ],
         ),
+        Entity::Credential(c) => (
+            &CREDENTIALS,
+            vec![id(c.user_id), text(&c.password_hash), Value::Integer(c.version), time(c.updated_at)],
+        ),
+        Entity::RefreshToken(t) => (
+            &REFRESH_TOKENS,
+            vec![
+                id(t.tenant_id),
+                id(t.id),
+                uuid(t.family_id),
+                id(t.user_id),
+                text(&t.secret_hash),
+                time(t.created_at),
+                time(t.expires_at),
+                opt_time(t.used_at),
+                opt_time(t.revoked_at),
+                Value::Integer(t.version),
+            ],
+        ),
+        Entity::ApiKey(k) => (
+            &API_KEYS,
+            vec![
+                id(k.tenant_id),
+                id(k.id),
+                text(&k.name),
+                text(k.role.as_str()),
+                text(&k.secret_hash),
+                id(k.created_by),
+                time(k.created_at),
+                opt_time(k.last_used_at),
+                Value::Integer(k.use_count),
+                opt_time(k.revoked_at),
+                Value::Integer(k.version),
+            ],
+        ),
         _ => return None,
     })
 }
@@ -500,11 +581,13 @@ fn get_enum<T>(row: &Row, idx: usize, parse: fn(&str) -> Option<T>) -> R<T> {
 
 fn get_actor(row: &Row, idx: usize) -> R<Actor> {
     let text: String = row.get(idx)?;
-    match text.strip_prefix("user:") {
-        Some(id) => id.parse().map(Actor::User).map_err(|_| bad(idx, "malformed actor")),
-        None if text == "system" => Ok(Actor::System),
-        None => Err(bad(idx, "malformed actor")),
+    if let Some(id) = text.strip_prefix("user:") {
+        return id.parse().map(Actor::User).map_err(|_| bad(idx, "malformed actor"));
     }
+    if let Some(id) = text.strip_prefix("api_key:") {
+        return id.parse().map(Actor::ApiKey).map_err(|_| bad(idx, "malformed actor"));
+    }
+    if text == "system" { Ok(Actor::System) } else { Err(bad(idx, "malformed actor")) }
 }
 
 fn get_meta<T>(row: &Row) -> R<RecordMeta<T>> {
@@ -666,6 +749,46 @@ pub(crate) fn event(row: &Row) -> R<DomainEvent> {
         actor: get_actor(row, 5)?,
         payload: get_json(row, 6)?,
         at: get_time(row, 7)?,
+    })
+}
+
+pub(crate) fn credential(row: &Row) -> R<Credential> {
+    Ok(Credential {
+        user_id: get_id(row, 0)?,
+        password_hash: row.get(1)?,
+        version: row.get(2)?,
+        updated_at: get_time(row, 3)?,
+    })
+}
+
+pub(crate) fn refresh_token(row: &Row) -> R<RefreshToken> {
+    Ok(RefreshToken {
+        tenant_id: get_id(row, 0)?,
+        id: get_id(row, 1)?,
+        family_id: get_uuid(row, 2)?,
+        user_id: get_id(row, 3)?,
+        secret_hash: row.get(4)?,
+        created_at: get_time(row, 5)?,
+        expires_at: get_time(row, 6)?,
+        used_at: get_opt_time(row, 7)?,
+        revoked_at: get_opt_time(row, 8)?,
+        version: row.get(9)?,
+    })
+}
+
+pub(crate) fn api_key(row: &Row) -> R<ApiKey> {
+    Ok(ApiKey {
+        tenant_id: get_id(row, 0)?,
+        id: get_id(row, 1)?,
+        name: row.get(2)?,
+        role: get_enum(row, 3, Role::parse)?,
+        secret_hash: row.get(4)?,
+        created_by: get_id(row, 5)?,
+        created_at: get_time(row, 6)?,
+        last_used_at: get_opt_time(row, 7)?,
+        use_count: row.get(8)?,
+        revoked_at: get_opt_time(row, 9)?,
+        version: row.get(10)?,
     })
 }
 

@@ -56,6 +56,24 @@ fn apply(tx: &Connection, tenant: TenantId, write: Write) -> Result<()> {
                 return Err(Error::stale_version());
             }
         }
+        Write::RevokeTokenFamily { family_id, at } => {
+            let sql = "UPDATE refresh_tokens SET revoked_at = ?3, version = version + 1
+                       WHERE tenant_id = ?1 AND family_id = ?2 AND revoked_at IS NULL";
+            execute(tx, sql, vec![rows::uuid(tenant.uuid()), rows::uuid(family_id), rows::time(at)])?;
+        }
+        Write::TouchApiKey { id, at } => {
+            let sql = "UPDATE api_keys SET use_count = use_count + 1, last_used_at = ?3 WHERE tenant_id = ?1 AND id = ?2";
+            execute(tx, sql, vec![rows::uuid(tenant.uuid()), rows::uuid(id.uuid()), rows::time(at)])?;
+        }
+        Write::RecordLoginFailure { key, at } => {
+            let sql = "INSERT INTO login_failures (tenant_id, key, count, last_at) VALUES (?1, ?2, 1, ?3)
+                       ON CONFLICT (tenant_id, key) DO UPDATE SET count = count + 1, last_at = excluded.last_at";
+            execute(tx, sql, vec![rows::uuid(tenant.uuid()), Value::Text(key), rows::time(at)])?;
+        }
+        Write::ClearLoginFailures { key } => {
+            let sql = "DELETE FROM login_failures WHERE tenant_id = ?1 AND key = ?2";
+            execute(tx, sql, vec![rows::uuid(tenant.uuid()), Value::Text(key)])?;
+        }
         _ => return Err(unsupported()),
     }
     Ok(())

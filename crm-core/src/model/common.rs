@@ -33,6 +33,8 @@ pub enum Kind {
     Deal,
     /// An activity.
     Activity,
+    /// An API key.
+    ApiKey,
 }
 
 impl Kind {
@@ -48,13 +50,14 @@ impl Kind {
             Kind::Account => "account",
             Kind::Deal => "deal",
             Kind::Activity => "activity",
+            Kind::ApiKey => "api_key",
         }
     }
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Kind> {
         use Kind::*;
-        [Tenant, User, Member, Pipeline, Lead, Contact, Account, Deal, Activity]
+        [Tenant, User, Member, Pipeline, Lead, Contact, Account, Deal, Activity, ApiKey]
             .into_iter()
             .find(|k| k.as_str() == s)
     }

@@ -83,7 +83,7 @@ pub struct NewUser {
 }
 
 /// Input to add a member to a tenant.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     /// E-mail address; an existing user with it is reused.
@@ -92,4 +92,16 @@ pub struct NewMember {
     pub name: String,
     /// Role in this tenant.
     pub role: Role,
+    /// Password for a new user (ignored for an existing one).
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for NewMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMember")
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }

@@ -1,6 +1,7 @@
 //! The use cases. [`Crm`] is what a host holds: every method authorizes first, validates, then
 //! writes the change with its audit entry and outbox event in one store transaction.
 
+mod auth;
 mod convert;
 mod deals;
 mod draft;
@@ -22,6 +23,7 @@ pub use timeline::TimelineItem;
 use crate::clock::{Clock, IdGenerator, SystemClock, UuidV7};
 use crate::error::{Error, Result};
 use crate::hooks::{AuditSink, EventHook};
+use crate::identity::{Argon2Params, IdentityConfig, PasswordHasher};
 use crate::policy::{Action, DefaultPolicy, Grant, Policy, Resource};
 use crate::scope::Scope;
 use crate::store::Store;
@@ -39,6 +41,8 @@ struct Inner {
     ids: Arc<dyn IdGenerator>,
     audit_sinks: Vec<Arc<dyn AuditSink>>,
     event_hooks: Vec<Arc<dyn EventHook>>,
+    identity: IdentityConfig,
+    hasher: PasswordHasher,
 }
 
 impl fmt::Debug for Crm {
@@ -66,6 +70,8 @@ impl Crm {
                 ids: Arc::new(UuidV7),
                 audit_sinks: Vec::new(),
                 event_hooks: Vec::new(),
+                identity: IdentityConfig::default(),
+                hasher: hasher_for(Argon2Params::default()),
             },
         }
     }
@@ -127,10 +133,24 @@ impl CrmBuilder {
         self
     }
 
+    /// Sets token, password and lockout configuration (default: [`IdentityConfig::default`],
+    /// whose signing key is random per process).
+    pub fn identity(mut self, identity: IdentityConfig) -> Self {
+        self.inner.hasher = hasher_for(identity.argon2);
+        self.inner.identity = identity;
+        self
+    }
+
     /// Finishes configuration.
     pub fn build(self) -> Crm {
         Crm { inner: Arc::new(self.inner) }
     }
+}
+
+/// Password hashing runs on at most one blocking thread per core.
+fn hasher_for(params: Argon2Params) -> PasswordHasher {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    PasswordHasher::new(params, cores)
 }
 
 /// Serializes a record for audit diffs and event payloads; our types always serialize.

@@ -20,6 +20,7 @@ pub(crate) fn resource_of(kind: Kind) -> Resource {
         Kind::Deal => Resource::Deal,
         Kind::Activity => Resource::Activity,
         Kind::Pipeline => Resource::Pipeline,
+        Kind::ApiKey => Resource::ApiKey,
         Kind::Tenant | Kind::User | Kind::Member => Resource::Member,
     }
 }

@@ -3,7 +3,9 @@
 use super::{Crm, snapshot};
 use crate::audit::AuditAction;
 use crate::error::{Error, FieldError, Result};
-use crate::model::{Kind, Member, Membership, NewMember, NewPipeline, NewTenant, NewUser, Tenant, User};
+use crate::model::{
+    Credential, Kind, Member, Membership, NewMember, NewPipeline, NewTenant, NewUser, Tenant, User,
+};
 use crate::policy::{Action, Resource};
 use crate::scope::{Principal, Role, Scope, TenantId, UserId};
 use crate::store::{Entity, Guard, Write};
@@ -26,6 +28,15 @@ impl Crm {
     /// This is registration's core: the host decides who may call it (and, with identity, how
     /// the owner proves who they are).
     pub async fn create_tenant(&self, new: NewTenant) -> Result<TenantCreated> {
+        self.create_tenant_with(new, None).await
+    }
+
+    /// [`Crm::create_tenant`], also storing the owner's password hash when the owner is new.
+    pub(crate) async fn create_tenant_with(
+        &self,
+        new: NewTenant,
+        password_hash: Option<String>,
+    ) -> Result<TenantCreated> {
         let mut errors = Vec::new();
         validate::required_name("name", &new.name, &mut errors);
         if !validate::is_slug(&new.slug) {
@@ -58,6 +69,11 @@ impl Crm {
         draft.insert(Entity::Tenant(tenant.clone()));
         if owner_is_new {
             draft.insert(Entity::User(owner.clone()));
+            if let Some(password_hash) = password_hash {
+                let credential =
+                    Credential { user_id: owner.id, password_hash, version: 1, updated_at: draft.now };
+                draft.insert(Entity::Credential(credential));
+            }
         }
         self.stage_membership(&mut draft, owner.id, Role::Owner);
         self.prepare_pipeline(&mut draft, NewPipeline::default_sales(), true)?;
@@ -94,7 +110,8 @@ impl Crm {
         self.store_ref().members(scope).await
     }
 
-    /// Adds a user to the tenant with a role, creating the user if the e-mail is new.
+    /// Adds a user to the tenant with a role, creating the user if the e-mail is new (with the
+    /// given password, if any; an existing user's password is never changed here).
     /// Only owners may grant `owner`.
     pub async fn add_member(&self, scope: &Scope, new: NewMember) -> Result<Member> {
         self.authorize(scope, Action::Create, Resource::Member)?;
@@ -104,6 +121,7 @@ impl Crm {
             return Err(Error::Validation(errors));
         }
         require_owner_for(scope, new.role)?;
+        let new_password = new.password;
         let (user, is_new) = self.find_or_make_user(&NewUser { email: new.email, name: new.name }).await?;
         if !is_new && self.store_ref().membership(scope, user.id).await?.is_some() {
             return Err(Error::Conflict("this user is already a member".into()));
@@ -111,6 +129,10 @@ impl Crm {
         let mut draft = self.draft(scope);
         if is_new {
             draft.insert(Entity::User(user.clone()));
+            if let Some(password) = &new_password {
+                let credential = self.initial_credential(&user, password, draft.now).await?;
+                draft.insert(Entity::Credential(credential));
+            }
         }
         let membership = self.stage_membership(&mut draft, user.id, new.role);
         self.commit(draft).await?;
@@ -242,7 +264,7 @@ fn check_new_user(prefix: &str, user: &NewUser, errors: &mut Vec<FieldError>) {
 
 /// Only owners hand out, change or remove the owner role.
 fn require_owner_for(scope: &Scope, role: Role) -> Result<()> {
-    let is_owner = matches!(scope.principal(), Principal::User { role: Role::Owner, .. } | Principal::System);
+    let is_owner = matches!(scope.principal().role(), Some(Role::Owner) | None);
     if role == Role::Owner && !is_owner { Err(Error::Forbidden) } else { Ok(()) }
 }
 

@@ -202,7 +202,8 @@ async fn timeline_all(
 
 /// Adds a member with a role and returns it with a scope for it, as a host would get one.
 async fn join(crm: &Crm, admin: &Scope, email: &str, role: Role) -> (Member, Scope) {
-    let new = NewMember { email: email.into(), name: format!("{} {email}", role.as_str()), role };
+    let new =
+        NewMember { email: email.into(), name: format!("{} {email}", role.as_str()), role, password: None };
     let member = crm.add_member(admin, new).await.expect("add member");
     let scope = crm.scope_for(admin.tenant_id(), member.user.id).await.expect("scope for a new member");
     (member, scope)
@@ -210,10 +211,7 @@ async fn join(crm: &Crm, admin: &Scope, email: &str, role: Role) -> (Member, Sco
 
 /// The role a scope acts with.
 fn role_of(scope: &Scope) -> Option<Role> {
-    match scope.principal() {
-        Principal::User { role, .. } => Some(*role),
-        Principal::System => None,
-    }
+    scope.principal().role()
 }
 
 /// A member's current membership version (for role changes).
@@ -2194,7 +2192,12 @@ pub async fn viewer_cannot_write(crm: Crm) {
     assert_err!(crm.move_deal_to_stage(&v, d.meta.id, 1, "won").await, Error::Forbidden);
     assert_err!(crm.convert_lead(&v, lead.meta.id, ConvertLead::default()).await, Error::Forbidden);
     assert_err!(crm.create_pipeline(&v, renewals_pipeline()).await, Error::Forbidden);
-    let newcomer = NewMember { email: "new@acme.example".into(), name: "New".into(), role: Role::Viewer };
+    let newcomer = NewMember {
+        email: "new@acme.example".into(),
+        name: "New".into(),
+        role: Role::Viewer,
+        password: None,
+    };
     assert_err!(crm.add_member(&v, newcomer).await, Error::Forbidden);
     assert_err!(crm.change_role(&v, viewer.user.id, 1, Role::Admin).await, Error::Forbidden);
     assert_err!(crm.remove_member(&v, acme.owner.id, None).await, Error::Forbidden);
@@ -2309,7 +2312,7 @@ pub async fn member_management(crm: Crm) {
     let globex = tenant(&crm, "Globex").await;
     let s = &acme.owner_scope;
     let add = async |scope: &Scope, email: &str, role| {
-        let new = NewMember { email: email.into(), name: "Ann Lee".into(), role };
+        let new = NewMember { email: email.into(), name: "Ann Lee".into(), role, password: None };
         crm.add_member(scope, new).await
     };
 
@@ -2333,6 +2336,7 @@ pub async fn member_management(crm: Crm) {
                 email: "ann.lee@example.com".into(),
                 name: "Another Name".into(),
                 role: Role::Viewer,
+                password: None,
             },
         )
         .await
@@ -2345,7 +2349,8 @@ pub async fn member_management(crm: Crm) {
     // Duplicates and bad input.
     assert_err!(add(s, "ANN.LEE@example.com", Role::Admin).await, Error::Conflict(_));
     assert_invalid(add(s, "nope", Role::Member).await, &["email"]);
-    let nameless = NewMember { email: "x@example.com".into(), name: " ".into(), role: Role::Member };
+    let nameless =
+        NewMember { email: "x@example.com".into(), name: " ".into(), role: Role::Member, password: None };
     assert_invalid(crm.add_member(s, nameless).await, &["name"]);
     assert_eq!(crm.members(s).await.unwrap().len(), 2);
 
@@ -2598,6 +2603,29 @@ impl Store for SharedStore {
     }
     async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>> {
         self.inner.outbox(scope, after, limit).await
+    }
+    async fn credential(&self, user_id: UserId) -> Result<Option<crate::model::Credential>> {
+        self.inner.credential(user_id).await
+    }
+    async fn refresh_token(
+        &self,
+        scope: &Scope,
+        id: crate::model::RefreshTokenId,
+    ) -> Result<Option<crate::model::RefreshToken>> {
+        self.inner.refresh_token(scope, id).await
+    }
+    async fn api_key(
+        &self,
+        scope: &Scope,
+        id: crate::model::ApiKeyId,
+    ) -> Result<Option<crate::model::ApiKey>> {
+        self.inner.api_key(scope, id).await
+    }
+    async fn api_keys(&self, scope: &Scope) -> Result<Vec<crate::model::ApiKey>> {
+        self.inner.api_keys(scope).await
+    }
+    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<crate::model::LoginFailures>> {
+        self.inner.login_failures(scope, key).await
     }
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
         self.gate.pass().await;

@@ -667,6 +667,7 @@ async fn prelude(crm: &Crm, seed: u64, case: u64) -> Result<Model, TestCaseError
                 email: format!("{}{i}@{slug}.example", role.as_str()),
                 name: format!("{} {i}", role.as_str()),
                 role: *role,
+                password: None,
             };
             users.push(must("add_member", crm.add_member(&owner, new).await)?.user.id);
         }

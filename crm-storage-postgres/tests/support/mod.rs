@@ -8,7 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
-    Activity, ActivityTarget, DealId, Kind, Member, Membership, Pipeline, StageChange, Tenant, User,
+    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, Kind, LoginFailures, Member, Membership,
+    Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
@@ -119,6 +120,11 @@ delegate! {
     activities_for(scope: &Scope, target: ActivityTarget, before: Option<TimeCursor>, limit: u32) -> Result<Vec<Activity>>;
     audit_log(scope: &Scope, query: &AuditQuery, before: Option<TimeCursor>, limit: u32) -> Result<Vec<AuditEntry>>;
     outbox(scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
+    credential(user_id: UserId) -> Result<Option<Credential>>;
+    refresh_token(scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>>;
+    api_key(scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>>;
+    api_keys(scope: &Scope) -> Result<Vec<ApiKey>>;
+    login_failures(scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
     commit(scope: &Scope, changes: ChangeSet) -> Result<()>;
 }
 

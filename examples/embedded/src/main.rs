@@ -28,7 +28,12 @@ async fn main() -> Result<(), crm_core::Error> {
     let sam = crm
         .add_member(
             &owner,
-            NewMember { email: "sam@acme.example".into(), name: "Sam Seller".into(), role: Role::Member },
+            NewMember {
+                email: "sam@acme.example".into(),
+                name: "Sam Seller".into(),
+                role: Role::Member,
+                password: None,
+            },
         )
         .await?;
     // The host authenticated Sam its own way; core checks the membership and fixes the role.
