@@ -1,6 +1,7 @@
 //! Time and id generation, injectable so tests and property runs are reproducible (invariant 10).
 
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
@@ -43,26 +44,35 @@ pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
 }
 
-/// A clock that starts at a fixed instant and advances one millisecond per reading.
+/// A clock that starts at a fixed instant and advances one millisecond per reading, plus any
+/// time a test skips with [`SteppingClock::advance`].
 ///
 /// Deterministic, and still strictly increasing, so orderings by time are stable in tests.
-#[derive(Debug)]
+/// Clones share the same time, so a test can keep one to move the clock of a [`crate::Crm`].
+#[derive(Debug, Clone)]
 pub struct SteppingClock {
     start: DateTime<Utc>,
-    ticks: AtomicU64,
+    ticks: Arc<AtomicU64>,
+    skipped_ms: Arc<AtomicU64>,
 }
 
 impl SteppingClock {
     /// A clock whose first reading is `start`.
     pub fn starting_at(start: DateTime<Utc>) -> Self {
-        Self { start: truncate_to_micros(start), ticks: AtomicU64::new(0) }
+        Self { start: truncate_to_micros(start), ticks: Arc::default(), skipped_ms: Arc::default() }
+    }
+
+    /// Moves the clock forward (token expiry, lockout windows).
+    pub fn advance(&self, by: std::time::Duration) {
+        self.skipped_ms.fetch_add(by.as_millis() as u64, Ordering::Relaxed);
     }
 }
 
 impl Clock for SteppingClock {
     fn now(&self) -> DateTime<Utc> {
         let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
-        self.start + TimeDelta::milliseconds(tick as i64)
+        let skipped = self.skipped_ms.load(Ordering::Relaxed);
+        self.start + TimeDelta::milliseconds((tick + skipped) as i64)
     }
 }
 

@@ -135,12 +135,13 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     let f = &query.filter;
     let mut w = Where::new(tenant);
     w.and("t.deleted_at IS NULL", []);
-    let mut from = format!("{} t", table.name);
     if !query.search.is_empty() {
-        from = format!("{} t JOIN {}_fts s ON s.rowid = t.rowid", table.name, table.name);
+        // The full-text query runs once, as a set the rows are checked against. (As a join, SQLite
+        // may instead walk the table in id order and re-run the full-text query for every row.)
         let expr: Vec<String> =
             query.search.iter().map(|term| format!("\"{}\"*", term.replace('"', ""))).collect();
-        w.and(&format!("s.{}_fts MATCH ?", table.name), [Value::Text(expr.join(" AND "))]);
+        let clause = format!("t.rowid IN (SELECT rowid FROM {0}_fts WHERE {0}_fts MATCH ?)", table.name);
+        w.and(&clause, [Value::Text(expr.join(" AND "))]);
     }
     if let Some(status) = f.status {
         w.and("t.status = ?", [Value::Text(status.as_str().into())]);
@@ -207,8 +208,9 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     let limit = Value::Integer(query.limit.into());
     let cols: Vec<String> = table.columns.iter().map(|c| format!("t.{c}")).collect();
     let sql = format!(
-        "SELECT {} FROM {from} WHERE {} ORDER BY t.id DESC LIMIT ?{}",
+        "SELECT {} FROM {} t WHERE {} ORDER BY t.id DESC LIMIT ?{}",
         cols.join(", "),
+        table.name,
         w.sql(),
         w.params.len() + 1
     );

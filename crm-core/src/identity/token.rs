@@ -119,9 +119,10 @@ impl SigningKeys {
     }
 
     /// Verifies a token: known `kid`, HS256 only, valid signature, `iss` and `aud` as
-    /// configured, and `exp`, `nbf`, `sub`, `iss`, `aud` all present and in range.
+    /// configured, and `exp`, `nbf`, `sub`, `iss`, `aud` all present, with `nbf <= now < exp`
+    /// (5 s leeway). `now` comes from the caller's clock, so tests can move time.
     /// Every failure is `Unauthenticated`, with no detail to the caller.
-    pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Result<AccessClaims> {
+    pub fn verify(&self, token: &str, issuer: &str, audience: &str, now: i64) -> Result<AccessClaims> {
         if token.len() > 4096 {
             return Err(Error::Unauthenticated);
         }
@@ -134,11 +135,17 @@ impl SigningKeys {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
-        validation.leeway = 5;
-        jsonwebtoken::decode::<AccessClaims>(token, &DecodingKey::from_secret(&key.secret), &validation)
-            .map(|data| data.claims)
-            .map_err(|_| Error::Unauthenticated)
+        // Times are checked below against the injected clock rather than the system's.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        let claims =
+            jsonwebtoken::decode::<AccessClaims>(token, &DecodingKey::from_secret(&key.secret), &validation)
+                .map(|data| data.claims)
+                .map_err(|_| Error::Unauthenticated)?;
+        const LEEWAY: i64 = 5;
+        if claims.nbf > now + LEEWAY || claims.exp <= now - LEEWAY {
+            return Err(Error::Unauthenticated);
+        }
+        Ok(claims)
     }
 }

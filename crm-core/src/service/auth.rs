@@ -262,7 +262,8 @@ impl Crm {
     /// change or removal takes effect for access tokens at their expiry (15 minutes by default).
     pub fn authenticate(&self, access_token: &str) -> Result<Scope> {
         let identity = &self.inner.identity;
-        let claims = identity.keys.verify(access_token, &identity.issuer, &identity.audience)?;
+        let now = self.inner.clock.now().timestamp();
+        let claims = identity.keys.verify(access_token, &identity.issuer, &identity.audience, now)?;
         let role = Role::parse(&claims.role).ok_or(Error::Unauthenticated)?;
         Ok(Scope::new(claims.tid.into(), Principal::User { user_id: claims.sub.into(), role }))
     }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use auth::{CreatedApiKey, Login, NewTenantInfo, Registration, Session};
 pub use convert::{Conversion, ConvertLead};
 pub use list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Page};
 pub use tenancy::TenantCreated;
@@ -62,9 +63,14 @@ impl Crm {
 
     /// Starts configuring a CRM over `store`.
     pub fn builder(store: impl Store) -> CrmBuilder {
+        Self::builder_shared(Arc::new(store))
+    }
+
+    /// Starts configuring a CRM over a store shared with other code (or another `Crm`).
+    pub fn builder_shared(store: Arc<dyn Store>) -> CrmBuilder {
         CrmBuilder {
             inner: Inner {
-                store: Arc::new(store),
+                store,
                 policy: Arc::new(DefaultPolicy),
                 clock: Arc::new(SystemClock),
                 ids: Arc::new(UuidV7),
