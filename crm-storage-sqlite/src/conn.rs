@@ -85,7 +85,7 @@ impl Connections {
     {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
+        off_runtime(move || {
             // Take the first idle reader, starting from a rotating position; wait on one if all are busy.
             let n = readers.len();
             let guard = (0..n)
@@ -94,7 +94,6 @@ impl Connections {
             f(&guard)
         })
         .await
-        .map_err(error::join)?
     }
 
     /// Runs `f` on the writer connection on a blocking thread.
@@ -104,12 +103,32 @@ impl Connections {
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let writer = self.writer.clone();
-        tokio::task::spawn_blocking(move || f(&mut *lock(&writer)?)).await.map_err(error::join)?
+        off_runtime(move || f(&mut *lock(&writer)?)).await
     }
 
     /// The writer connection, for setup on the calling thread (migrations at open).
     pub(crate) fn writer_blocking(&self) -> Result<MutexGuard<'_, Connection>> {
         lock(&self.writer)
+    }
+}
+
+/// Runs blocking database work without stalling async tasks (invariant 8).
+///
+/// On a multi-threaded runtime the current worker becomes a blocking thread for the duration
+/// (`block_in_place`: the runtime moves its other tasks to another worker), which avoids the
+/// two cross-thread hand-offs of `spawn_blocking` — most of the cost of a point read. Elsewhere
+/// (a current-thread runtime) the work goes to the blocking pool.
+async fn off_runtime<T, F>(work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        tokio::task::spawn_blocking(work).await.map_err(error::join)?
     }
 }
 
