@@ -43,7 +43,8 @@ pub use id::Id;
 pub use policy::{Action, DefaultPolicy, Grant, Policy, RecordScope, Resource};
 pub use scope::{Actor, Principal, Role, Scope, TenantId, UserId};
 pub use service::{
-    Conversion, ConvertLead, CreatedApiKey, Crm, CrmBuilder, DEFAULT_LIMIT, ListRequest, Login, MAX_LIMIT,
-    NewTenantInfo, Page, Registration, Session, TenantCreated, TimelineItem,
+    Conversion, ConvertLead, CreatedApiKey, Crm, CrmBuilder, DEFAULT_LIMIT, IMPORT_BATCH, ImportMode,
+    ImportReport, ListRequest, Login, MAX_LIMIT, NewTenantInfo, Page, Registration, RowError, Session,
+    TenantCreated, TimelineItem,
 };
 pub use store::{Filter, Store};

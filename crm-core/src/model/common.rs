@@ -97,7 +97,7 @@ pub struct Money {
 pub type CustomFields = serde_json::Map<String, serde_json::Value>;
 
 /// A reference from one record to another, checked to exist in the same tenant before a write.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Link {
     /// `field` must name a live record of `kind`.
     Record {

@@ -1,5 +1,7 @@
 //! Collects the rows, audit entries and events of one use case into a single [`ChangeSet`].
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
@@ -18,11 +20,18 @@ pub(crate) struct Draft {
     pub scope: Scope,
     pub now: DateTime<Utc>,
     pub changes: ChangeSet,
+    /// Links already found valid in this draft, so a bulk import checks each owner once.
+    pub verified_links: HashSet<Link>,
 }
 
 impl Crm {
     pub(crate) fn draft(&self, scope: &Scope) -> Draft {
-        Draft { scope: scope.clone(), now: self.inner.clock.now(), changes: ChangeSet::default() }
+        Draft {
+            scope: scope.clone(),
+            now: self.inner.clock.now(),
+            changes: ChangeSet::default(),
+            verified_links: HashSet::new(),
+        }
     }
 
     pub(crate) fn new_id<T>(&self) -> Id<T> {

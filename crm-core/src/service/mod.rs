@@ -5,6 +5,7 @@ mod auth;
 mod convert;
 mod deals;
 mod draft;
+mod import;
 mod list;
 mod records;
 mod tenancy;
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 pub use auth::{CreatedApiKey, Login, NewTenantInfo, Registration, Session};
 pub use convert::{Conversion, ConvertLead};
+pub use import::{IMPORT_BATCH, ImportMode, ImportReport, RowError};
 pub use list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Page};
 pub use tenancy::TenantCreated;
 pub use timeline::TimelineItem;

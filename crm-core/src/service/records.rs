@@ -184,18 +184,21 @@ impl Crm {
 
     /// Validates a record's fields, then checks that every link it gained points at a live
     /// record (or member, or stage) of this tenant.
-    async fn check_record<R: Record>(&self, draft: &Draft, record: &R, unchanged: &[Link]) -> Result<()> {
+    async fn check_record<R: Record>(&self, draft: &mut Draft, record: &R, unchanged: &[Link]) -> Result<()> {
         let mut errors = Vec::new();
         record.validate(&mut errors);
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
         for link in record.links() {
-            if unchanged.contains(&link) || draft.stages(&link) {
+            if unchanged.contains(&link) || draft.stages(&link) || draft.verified_links.contains(&link) {
                 continue;
             }
-            if let Some(error) = self.check_link(&draft.scope, &link).await? {
-                errors.push(error);
+            match self.check_link(&draft.scope, &link).await? {
+                Some(error) => errors.push(error),
+                None => {
+                    draft.verified_links.insert(link);
+                }
             }
         }
         if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }

@@ -12,6 +12,7 @@
 //! test in [`model`]. The suite is the same for every store; differences between stores are not
 //! allowed to show.
 
+pub mod bulk;
 pub mod cases;
 pub mod model;
 pub mod strategies;
@@ -100,6 +101,11 @@ macro_rules! store_conformance_tests {
             hooks_and_sinks_run_after_commit,
             pipelines_validation,
         );
+        $crate::store_conformance_tests!(@cases_in bulk $make;
+            import_reports_row_errors,
+            import_atomic_is_all_or_nothing,
+            import_is_authorized_and_tenant_scoped,
+        );
         #[test]
         fn model_based_property_test() {
             let make = $make;
@@ -107,11 +113,14 @@ macro_rules! store_conformance_tests {
         }
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $crate::store_conformance_tests!(@cases_in cases $make; $($case),*);
+    };
+    (@cases_in $module:ident $make:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $case() {
                 let make = $make;
-                $crate::testkit::run_case(stringify!($case), make().await, $crate::testkit::cases::$case).await;
+                $crate::testkit::run_case(stringify!($case), make().await, $crate::testkit::$module::$case).await;
             }
         )*
     };
