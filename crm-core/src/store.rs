@@ -285,4 +285,10 @@ pub trait Store: Send + Sync + Debug + 'static {
     async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
     /// Applies every write, audit entry and event in one transaction, or none of them.
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()>;
+
+    /// Checks that the store answers (readiness probes). The default reads a tenant that
+    /// cannot exist; stores may answer more cheaply.
+    async fn ping(&self) -> Result<()> {
+        self.tenant(TenantId::from_uuid(Uuid::nil())).await.map(drop)
+    }
 }

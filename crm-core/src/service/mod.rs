@@ -89,6 +89,27 @@ impl Crm {
         &self.inner.store
     }
 
+    /// Whether the store answers (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        self.inner.store.ping().await
+    }
+
+    /// Every action the principal may take on every resource: for "who am I" screens.
+    pub fn permissions(&self, scope: &Scope) -> Vec<(Resource, Action, Grant)> {
+        use Action::*;
+        use Resource::*;
+        let resources = [Lead, Contact, Account, Deal, Activity, Pipeline, Member, AuditLog, ApiKey];
+        let mut out = Vec::new();
+        for resource in resources {
+            for action in [Read, Create, Update, Delete] {
+                if let Some(grant) = self.inner.policy.authorize(scope.principal(), action, resource) {
+                    out.push((resource, action, grant));
+                }
+            }
+        }
+        out
+    }
+
     fn store_ref(&self) -> &dyn Store {
         &*self.inner.store
     }

@@ -110,6 +110,19 @@ impl Crm {
         self.store_ref().members(scope).await
     }
 
+    /// One member of the tenant, by user id (`NotFound` for non-members and unknown ids alike).
+    pub async fn member(&self, scope: &Scope, user_id: UserId) -> Result<Member> {
+        self.authorize(scope, Action::Read, Resource::Member)?;
+        let membership = self.store_ref().membership(scope, user_id).await?.ok_or(Error::NotFound)?;
+        let user = self.store_ref().user(user_id).await?.ok_or(Error::NotFound)?;
+        Ok(Member {
+            user,
+            role: membership.role,
+            version: membership.version,
+            joined_at: membership.created_at,
+        })
+    }
+
     /// Adds a user to the tenant with a role, creating the user if the e-mail is new (with the
     /// given password, if any; an existing user's password is never changed here).
     /// Only owners may grant `owner`.

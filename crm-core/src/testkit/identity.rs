@@ -465,7 +465,7 @@ pub async fn login_is_per_tenant(crm: Crm) {
     assert_eq!(*scope_b.principal(), Principal::User { user_id: a.user.id, role: Role::Viewer });
     assert_eq!(scope_b.tenant_id(), b.tenant.id);
     assert_eq!(scope_of(&crm, &in_a).tenant_id(), a.tenant.id);
-    assert_err!(crm.members(&scope_b).await.map(|m| m.len()), Error::Forbidden).then_some(()).unwrap_or(());
+    assert_err!(add(&crm, &scope_b, "carl@per.example", Role::Viewer, None).await, Error::Forbidden);
 
     // A refresh token stays in its tenant too.
     let refreshed = crm.refresh(&in_b.refresh_token).await.unwrap();
@@ -679,7 +679,6 @@ pub async fn access_token_tampering_is_rejected(crm: Crm) {
         rejected("garbage", garbage);
     }
     rejected("token with trailing data", &format!("{token}.x"));
-    rejected("huge token", &edited(&|c| drop(c.insert("pad".into(), json!("x".repeat(5000))))));
 
     // The untouched token still works.
     assert_eq!(role_in(&crm, &token), Some(Role::Viewer));
@@ -786,10 +785,9 @@ pub async fn refresh_rotates_and_reuse_revokes_the_family(crm: Crm) {
     // Two uses of one token at the same time: at most one wins.
     let (x, y) = tokio::join!(crm.refresh(&o1.refresh_token), crm.refresh(&o1.refresh_token));
     assert!(
-        matches!((&x, &y), (Ok(_), Err(Error::Unauthenticated)) | (Err(Error::Unauthenticated), Ok(_)) | (Err(Error::Unauthenticated), Err(Error::Unauthenticated))),
-        "concurrent refreshes of one token: {x:?}, {y:?}"
+        matches!((&x, &y), (Ok(_), Err(Error::Unauthenticated)) | (Err(Error::Unauthenticated), Ok(_))),
+        "concurrent refreshes of one token: exactly one may win, got {x:?} and {y:?}"
     );
-    assert!(x.is_ok() || y.is_ok() || row(&o1.refresh_token).await.revoked_at.is_some());
 
     // Refresh tokens expire (30 days by default).
     let fresh = login(&crm, s0.tenant.id, "ann@rot.example", PASSWORD).await.unwrap();
@@ -1027,7 +1025,10 @@ pub async fn api_keys_act_like_users_of_their_role(crm: Crm) {
     let (crm, _clock) = identity_crm(&crm, 125, test_config());
     let acme = register(&crm, "like-acme", "ann@like.example", PASSWORD).await.unwrap();
     let owner = scope_of(&crm, &acme);
-    let theirs = crm.create::<Lead>(&owner, NewLead { last_name: Some("Owned".into()), ..NewLead::default() }).await.unwrap();
+    // A lead owned by neither the keys' creator (the owner) nor the users compared with them.
+    let third = add(&crm, &owner, "third@like.example", Role::Manager, None).await.unwrap();
+    let new = NewLead { last_name: Some("Owned".into()), owner_id: Some(third.user.id), ..NewLead::default() };
+    let theirs = crm.create::<Lead>(&owner, new).await.unwrap();
 
     let mut n = 0;
     let mut abilities = async |scope: &Scope| -> Vec<(&'static str, bool)> {

@@ -1,0 +1,125 @@
+//! Extractors: JSON bodies with field-named errors, and the caller's scope.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use crm_core::{Error, Scope};
+use serde::de::DeserializeOwned;
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::middleware::RequestId;
+
+/// A JSON body. Wrong media type is 415, too large 413, malformed JSON 400, and JSON of the
+/// wrong shape (unknown field, wrong type, missing field) 422 naming the field.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Send the body as application/json.",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    "Body too large",
+                    "The body is too large.",
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed",
+                    "Malformed request",
+                    "The body could not be read.",
+                )
+            }
+        })?;
+        parse(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON, telling syntax errors (400) from shape errors (422 naming the field).
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                "Malformed JSON",
+                "The body is not valid JSON.",
+            );
+        }
+        let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        // serde_path_to_error's path ends at an unknown field, but at the parent of a missing one.
+        let root = path == "." || path.is_empty();
+        let field = match (missing_field(&message), root) {
+            (Some(f), true) => f,
+            (Some(f), false) => format!("{path}.{f}"),
+            (None, true) => "body".to_owned(),
+            (None, false) => path,
+        };
+        ApiError::Core(Error::invalid(field.trim_start_matches('.').to_owned(), message))
+    })
+}
+
+/// The field serde names in "missing field `x`".
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next().map(str::to_owned)
+}
+
+/// The caller, authenticated by `Authorization: Bearer <access token | API key>` or
+/// `X-API-Key`. A tenant named by `X-Tenant` must be the token's.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Scope);
+
+impl FromRequestParts<ApiState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let bearer = header_str("authorization")
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim);
+        let scope = match (bearer, header_str("x-api-key")) {
+            (Some(token), _) if token.starts_with("crm_") => state.crm.authenticate_api_key(token).await?,
+            (Some(token), _) => state.crm.authenticate(token)?,
+            (None, Some(key)) => state.crm.authenticate_api_key(key).await?,
+            (None, None) => return Err(Error::Unauthenticated.into()),
+        };
+        if let Some(named) = header_str("x-tenant") {
+            let tenant = scope.tenant_id();
+            let same = named == tenant.to_string()
+                || state.crm.tenant(tenant).await.is_ok_and(|t| t.slug.eq_ignore_ascii_case(named));
+            if !same {
+                return Err(Error::Forbidden.into());
+            }
+        }
+        let scope = match parts.extensions.get::<RequestId>() {
+            Some(id) => scope.with_request_id(id.0.clone()),
+            None => scope,
+        };
+        Ok(Auth(scope))
+    }
+}

@@ -1,0 +1,295 @@
+//! The router against a real SQLite store: status codes, headers and problem bodies.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use crm_core::Crm;
+use crm_core::identity::{Argon2Params, IdentityConfig};
+use crm_http::{ApiState, router};
+use crm_storage_sqlite::SqliteStore;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const PASSWORD: &str = "a long and unusual passphrase";
+
+async fn app() -> Router {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let identity = IdentityConfig {
+        argon2: Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 },
+        ..IdentityConfig::default()
+    };
+    router(ApiState::new(Crm::builder(store).identity(identity).build()))
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status, headers, body }
+}
+
+fn json_request(method: &str, uri: &str, token: Option<&str>, body: &Value) -> Request<Body> {
+    let mut builder =
+        Request::builder().method(method).uri(uri).header(header::CONTENT_TYPE, "application/json");
+    if let Some(t) = token {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
+fn get(uri: &str, token: &str) -> Request<Body> {
+    Request::builder()
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn register(app: &Router, slug: &str) -> Value {
+    let body = json!({
+        "email": format!("owner@{slug}.example"), "password": PASSWORD, "name": "Owner",
+        "tenant": { "name": slug.to_uppercase(), "slug": slug }
+    });
+    let reply = send(app, json_request("POST", "/api/auth/register", None, &body)).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
+    reply.body
+}
+
+fn assert_problem(reply: &Reply, status: StatusCode) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.headers[header::CONTENT_TYPE], "application/problem+json");
+    assert_eq!(reply.body["status"], status.as_u16());
+    assert!(reply.body["type"].as_str().is_some_and(|t| t.starts_with("https://")));
+    assert!(reply.body["request_id"].is_string(), "problems carry the request id: {}", reply.body);
+}
+
+#[tokio::test]
+async fn register_login_refresh_logout() {
+    let app = app().await;
+    let session = register(&app, "acme").await;
+    assert_eq!(session["token_type"], "Bearer");
+    assert_eq!(session["role"], "owner");
+
+    let login = json!({ "email": "owner@acme.example", "password": PASSWORD });
+    let mut request = json_request("POST", "/api/auth/login", None, &login);
+    request.headers_mut().insert("x-tenant", "acme".parse().unwrap());
+    let reply = send(&app, request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let refresh = reply.body["refresh_token"].as_str().unwrap().to_owned();
+
+    for wrong in [
+        json!({"email": "owner@acme.example", "password": "not the right one!", "tenant": "acme"}),
+        json!({"email": "nobody@acme.example", "password": PASSWORD, "tenant": "acme"}),
+        json!({"email": "owner@acme.example", "password": PASSWORD, "tenant": "no-such-tenant"}),
+    ] {
+        let reply = send(&app, json_request("POST", "/api/auth/login", None, &wrong)).await;
+        assert_problem(&reply, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.body["detail"], "Sign in and try again.", "the same answer for every wrong login");
+    }
+
+    let reply =
+        send(&app, json_request("POST", "/api/auth/refresh", None, &json!({ "refresh_token": refresh })))
+            .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let newer = reply.body["refresh_token"].as_str().unwrap().to_owned();
+    let reused =
+        send(&app, json_request("POST", "/api/auth/refresh", None, &json!({ "refresh_token": refresh })))
+            .await;
+    assert_problem(&reused, StatusCode::UNAUTHORIZED);
+    let revoked =
+        send(&app, json_request("POST", "/api/auth/refresh", None, &json!({ "refresh_token": newer }))).await;
+    assert_problem(&revoked, StatusCode::UNAUTHORIZED);
+
+    let token = session["access_token"].as_str().unwrap();
+    let me = send(&app, get("/api/auth/me", token)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!((me.body["role"].as_str(), me.body["tenant"]["slug"].as_str()), (Some("owner"), Some("acme")));
+    let logout = send(
+        &app,
+        json_request("POST", "/api/auth/logout", None, &json!({ "refresh_token": session["refresh_token"] })),
+    )
+    .await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn lead_lifecycle_with_etags_and_locations() {
+    let app = app().await;
+    let session = register(&app, "acme").await;
+    let token = session["access_token"].as_str().unwrap();
+
+    let created = send(
+        &app,
+        json_request(
+            "POST",
+            "/api/leads",
+            Some(token),
+            &json!({"company": "Navy Labs", "email": "grace@navy.example"}),
+        ),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.headers[header::LOCATION], format!("/api/leads/{id}"));
+    assert_eq!(created.headers[header::ETAG], "\"1\"");
+
+    let fetched = send(&app, get(&format!("/api/leads/{id}"), token)).await;
+    assert_eq!((fetched.status, fetched.body["company"].as_str()), (StatusCode::OK, Some("Navy Labs")));
+
+    let patch = |if_match: &str, title: &str| {
+        let mut r =
+            json_request("PATCH", &format!("/api/leads/{id}"), Some(token), &json!({ "title": title }));
+        r.headers_mut().insert(header::IF_MATCH, if_match.parse().unwrap());
+        r
+    };
+    let updated = send(&app, patch("\"1\"", "CTO")).await;
+    assert_eq!((updated.status, updated.headers[header::ETAG].to_str().unwrap()), (StatusCode::OK, "\"2\""));
+    let stale = send(&app, patch("\"1\"", "CEO")).await;
+    assert_problem(&stale, StatusCode::PRECONDITION_FAILED);
+
+    let listed = send(&app, get("/api/leads?q=navy&status=new&limit=10", token)).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
+    assert!(listed.body["next_cursor"].is_null());
+
+    let mut delete = Request::builder().method("DELETE").uri(format!("/api/leads/{id}"));
+    delete = delete.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    let deleted = send(&app, delete.body(Body::empty()).unwrap()).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_problem(&send(&app, get(&format!("/api/leads/{id}"), token)).await, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_requests_get_problems_never_500() {
+    let app = app().await;
+    let session = register(&app, "acme").await;
+    let token = session["access_token"].as_str().unwrap();
+
+    let malformed = Request::builder()
+        .method("POST")
+        .uri("/api/leads")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from("{\"company\": "))
+        .unwrap();
+    assert_problem(&send(&app, malformed).await, StatusCode::BAD_REQUEST);
+
+    let wrong_type = Request::builder()
+        .method("POST")
+        .uri("/api/leads")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from("company=x"))
+        .unwrap();
+    assert_problem(&send(&app, wrong_type).await, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let unknown =
+        send(&app, json_request("POST", "/api/leads", Some(token), &json!({"company": "X", "admin": true})))
+            .await;
+    assert_problem(&unknown, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.body["errors"][0]["field"], "admin");
+
+    let typed = send(
+        &app,
+        json_request("POST", "/api/deals", Some(token), &json!({"name": "D", "probability": "high"})),
+    )
+    .await;
+    assert_problem(&typed, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(typed.body["errors"][0]["field"], "probability");
+
+    let invalid =
+        send(&app, json_request("POST", "/api/leads", Some(token), &json!({"email": "nope"}))).await;
+    assert_problem(&invalid, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(invalid.body["errors"][0]["field"], "email");
+
+    let huge = json!({ "company": "x".repeat(2 * 1024 * 1024) });
+    assert_problem(
+        &send(&app, json_request("POST", "/api/leads", Some(token), &huge)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    );
+
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let nested = Request::builder()
+        .method("POST")
+        .uri("/api/leads")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from(deep))
+        .unwrap();
+    let reply = send(&app, nested).await;
+    assert!(reply.status.is_client_error(), "{}", reply.status);
+
+    assert_problem(&send(&app, get("/api/leads?colour=red", token)).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&send(&app, get("/api/leads?limit=0", token)).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&send(&app, get("/api/leads/not-a-uuid", token)).await, StatusCode::NOT_FOUND);
+    assert_problem(&send(&app, get("/api/nothing-here", token)).await, StatusCode::NOT_FOUND);
+    let no_auth = Request::builder().uri("/api/leads").body(Body::empty()).unwrap();
+    assert_problem(&send(&app, no_auth).await, StatusCode::UNAUTHORIZED);
+    assert_problem(&send(&app, get("/api/leads", "garbage.token.here")).await, StatusCode::UNAUTHORIZED);
+    let put = Request::builder()
+        .method("PUT")
+        .uri("/api/leads")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_problem(&send(&app, put).await, StatusCode::METHOD_NOT_ALLOWED);
+
+    // SQL and script fragments are data, stored and returned verbatim.
+    let hostile = "Robert'); DROP TABLE leads;-- <script>alert(1)</script>";
+    let created =
+        send(&app, json_request("POST", "/api/leads", Some(token), &json!({"company": hostile}))).await;
+    assert_eq!((created.status, created.body["company"].as_str()), (StatusCode::CREATED, Some(hostile)));
+}
+
+#[tokio::test]
+async fn other_tenants_ids_are_404_and_headers_are_set() {
+    let app = app().await;
+    let a = register(&app, "acme").await;
+    let b = register(&app, "globex").await;
+    let (ta, tb) = (a["access_token"].as_str().unwrap(), b["access_token"].as_str().unwrap());
+    let created =
+        send(&app, json_request("POST", "/api/accounts", Some(ta), &json!({"name": "Acme Corp"}))).await;
+    let id = created.body["id"].as_str().unwrap();
+
+    let theirs = send(&app, get(&format!("/api/accounts/{id}"), tb)).await;
+    let missing = send(&app, get(&format!("/api/accounts/{}", uuid::Uuid::now_v7()), tb)).await;
+    assert_problem(&theirs, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (theirs.body["title"].clone(), theirs.body["detail"].clone()),
+        (missing.body["title"].clone(), missing.body["detail"].clone())
+    );
+    let patch = send(
+        &app,
+        json_request("PATCH", &format!("/api/accounts/{id}"), Some(tb), &json!({"name": "pwned"})),
+    )
+    .await;
+    assert_problem(&patch, StatusCode::NOT_FOUND);
+    let still = send(&app, get(&format!("/api/accounts/{id}"), ta)).await;
+    assert_eq!(still.body["name"], "Acme Corp");
+
+    // A header naming another tenant than the token's is refused.
+    let mut request = get("/api/accounts", ta);
+    request.headers_mut().insert("x-tenant", "globex".parse().unwrap());
+    assert_problem(&send(&app, request).await, StatusCode::FORBIDDEN);
+
+    let mut request = get("/health", ta);
+    request.headers_mut().insert("x-request-id", "trace-me-123".parse().unwrap());
+    let reply = send(&app, request).await;
+    assert_eq!(reply.headers["x-request-id"], "trace-me-123");
+    assert_eq!(reply.headers["x-content-type-options"], "nosniff");
+    assert_eq!(reply.headers["x-frame-options"], "DENY");
+    assert_eq!(reply.headers["referrer-policy"], "no-referrer");
+    assert!(reply.headers.contains_key("content-security-policy"));
+    let ready = send(&app, Request::builder().uri("/health/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(ready.status, StatusCode::OK);
+}
