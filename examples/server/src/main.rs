@@ -1,0 +1,119 @@
+//! The standalone crm server: `cargo run --release -p crm-server` serves the API on SQLite
+//! (`./crm.db`, created and migrated on start) with no set-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::Parser;
+use crm_core::Crm;
+use crm_core::identity::{IdentityConfig, SigningKey, SigningKeys};
+use crm_http::ApiState;
+
+/// Configuration, from flags or the environment.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "CRM_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// `postgres://…` for PostgreSQL; otherwise a SQLite file path.
+    #[arg(long, env = "DATABASE_URL", default_value = "crm.db")]
+    database_url: String,
+    /// Access-token signing secret (base64url, at least 32 bytes). Required with --production.
+    #[arg(long, env = "CRM_SIGNING_KEY", hide_env_values = true)]
+    signing_key: Option<String>,
+    /// Key id of the signing key (for rotation).
+    #[arg(long, env = "CRM_SIGNING_KEY_ID", default_value = "k1")]
+    signing_key_id: String,
+    /// Production mode: refuse to start without an explicit signing key.
+    #[arg(long, env = "CRM_PRODUCTION")]
+    production: bool,
+    /// Where development mode keeps its generated signing key.
+    #[arg(long, env = "CRM_DEV_KEY_FILE", default_value = "crm-dev-signing-key")]
+    dev_key_file: PathBuf,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "CRM_LOG_JSON")]
+    log_json: bool,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if config.log_json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+
+    let identity = IdentityConfig { keys: signing_keys(&config)?, ..IdentityConfig::default() };
+    let crm = if config.database_url.starts_with("postgres://")
+        || config.database_url.starts_with("postgresql://")
+    {
+        let store = crm_storage_postgres::PgStore::connect(&config.database_url).await?;
+        tracing::info!("store: PostgreSQL");
+        Crm::builder(store).identity(identity).build()
+    } else {
+        let store = crm_storage_sqlite::SqliteStore::open(&config.database_url).await?;
+        tracing::info!(path = %config.database_url, "store: SQLite");
+        Crm::builder(store).identity(identity).build()
+    };
+
+    let app = crm_http::router(ApiState::new(crm));
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    tracing::info!(address = %config.bind, "crm server listening");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The configured key; in development a generated key kept in a file (with a warning).
+fn signing_keys(config: &Config) -> Result<SigningKeys, Box<dyn std::error::Error>> {
+    if let Some(secret) = &config.signing_key {
+        let bytes = URL_SAFE_NO_PAD.decode(secret.trim_end_matches('='))?;
+        return Ok(SigningKeys::new(SigningKey::new(config.signing_key_id.clone(), bytes)?, Vec::new()));
+    }
+    if config.production {
+        return Err("--production needs CRM_SIGNING_KEY (base64url, at least 32 bytes)".into());
+    }
+    let key = match std::fs::read_to_string(&config.dev_key_file) {
+        Ok(text) => SigningKey::new("dev", URL_SAFE_NO_PAD.decode(text.trim())?)?,
+        Err(_) => {
+            let key = SigningKey::generate();
+            std::fs::write(&config.dev_key_file, key.secret_base64())?;
+            SigningKey::new("dev", URL_SAFE_NO_PAD.decode(key.secret_base64())?)?
+        }
+    };
+    tracing::warn!(
+        file = %config.dev_key_file.display(),
+        "development mode: using a generated signing key kept in a local file; set CRM_SIGNING_KEY and --production for real use"
+    );
+    Ok(SigningKeys::new(key, Vec::new()))
+}
+
+/// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the server stops.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
