@@ -42,6 +42,9 @@ pub(crate) fn decode_time(cursor: &str) -> Result<TimeCursor, Error> {
         [TIME_CURSOR, rest @ ..] if rest.len() == 24 => {
             let micros = i64::from_be_bytes(rest[..8].try_into().map_err(|_| invalid())?);
             let at = DateTime::<Utc>::from_timestamp_micros(micros).ok_or_else(invalid)?;
+            if !crate::validate::YEARS.contains(&chrono::Datelike::year(&at)) {
+                return Err(invalid());
+            }
             let id = Uuid::from_slice(&rest[8..]).map_err(|_| invalid())?;
             Ok(TimeCursor { at, id })
         }

@@ -120,10 +120,20 @@ pub enum Write {
         /// When.
         at: DateTime<Utc>,
     },
-    /// Count one failed login for `key` (`failures + 1`, atomic, creating the row if needed).
+    /// Count one login attempt for `key`, atomically: `count + 1`, or 1 when the row is new or
+    /// its `last_at` is before `forget_before`; `last_at = at`.
     RecordLoginFailure {
         /// `account:<email>` or `client:<address>`.
         key: String,
+        /// When.
+        at: DateTime<Utc>,
+        /// Failures before this instant no longer count.
+        forget_before: DateTime<Utc>,
+    },
+    /// Revoke an API key (only `revoked_at`, so concurrent usage counts are kept).
+    RevokeApiKey {
+        /// The key.
+        id: ApiKeyId,
         /// When.
         at: DateTime<Utc>,
     },

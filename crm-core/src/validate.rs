@@ -61,6 +61,25 @@ pub(crate) fn json_strings(field: &str, value: &serde_json::Value, errors: &mut 
     }
 }
 
+/// Earliest and latest years accepted in times and dates: what every store can hold.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// A time within [`YEARS`].
+pub(crate) fn time(field: &str, value: &chrono::DateTime<chrono::Utc>, errors: &mut Vec<FieldError>) {
+    use chrono::Datelike;
+    if !YEARS.contains(&value.year()) {
+        errors.push(FieldError::new(field, "must be between the years 1 and 9999"));
+    }
+}
+
+/// A date within [`YEARS`].
+pub(crate) fn date(field: &str, value: &chrono::NaiveDate, errors: &mut Vec<FieldError>) {
+    use chrono::Datelike;
+    if !YEARS.contains(&value.year()) {
+        errors.push(FieldError::new(field, "must be between the years 1 and 9999"));
+    }
+}
+
 /// Whether `value` looks like a deliverable e-mail address.
 pub fn is_email(value: &str) -> bool {
     if value.len() > MAX_EMAIL || value.chars().any(|c| c.is_whitespace() || c.is_control()) {

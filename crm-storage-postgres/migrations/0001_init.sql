@@ -1,6 +1,7 @@
 -- Schema v1, run by the role that will own the tables (never by the application role).
 -- Every tenant-owned table has primary key (tenant_id, id) and every reference between tenant
--- tables includes tenant_id. Row-Level Security is enabled and forced on each of them, with a
+-- tables includes tenant_id. Search indexes hold crm_core's normalized words as lexemes as they
+-- are (array_to_tsvector, no parser), so Postgres and SQLite match the same records. Row-Level Security is enabled and forced on each of them, with a
 -- policy that admits only rows of the tenant set by the transaction (`app.tenant_id`).
 
 CREATE EXTENSION IF NOT EXISTS btree_gin;
@@ -68,7 +69,7 @@ CREATE TABLE accounts (
     owner_id      uuid REFERENCES users (id),
     custom_fields jsonb NOT NULL,
     search_words  text NOT NULL,
-    search        tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, search_words)) STORED,
+    search        tsvector GENERATED ALWAYS AS (array_to_tsvector(string_to_array(search_words, ' '))) STORED,
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX accounts_live ON accounts (tenant_id, id) WHERE deleted_at IS NULL;
@@ -91,7 +92,7 @@ CREATE TABLE contacts (
     owner_id      uuid REFERENCES users (id),
     custom_fields jsonb NOT NULL,
     search_words  text NOT NULL,
-    search        tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, search_words)) STORED,
+    search        tsvector GENERATED ALWAYS AS (array_to_tsvector(string_to_array(search_words, ' '))) STORED,
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id)
 );
@@ -119,7 +120,7 @@ CREATE TABLE leads (
     converted_contact_id uuid,
     custom_fields        jsonb NOT NULL,
     search_words         text NOT NULL,
-    search               tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, search_words)) STORED,
+    search               tsvector GENERATED ALWAYS AS (array_to_tsvector(string_to_array(search_words, ' '))) STORED,
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, converted_contact_id) REFERENCES contacts (tenant_id, id)
 );
@@ -148,7 +149,7 @@ CREATE TABLE deals (
     closed_at           timestamptz,
     custom_fields       jsonb NOT NULL,
     search_words        text NOT NULL,
-    search              tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, search_words)) STORED,
+    search              tsvector GENERATED ALWAYS AS (array_to_tsvector(string_to_array(search_words, ' '))) STORED,
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, pipeline_id) REFERENCES pipelines (tenant_id, id),
     FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id),
@@ -237,16 +238,16 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_pending ON outbox (at, id) WHERE processed_at IS NULL;
 
--- Row-Level Security on every table with a tenant_id column (tests check none is missed).
+-- Row-Level Security on every tenant table (a test fails if one with a tenant_id column is
+-- missed). An explicit list, so a host's own tables in the schema are never touched.
 DO $$
 DECLARE
     t text;
 BEGIN
-    FOR t IN
-        SELECT c.table_name FROM information_schema.columns c
-        JOIN information_schema.tables tb USING (table_schema, table_name)
-        WHERE c.column_name = 'tenant_id' AND c.table_schema = current_schema() AND tb.table_type = 'BASE TABLE'
-    LOOP
+    FOREACH t IN ARRAY ARRAY[
+        'memberships', 'pipelines', 'accounts', 'contacts', 'leads', 'deals', 'activities',
+        'deal_stage_changes', 'audit_log', 'outbox'
+    ] LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format(

@@ -150,7 +150,7 @@ pub(crate) async fn list(
     if !query.search.is_empty() {
         // Terms are lower-case alphanumeric words (crm_core::search), safe inside quotes.
         let expr: Vec<String> = query.search.iter().map(|t| format!("'{}':*", t.replace('\'', ""))).collect();
-        w.and("t.search @@ to_tsquery('simple', ?)", [Val::Text(Some(expr.join(" & ")))]);
+        w.and("t.search @@ ?::tsquery", [Val::Text(Some(expr.join(" & ")))]);
     }
     if let Some(status) = f.status {
         w.and("t.status = ?", [Val::Text(Some(status.as_str().into()))]);

@@ -66,15 +66,25 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
                 )
                 .await?;
             }
-            Write::RecordLoginFailure { key, at } => {
+            Write::RecordLoginFailure { key, at, forget_before } => {
                 let sql = "INSERT INTO login_failures (tenant_id, key, count, last_at) VALUES ($1, $2, 1, $3)
-                           ON CONFLICT (tenant_id, key) DO UPDATE SET count = login_failures.count + 1, last_at = excluded.last_at";
-                execute(
-                    conn,
-                    sql,
-                    vec![Val::Uuid(Some(tenant.uuid())), Val::Text(Some(key)), Val::Time(Some(at))],
-                )
-                .await?;
+                           ON CONFLICT (tenant_id, key) DO UPDATE
+                           SET count = CASE WHEN login_failures.last_at < $4 THEN 1 ELSE login_failures.count + 1 END,
+                               last_at = excluded.last_at";
+                let values = vec![
+                    Val::Uuid(Some(tenant.uuid())),
+                    Val::Text(Some(key)),
+                    Val::Time(Some(at)),
+                    Val::Time(Some(forget_before)),
+                ];
+                execute(conn, sql, values).await?;
+            }
+            Write::RevokeApiKey { id, at } => {
+                let sql = "UPDATE api_keys SET revoked_at = $3, version = version + 1
+                           WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL";
+                let values =
+                    vec![Val::Uuid(Some(tenant.uuid())), Val::Uuid(Some(id.uuid())), Val::Time(Some(at))];
+                execute(conn, sql, values).await?;
             }
             Write::ClearLoginFailures { key } => {
                 let sql = "DELETE FROM login_failures WHERE tenant_id = $1 AND key = $2";

@@ -220,9 +220,10 @@ CREATE INDEX outbox_pending ON outbox (at, id) WHERE processed_at IS NULL;
 
 -- Text search: word-prefix search over `search_words`, which the store fills with
 -- crm_core's normalized words of the record's names, e-mail and company (so every store agrees
--- on what matches). Rows are found through the FTS index, then confined to the tenant by the join.
+-- on what matches). The `ascii` tokenizer splits only at ASCII non-alphanumerics (here: the
+-- spaces between words) and keeps every other character, so words are indexed as core made them. Rows are found through the FTS index, then confined to the tenant by the join.
 CREATE VIRTUAL TABLE leads_fts USING fts5 (
-    search_words, content = 'leads', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0'
+    search_words, content = 'leads', content_rowid = 'rowid', tokenize = 'ascii'
 );
 CREATE TRIGGER leads_fts_insert AFTER INSERT ON leads BEGIN
     INSERT INTO leads_fts (rowid, search_words) VALUES (new.rowid, new.search_words);
@@ -236,7 +237,7 @@ CREATE TRIGGER leads_fts_update AFTER UPDATE OF search_words ON leads BEGIN
 END;
 
 CREATE VIRTUAL TABLE contacts_fts USING fts5 (
-    search_words, content = 'contacts', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0'
+    search_words, content = 'contacts', content_rowid = 'rowid', tokenize = 'ascii'
 );
 CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN
     INSERT INTO contacts_fts (rowid, search_words) VALUES (new.rowid, new.search_words);
@@ -250,7 +251,7 @@ CREATE TRIGGER contacts_fts_update AFTER UPDATE OF search_words ON contacts BEGI
 END;
 
 CREATE VIRTUAL TABLE accounts_fts USING fts5 (
-    search_words, content = 'accounts', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0'
+    search_words, content = 'accounts', content_rowid = 'rowid', tokenize = 'ascii'
 );
 CREATE TRIGGER accounts_fts_insert AFTER INSERT ON accounts BEGIN
     INSERT INTO accounts_fts (rowid, search_words) VALUES (new.rowid, new.search_words);
@@ -264,7 +265,7 @@ CREATE TRIGGER accounts_fts_update AFTER UPDATE OF search_words ON accounts BEGI
 END;
 
 CREATE VIRTUAL TABLE deals_fts USING fts5 (
-    search_words, content = 'deals', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0'
+    search_words, content = 'deals', content_rowid = 'rowid', tokenize = 'ascii'
 );
 CREATE TRIGGER deals_fts_insert AFTER INSERT ON deals BEGIN
     INSERT INTO deals_fts (rowid, search_words) VALUES (new.rowid, new.search_words);

@@ -65,10 +65,18 @@ fn apply(tx: &Connection, tenant: TenantId, write: Write) -> Result<()> {
             let sql = "UPDATE api_keys SET use_count = use_count + 1, last_used_at = ?3 WHERE tenant_id = ?1 AND id = ?2";
             execute(tx, sql, vec![rows::uuid(tenant.uuid()), rows::uuid(id.uuid()), rows::time(at)])?;
         }
-        Write::RecordLoginFailure { key, at } => {
+        Write::RecordLoginFailure { key, at, forget_before } => {
             let sql = "INSERT INTO login_failures (tenant_id, key, count, last_at) VALUES (?1, ?2, 1, ?3)
-                       ON CONFLICT (tenant_id, key) DO UPDATE SET count = count + 1, last_at = excluded.last_at";
-            execute(tx, sql, vec![rows::uuid(tenant.uuid()), Value::Text(key), rows::time(at)])?;
+                       ON CONFLICT (tenant_id, key) DO UPDATE
+                       SET count = CASE WHEN last_at < ?4 THEN 1 ELSE count + 1 END, last_at = excluded.last_at";
+            let params =
+                vec![rows::uuid(tenant.uuid()), Value::Text(key), rows::time(at), rows::time(forget_before)];
+            execute(tx, sql, params)?;
+        }
+        Write::RevokeApiKey { id, at } => {
+            let sql = "UPDATE api_keys SET revoked_at = ?3, version = version + 1
+                       WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL";
+            execute(tx, sql, vec![rows::uuid(tenant.uuid()), rows::uuid(id.uuid()), rows::time(at)])?;
         }
         Write::ClearLoginFailures { key } => {
             let sql = "DELETE FROM login_failures WHERE tenant_id = ?1 AND key = ?2";

@@ -214,6 +214,7 @@ impl Record for Activity {
     }
 
     fn validate(&self, errors: &mut Vec<FieldError>) {
+        validate::time("occurred_at", &self.occurred_at, errors);
         validate::opt_name("subject", &self.subject, errors);
         if let Some(body) = &self.body {
             validate::text("body", body, validate::MAX_BODY, true, errors);

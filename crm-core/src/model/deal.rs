@@ -175,6 +175,9 @@ impl Record for Deal {
                 errors.push(FieldError::new("amount.amount_minor", "must not be negative"));
             }
         }
+        if let Some(date) = &self.expected_close_date {
+            validate::date("expected_close_date", date, errors);
+        }
         if let Some(p) = self.probability {
             if !(0..=100).contains(&p) {
                 errors.push(FieldError::new("probability", "must be between 0 and 100"));

@@ -14,7 +14,7 @@ use crate::model::{
     ApiKey, ApiKeyId, Credential, Kind, NewApiKey, NewTenant, NewUser, RefreshToken, Tenant, User,
 };
 use crate::policy::{Action, Resource};
-use crate::scope::{Principal, Role, Scope, TenantId};
+use crate::scope::{Principal, Role, Scope, TenantId, UserId};
 use crate::store::{Entity, Write};
 use crate::validate;
 
@@ -118,31 +118,33 @@ impl std::fmt::Debug for CreatedApiKey {
 }
 
 impl Crm {
-    /// Registers a new tenant with the caller as owner, and logs them in.
+    /// Registers a new tenant with a new user as its owner, and logs them in — one transaction.
+    ///
+    /// An e-mail that already has an account is refused (`Conflict` on `email`) without looking
+    /// at the password, so registration is no password oracle; such a person signs in and
+    /// creates tenants from there.
     pub async fn register(&self, input: Registration) -> Result<Session> {
-        let existing = self.store_ref().user_by_email(&input.email.to_lowercase()).await?;
-        match &existing {
-            None => check_password_policy(&input.password, &input.email)?,
-            Some(user) => {
-                // An existing person proves it is them before they get a session.
-                let credential = self.store_ref().credential(user.id).await?;
-                let phc = credential.as_ref().map(|c| c.password_hash.as_str());
-                if !self.inner.hasher.verify(&input.password, phc).await? {
-                    return Err(Error::Unauthenticated);
-                }
-            }
+        let mut errors = Vec::new();
+        validate::email("email", &input.email, &mut errors);
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
         }
-        let password_hash = match existing {
-            None => Some(self.inner.hasher.hash(&input.password).await?),
-            Some(_) => None,
-        };
+        if self.store_ref().user_by_email(&input.email.to_lowercase()).await?.is_some() {
+            return Err(Error::Conflict(
+                "email: an account with this e-mail already exists; sign in instead".into(),
+            ));
+        }
+        check_password_policy(&input.password, &input.email)?;
         let new = NewTenant {
             name: input.tenant.name,
             slug: input.tenant.slug,
             owner: NewUser { email: input.email, name: input.name },
         };
-        let created = self.create_tenant_with(new, password_hash).await?;
-        let mut draft = self.draft(&created.owner_scope);
+        let (mut draft, created) = self.prepare_tenant(new).await?;
+        let password_hash = self.inner.hasher.hash(&input.password).await?;
+        let credential =
+            Credential { user_id: created.owner.id, password_hash, version: 1, updated_at: draft.now };
+        draft.insert(Entity::Credential(credential));
         let session =
             self.issue_session(&mut draft, &created.tenant, &created.owner, Role::Owner, Uuid::nil())?;
         self.commit(draft).await?;
@@ -150,52 +152,45 @@ impl Crm {
     }
 
     /// Logs a user in to a tenant. A wrong password, an unknown e-mail, an unknown tenant and a
-    /// non-member all take the same path and give the same `Unauthenticated`; repeated failures
-    /// are throttled per account and per client (`RateLimited` with a retry time).
+    /// non-member all take the same path and give the same `Unauthenticated`; attempts are
+    /// throttled per account and per client (`RateLimited` with a retry time), see
+    /// [`crate::identity::LockoutPolicy`].
     pub async fn login(&self, input: Login) -> Result<Session> {
-        if input.password.chars().count() > crate::identity::MAX_PASSWORD_CHARS || input.email.len() > 254 {
+        let email = input.email.to_lowercase();
+        let printable = |s: &str| !s.chars().any(char::is_control);
+        if input.password.chars().count() > crate::identity::MAX_PASSWORD_CHARS
+            || email.len() > validate::MAX_EMAIL
+            || !printable(&email)
+        {
             return Err(Error::Unauthenticated);
         }
-        let scope = Scope::system(input.tenant_id);
-        let email = input.email.to_lowercase();
-        let tenant = self.store_ref().tenant(input.tenant_id).await?;
-        let account_key = format!("account:{email}");
         let client_key =
-            input.client.as_deref().map(|c| format!("client:{}", c.chars().take(64).collect::<String>()));
+            input.client.filter(|c| c.len() <= 64 && printable(c)).map(|c| format!("client:{c}"));
+        let account_key = format!("account:{email}");
+        let scope = Scope::system(input.tenant_id);
+        let tenant = self.store_ref().tenant(input.tenant_id).await?;
         if tenant.is_some() {
-            self.check_throttle(&scope, &account_key, &client_key).await?;
+            let policy = self.inner.identity.lockout;
+            self.admit_attempt(&scope, &account_key, policy.account_free_failures).await?;
+            if let Some(key) = &client_key {
+                self.admit_attempt(&scope, key, policy.client_free_failures).await?;
+            }
         }
+        // The same reads happen whether or not the account exists, so timing reveals nothing.
         let user = self.store_ref().user_by_email(&email).await?;
-        let membership = match (&tenant, &user) {
-            (Some(_), Some(u)) => self.store_ref().membership(&scope, u.id).await?,
-            _ => None,
-        };
-        let credential = match (&membership, &user) {
-            (Some(_), Some(u)) => self.store_ref().credential(u.id).await?,
-            _ => None,
-        };
-        let phc = credential.as_ref().map(|c| c.password_hash.as_str());
+        let user_id = user.as_ref().map_or(UserId::from_uuid(Uuid::nil()), |u| u.id);
+        let membership = self.store_ref().membership(&scope, user_id).await?;
+        let credential = self.store_ref().credential(user_id).await?;
+        let phc = credential.as_ref().filter(|_| membership.is_some()).map(|c| c.password_hash.as_str());
         let verified = self.inner.hasher.verify(&input.password, phc).await?;
         let (Some(tenant), Some(user), Some(membership), Some(credential), true) =
             (tenant, user, membership, credential, verified)
         else {
-            if self.store_ref().tenant(input.tenant_id).await?.is_some() {
-                let mut draft = self.draft(&scope);
-                let now = draft.now;
-                draft.changes.writes.push(Write::RecordLoginFailure { key: account_key, at: now });
-                if let Some(key) = client_key {
-                    draft.changes.writes.push(Write::RecordLoginFailure { key, at: now });
-                }
-                self.commit(draft).await?;
-            }
             return Err(Error::Unauthenticated);
         };
         let user_scope = Scope::new(tenant.id, Principal::User { user_id: user.id, role: membership.role });
         let mut draft = self.draft(&user_scope);
         draft.changes.writes.push(Write::ClearLoginFailures { key: account_key });
-        if let Some(key) = client_key {
-            draft.changes.writes.push(Write::ClearLoginFailures { key });
-        }
         if self.inner.identity.argon2.is_outdated(&credential.password_hash) {
             let password_hash = self.inner.hasher.hash(&input.password).await?;
             let upgraded = Credential {
@@ -209,6 +204,32 @@ impl Crm {
         let session = self.issue_session(&mut draft, &tenant, &user, membership.role, Uuid::nil())?;
         self.commit(draft).await?;
         Ok(session)
+    }
+
+    /// Counts a login attempt before its password is checked, refusing it while the key is
+    /// locked out — or when concurrent attempts have used up the allowance meanwhile.
+    async fn admit_attempt(&self, scope: &Scope, key: &str, free: i64) -> Result<()> {
+        let policy = self.inner.identity.lockout;
+        let now = self.inner.clock.now();
+        let before = self.store_ref().login_failures(scope, key).await?;
+        if let Some(wait) = before.as_ref().and_then(|f| policy.wait(f, free, now)) {
+            return Err(Error::RateLimited { retry_after_secs: wait.as_secs().max(1) });
+        }
+        let prior = before.as_ref().map_or(0, |f| policy.live_count(f, now));
+        let mut draft = self.draft(scope);
+        let record = Write::RecordLoginFailure {
+            key: key.to_owned(),
+            at: now,
+            forget_before: policy.forget_before(now),
+        };
+        draft.changes.writes.push(record);
+        self.commit(draft).await?;
+        let after = self.store_ref().login_failures(scope, key).await?.map_or(prior + 1, |f| f.count);
+        if after > free && after > prior + 1 {
+            let wait = policy.base_delay.as_secs().max(1);
+            return Err(Error::RateLimited { retry_after_secs: wait });
+        }
+        Ok(())
     }
 
     /// Exchanges a refresh token for a new pair. The presented token is spent; presenting a
@@ -242,12 +263,16 @@ impl Crm {
         let spent = RefreshToken { used_at: Some(draft.now), version: stored.version + 1, ..stored.clone() };
         draft.update(Entity::RefreshToken(spent), stored.version);
         let session = self.issue_session(&mut draft, &tenant, &user, membership.role, stored.family_id)?;
-        // Two concurrent uses of one token: the loser's version check fails.
-        self.commit(draft).await.map_err(|e| match e {
-            Error::Conflict(_) => Error::Unauthenticated,
-            other => other,
-        })?;
-        Ok(session)
+        // Two concurrent uses of one token: the loser's version check fails. One of them is not
+        // the legitimate client, so the family is revoked, as for a late reuse.
+        match self.commit(draft).await {
+            Ok(()) => Ok(session),
+            Err(Error::Conflict(_)) => {
+                self.revoke_family(&scope, stored.family_id).await?;
+                Err(Error::Unauthenticated)
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Ends the session a refresh token belongs to: its whole family is revoked.
@@ -279,6 +304,12 @@ impl Crm {
         if !hashes_match(&stored.secret_hash, &presented.hash()) || stored.revoked_at.is_some() {
             return Err(Error::Unauthenticated);
         }
+        // A key acts for its creator: it stops working when they leave the tenant, and never
+        // acts with more power than they now have.
+        let creator = self.store_ref().membership(&system, stored.created_by).await?;
+        if creator.is_none_or(|m| m.role > stored.role) {
+            return Err(Error::Unauthenticated);
+        }
         let mut draft = self.draft(&system);
         let now = draft.now;
         draft.changes.writes.push(Write::TouchApiKey { id: stored.id, at: now });
@@ -300,7 +331,10 @@ impl Crm {
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
-        let created_by = scope.user_id().ok_or(Error::Forbidden)?;
+        // Only people create keys: a key cannot mint more keys (revoking a leaked key must be enough).
+        let Principal::User { user_id: created_by, .. } = *scope.principal() else {
+            return Err(Error::Forbidden);
+        };
         let mut draft = self.draft(scope);
         let id: ApiKeyId = self.new_id();
         let secret = ApiKeySecret::generate(scope.tenant_id().uuid(), id.uuid());
@@ -338,7 +372,8 @@ impl Crm {
             return Ok(());
         }
         let mut draft = self.draft(scope);
-        let revoked = ApiKey { revoked_at: Some(draft.now), version: current.version + 1, ..current.clone() };
+        let at = draft.now;
+        let revoked = ApiKey { revoked_at: Some(at), ..current.clone() };
         self.record_change(
             &mut draft,
             AuditAction::Deleted,
@@ -347,7 +382,7 @@ impl Crm {
             Some(&snapshot(&current)),
             Some(&snapshot(&revoked)),
         );
-        draft.update(Entity::ApiKey(revoked), current.version);
+        draft.changes.writes.push(Write::RevokeApiKey { id, at });
         self.commit(draft).await
     }
 
@@ -387,13 +422,16 @@ impl Crm {
             user_id: user.id,
             secret_hash: secret.hash(),
             created_at: draft.now,
-            expires_at: draft.now + delta(identity.refresh_ttl),
+            expires_at: draft
+                .now
+                .checked_add_signed(delta(identity.refresh_ttl))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
             used_at: None,
             revoked_at: None,
             version: 1,
         }));
         let now = draft.now.timestamp();
-        let ttl = identity.access_ttl.as_secs();
+        let ttl = identity.access_ttl.as_secs().min(i64::MAX as u64 / 2);
         let claims = AccessClaims {
             iss: identity.issuer.clone(),
             aud: identity.audience.clone(),
@@ -402,7 +440,7 @@ impl Crm {
             role: role.as_str().to_owned(),
             iat: now,
             nbf: now,
-            exp: now + ttl as i64,
+            exp: now.saturating_add(ttl as i64),
             jti: self.new_id::<()>().uuid(),
         };
         Ok(Session {
@@ -414,24 +452,6 @@ impl Crm {
             tenant: tenant.clone(),
             role,
         })
-    }
-
-    async fn check_throttle(&self, scope: &Scope, account: &str, client: &Option<String>) -> Result<()> {
-        let policy = self.inner.identity.lockout;
-        let now = self.inner.clock.now();
-        let mut wait = None;
-        if let Some(f) = self.store_ref().login_failures(scope, account).await? {
-            wait = wait.max(policy.wait(&f, policy.account_free_failures, now));
-        }
-        if let Some(client) = client {
-            if let Some(f) = self.store_ref().login_failures(scope, client).await? {
-                wait = wait.max(policy.wait(&f, policy.client_free_failures, now));
-            }
-        }
-        match wait {
-            Some(w) => Err(Error::RateLimited { retry_after_secs: w.as_secs().max(1) }),
-            None => Ok(()),
-        }
     }
 
     /// Sets the password of a user who has none yet (a new member), checking the policy.

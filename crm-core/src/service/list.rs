@@ -107,6 +107,18 @@ pub(crate) fn to_query(kind: Kind, request: ListRequest) -> Result<ListQuery> {
             validate::json_strings(&format!("cf.{name}"), value, &mut errors);
         }
     }
+    if f.custom_fields.len() > validate::MAX_CUSTOM_FIELDS {
+        errors.push(FieldError::new(
+            "custom_fields",
+            format!("at most {} custom-field filters", validate::MAX_CUSTOM_FIELDS),
+        ));
+    }
+    if let Some(t) = &f.created_after {
+        validate::time("created_after", t, &mut errors);
+    }
+    if let Some(t) = &f.created_before {
+        validate::time("created_before", t, &mut errors);
+    }
     if let (Some(a), Some(b)) = (f.created_after, f.created_before) {
         if a > b {
             errors.push(FieldError::new("created_after", "must not be later than created_before"));

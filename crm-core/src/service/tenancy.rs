@@ -3,9 +3,7 @@
 use super::{Crm, snapshot};
 use crate::audit::AuditAction;
 use crate::error::{Error, FieldError, Result};
-use crate::model::{
-    Credential, Kind, Member, Membership, NewMember, NewPipeline, NewTenant, NewUser, Tenant, User,
-};
+use crate::model::{Kind, Member, Membership, NewMember, NewPipeline, NewTenant, NewUser, Tenant, User};
 use crate::policy::{Action, Resource};
 use crate::scope::{Principal, Role, Scope, TenantId, UserId};
 use crate::store::{Entity, Guard, Write};
@@ -28,15 +26,17 @@ impl Crm {
     /// This is registration's core: the host decides who may call it (and, with identity, how
     /// the owner proves who they are).
     pub async fn create_tenant(&self, new: NewTenant) -> Result<TenantCreated> {
-        self.create_tenant_with(new, None).await
+        let (draft, created) = self.prepare_tenant(new).await?;
+        self.commit(draft).await?;
+        Ok(created)
     }
 
-    /// [`Crm::create_tenant`], also storing the owner's password hash when the owner is new.
-    pub(crate) async fn create_tenant_with(
+    /// Validates and stages a new tenant, its owner and default pipeline, uncommitted, so
+    /// registration can add the owner's credential and session to the same transaction.
+    pub(crate) async fn prepare_tenant(
         &self,
         new: NewTenant,
-        password_hash: Option<String>,
-    ) -> Result<TenantCreated> {
+    ) -> Result<(super::draft::Draft, TenantCreated)> {
         let mut errors = Vec::new();
         validate::required_name("name", &new.name, &mut errors);
         if !validate::is_slug(&new.slug) {
@@ -69,16 +69,10 @@ impl Crm {
         draft.insert(Entity::Tenant(tenant.clone()));
         if owner_is_new {
             draft.insert(Entity::User(owner.clone()));
-            if let Some(password_hash) = password_hash {
-                let credential =
-                    Credential { user_id: owner.id, password_hash, version: 1, updated_at: draft.now };
-                draft.insert(Entity::Credential(credential));
-            }
         }
         self.stage_membership(&mut draft, owner.id, Role::Owner);
         self.prepare_pipeline(&mut draft, NewPipeline::default_sales(), true)?;
-        self.commit(draft).await?;
-        Ok(TenantCreated { tenant, owner, owner_scope: scope })
+        Ok((draft, TenantCreated { tenant, owner, owner_scope: scope }))
     }
 
     /// A tenant by id, for resolving the tenant of a request.

@@ -83,6 +83,16 @@ impl Crm {
         self.authorize(scope, Action::Read, Resource::AuditLog)?;
         let limit = list::limit(limit)?;
         let before = cursor.map(cursor::decode_time).transpose()?;
+        let mut errors = Vec::new();
+        if let Some(t) = &query.from {
+            crate::validate::time("from", t, &mut errors);
+        }
+        if let Some(t) = &query.to {
+            crate::validate::time("to", t, &mut errors);
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
         let rows = self.store_ref().audit_log(scope, &query, before, limit + 1).await?;
         Ok(page_by_time(rows, limit, |e| TimeCursor { at: e.at, id: e.id.uuid() }))
     }

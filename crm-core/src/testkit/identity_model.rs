@@ -1,26 +1,31 @@
 //! The identity property test: random sequences of membership, login, token and API-key
 //! operations across two tenants, each checked against a small reference model.
 //!
-//! Every case registers two fresh tenants (their owners are users 0 and 1 of [`USERS`]; users 2
-//! and 3 exist only once a step adds them) and then runs 1–39 operations: adding members (with a
-//! good, a common or no password, sometimes as a non-admin), changing roles (owner promotions and
-//! demotions included, sometimes with a stale version), removing members, logging in (with the
-//! right or a wrong password), refreshing (sometimes with a spent token), logging out, creating
-//! and revoking API keys, authenticating with tokens and keys obtained earlier, and letting time
-//! pass. Management operations act through a scope obtained the way a host would: `scope_for` a
-//! user, an access token obtained earlier, or an API key obtained earlier — so stale tokens of
-//! demoted or removed members act too. After every step the test checks that
+//! Every case registers two fresh tenants (their owners are users 0 and 1 of [`USERS`]), runs the
+//! fixed [`SETUP`] (users 0 and 2 in both tenants, tenant 1 with two owners, each member logged
+//! in; user 3 exists only once a step adds it), and then runs 1–39 random operations: adding
+//! members (with a good, a common or no password, sometimes as a non-admin), changing roles
+//! (owner promotions and demotions included, sometimes with a stale version), removing members,
+//! logging in (with the right or a wrong password), refreshing (sometimes with a spent token),
+//! logging out, creating and revoking API keys, authenticating with tokens and keys obtained
+//! earlier, and letting time pass. Management operations act through a scope obtained the way a
+//! host would: `scope_for` a user, an access token obtained earlier, or an API key obtained
+//! earlier — so stale tokens of demoted or removed members act too. After every step the test
+//! checks that
 //!
 //! - the outcome (`Ok`, `NotFound`, `Forbidden`, `Conflict`, `Validation`, `Unauthenticated`) is
 //!   the model's, and returned members, sessions and keys match it;
 //! - **every tenant still has at least one owner**, and its members and roles (and versions)
-//!   equal the model's; its API keys (role, revoked, use count) too;
-//! - **no principal acts in a tenant it is not a member of**, beyond the documented bound: every
-//!   scope from `login` and `refresh` is of a current member with their current role; every scope
-//!   from an API key is of an unrevoked key of that tenant; and every access token held so far
-//!   authenticates exactly while it is unexpired — for a member removed (or re-roled) after it was
-//!   issued, that means *at most the access-token lifetime* (removal takes effect at access-token
-//!   expiry, and immediately for refresh, whose family is revoked).
+//!   equal the model's; its API keys (role, creator, revoked, use count) too;
+//! - **no principal acts in a tenant it is not a member of**, beyond the documented bound:
+//!   - every session from `login` and `refresh` is of a current member, with their current role;
+//!     a member's refresh tokens stop at their removal, for good (even if they are added back);
+//!   - every scope from an API key is of an unrevoked key of that tenant whose creator is still
+//!     a member there with at least the key's role;
+//!   - every access token held so far authenticates exactly while it is unexpired, with the
+//!     tenant and role it was issued with. So for a member removed (or re-roled) after it was
+//!     issued, a stale scope lives *at most the access-token lifetime*: the documented rule is
+//!     that removal takes effect at access-token expiry, and immediately for refresh.
 //!
 //! Time moves in steps of [`UNIT`] (7 minutes), far from every expiry boundary: access tokens
 //! (15 minutes) are valid for two units, refresh tokens ([`REFRESH_TTL`], 1 hour) for eight.
@@ -123,7 +128,8 @@ where
         });
     let start = Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).single().expect("a valid time");
     let clock = SteppingClock::starting_at(start);
-    let crm = Crm::builder(store).clock(clock.clone()).ids(SequentialIds::new(seed)).identity(config()).build();
+    let crm =
+        Crm::builder(store).clock(clock.clone()).ids(SequentialIds::new(seed)).identity(config()).build();
     let config = Config {
         cases,
         failure_persistence: None,
@@ -200,17 +206,60 @@ enum Version {
 /// One step of a case.
 #[derive(Debug, Clone)]
 enum Op {
-    AddMember { via: Via, tenant: usize, user: usize, role: Role, password: Password },
-    ChangeRole { via: Via, tenant: usize, user: usize, role: Role, stale: bool },
-    RemoveMember { via: Via, tenant: usize, user: usize, version: Version },
-    CreateKey { via: Via, tenant: usize, role: Role },
-    RevokeKey { via: Via, tenant: usize, key: Index },
-    Login { tenant: usize, user: usize, right_password: bool },
-    Refresh { token: Index },
-    Logout { token: Index },
-    Authenticate { token: Index },
-    UseKey { key: Index, tenant_swapped: bool },
-    Advance { units: u32 },
+    AddMember {
+        via: Via,
+        tenant: usize,
+        user: usize,
+        role: Role,
+        password: Password,
+    },
+    ChangeRole {
+        via: Via,
+        tenant: usize,
+        user: usize,
+        role: Role,
+        stale: bool,
+    },
+    RemoveMember {
+        via: Via,
+        tenant: usize,
+        user: usize,
+        version: Version,
+    },
+    CreateKey {
+        via: Via,
+        tenant: usize,
+        role: Role,
+    },
+    RevokeKey {
+        via: Via,
+        tenant: usize,
+        key: Index,
+    },
+    Login {
+        tenant: usize,
+        user: usize,
+        right_password: bool,
+    },
+    /// `spent_too`: pick among every refresh token (spent and revoked ones included: reuse),
+    /// not only the live ones (unspent, of an unrevoked family).
+    Refresh {
+        token: Index,
+        spent_too: bool,
+    },
+    Logout {
+        token: Index,
+    },
+    Authenticate {
+        token: Index,
+    },
+    UseKey {
+        key: Index,
+        tenant_swapped: bool,
+    },
+    Advance {
+        units: u32,
+    },
 }
 
 fn via() -> impl Strategy<Value = Via> {
@@ -226,7 +275,8 @@ fn role() -> impl Strategy<Value = Role> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let password = prop_oneof![6 => Just(Password::Good), 1 => Just(Password::Common), 1 => Just(Password::Absent)];
+    let password =
+        prop_oneof![6 => Just(Password::Good), 1 => Just(Password::Common), 1 => Just(Password::Absent)];
     let add = (via(), 0..TENANTS, 0..USERS, role(), password)
         .prop_map(|(via, tenant, user, role, password)| Op::AddMember { via, tenant, user, role, password });
     let change = (via(), 0..TENANTS, 0..USERS, role(), proptest::bool::weighted(0.15))
@@ -240,24 +290,27 @@ fn op() -> impl Strategy<Value = Op> {
         (via(), 0..TENANTS, any::<Index>()).prop_map(|(via, tenant, key)| Op::RevokeKey { via, tenant, key });
     let login = (0..TENANTS, 0..USERS, proptest::bool::weighted(0.8))
         .prop_map(|(tenant, user, right_password)| Op::Login { tenant, user, right_password });
-    let refresh = any::<Index>().prop_map(|token| Op::Refresh { token });
+    let refresh = (any::<Index>(), proptest::bool::weighted(0.3))
+        .prop_map(|(token, spent_too)| Op::Refresh { token, spent_too });
     let logout = any::<Index>().prop_map(|token| Op::Logout { token });
     let authenticate = any::<Index>().prop_map(|token| Op::Authenticate { token });
     let use_key = (any::<Index>(), proptest::bool::weighted(0.15))
         .prop_map(|(key, tenant_swapped)| Op::UseKey { key, tenant_swapped });
-    let advance = (1..=2u32).prop_map(|units| Op::Advance { units });
+    // Mostly short steps (stale access tokens), sometimes past every refresh token's lifetime.
+    let advance =
+        prop_oneof![4 => 1..=2u32, 1 => Just(REFRESH_UNITS + 1)].prop_map(|units| Op::Advance { units });
     prop_oneof![
         4 => add.boxed(),
         4 => change.boxed(),
-        3 => remove.boxed(),
+        4 => remove.boxed(),
         2 => create_key.boxed(),
         1 => revoke_key.boxed(),
         4 => login.boxed(),
-        3 => refresh.boxed(),
+        4 => refresh.boxed(),
         1 => logout.boxed(),
-        2 => authenticate.boxed(),
+        3 => authenticate.boxed(),
         2 => use_key.boxed(),
-        1 => advance.boxed(),
+        2 => advance.boxed(),
     ]
 }
 
@@ -322,6 +375,19 @@ struct RefreshModel {
     issued: u32,
 }
 
+/// What became of a refresh-token family (one login's chain of refresh tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// In use.
+    Live,
+    /// Its member was removed from the tenant: it must never refresh again, even once they are
+    /// added back. (Whether the store revokes it at removal or refuses it when presented is its
+    /// choice, so a logout with it may succeed or not.)
+    Ended,
+    /// Revoked: logout, reuse, or a refresh refused to a non-member.
+    Revoked,
+}
+
 /// An API key obtained by a step.
 struct KeyModel {
     key: String,
@@ -338,8 +404,8 @@ struct Model {
     tenants: Vec<TenantModel>,
     access: Vec<AccessModel>,
     refresh: Vec<RefreshModel>,
-    /// Whether each refresh-token family is revoked.
-    families: Vec<bool>,
+    /// What became of each refresh-token family.
+    families: Vec<Family>,
     keys: Vec<KeyModel>,
     /// Time units passed since the case began.
     now: u32,
@@ -353,6 +419,8 @@ struct Acting {
     scope: Scope,
     tenant: usize,
     role: Role,
+    /// Whether an API key acts (keys cannot create keys).
+    by_key: bool,
 }
 
 /// Whether a role manages members and API keys under the default policy.
@@ -374,6 +442,13 @@ impl Model {
         self.tenants[tenant].members.iter().any(|(&u, m)| u != user && m.role == Role::Owner)
     }
 
+    /// Whether an API key authenticates: unrevoked, and its creator still a member of its tenant
+    /// with at least the key's power (roles order from most to least powerful).
+    fn key_valid(&self, key: &KeyModel) -> bool {
+        let creator = (0..USERS).find(|&u| self.users[u].id == Some(key.created_by));
+        !key.revoked && creator.and_then(|u| self.member(key.tenant, u)).is_some_and(|m| m.role <= key.role)
+    }
+
     fn access_valid(&self, access: &AccessModel) -> bool {
         self.now - access.issued <= ACCESS_UNITS
     }
@@ -381,7 +456,13 @@ impl Model {
     /// Checks that the call came to the predicted outcome, and counts it.
     fn check<T: Debug>(&mut self, result: &Result<T>, predicted: Outcome) -> Result<(), TestCaseError> {
         let got = outcome_of(result)?;
-        prop_assert_eq!(got, predicted, "the model predicted {:?} but the call returned {:?}", predicted, result);
+        prop_assert_eq!(
+            got,
+            predicted,
+            "the model predicted {:?} but the call returned {:?}",
+            predicted,
+            result
+        );
         self.tally[got as usize] += 1;
         Ok(())
     }
@@ -390,7 +471,7 @@ impl Model {
     /// (a new family when `None`).
     fn issued(&mut self, tenant: usize, user: usize, role: Role, session: Session, family: Option<usize>) {
         let family = family.unwrap_or_else(|| {
-            self.families.push(false);
+            self.families.push(Family::Live);
             self.families.len() - 1
         });
         let now = self.now;
@@ -439,9 +520,14 @@ async fn run_case(
     tally: &Cell<Tally>,
 ) -> Result<(), TestCaseError> {
     let mut model = prelude(crm, seed, case).await.map_err(|e| fail(format!("setup: {}", message(e))))?;
+    for op in SETUP {
+        step(crm, clock, &mut model, &op).await.map_err(|e| fail(format!("setup {op:?}: {}", message(e))))?;
+    }
     check_state(crm, &model).await.map_err(|e| fail(format!("after setup: {}", message(e))))?;
     for (i, op) in ops.iter().enumerate() {
-        step(crm, clock, &mut model, op).await.map_err(|e| fail(format!("step {i} {op:?}: {}", message(e))))?;
+        step(crm, clock, &mut model, op)
+            .await
+            .map_err(|e| fail(format!("step {i} {op:?}: {}", message(e))))?;
         check_state(crm, &model).await.map_err(|e| fail(format!("after step {i} {op:?}: {}", message(e))))?;
     }
     let mut total = tally.get();
@@ -449,6 +535,20 @@ async fn run_case(
     tally.set(total);
     Ok(())
 }
+
+/// Steps every case starts with, after registering its tenants: user 2 joins tenant 0 as an
+/// admin and tenant 1 as a second owner, user 0 joins tenant 1 as a manager, and each of them
+/// logs in there — so that from the first random step on there are members of both tenants,
+/// owners who may be demoted (tenant 1) and a last owner who may not (tenant 0), and sessions of
+/// members who may be removed. User 3 exists only once a random step adds it.
+const SETUP: [Op; 6] = [
+    Op::AddMember { via: Via::User(0), tenant: 0, user: 2, role: Role::Admin, password: Password::Good },
+    Op::AddMember { via: Via::User(1), tenant: 1, user: 2, role: Role::Owner, password: Password::Good },
+    Op::AddMember { via: Via::User(1), tenant: 1, user: 0, role: Role::Manager, password: Password::Good },
+    Op::Login { tenant: 0, user: 2, right_password: true },
+    Op::Login { tenant: 1, user: 2, right_password: true },
+    Op::Login { tenant: 1, user: 0, right_password: true },
+];
 
 /// Registers the case's tenants, with slugs and e-mails unique to the run and case.
 async fn prelude(crm: &Crm, seed: u64, case: u64) -> Result<Model, TestCaseError> {
@@ -498,7 +598,12 @@ async fn check_state(crm: &Crm, model: &Model) -> Result<(), TestCaseError> {
         let system = Scope::system(tm.id);
         let members = must("members", crm.members(&system).await)?;
         // Property 1: never a tenant without an owner.
-        prop_assert!(members.iter().any(|m| m.role == Role::Owner), "tenant {} has no owner: {:?}", t, members);
+        prop_assert!(
+            members.iter().any(|m| m.role == Role::Owner),
+            "tenant {} has no owner: {:?}",
+            t,
+            members
+        );
         let got: BTreeMap<UserId, MemberModel> =
             members.iter().map(|m| (m.user.id, MemberModel { role: m.role, version: m.version })).collect();
         prop_assert_eq!(got.len(), members.len(), "a member is listed twice");
@@ -522,7 +627,12 @@ async fn check_state(crm: &Crm, model: &Model) -> Result<(), TestCaseError> {
     for access in &model.access {
         let result = crm.authenticate(&access.token);
         let predicted = if model.access_valid(access) { Outcome::Ok } else { Outcome::Unauthenticated };
-        prop_assert_eq!(outcome_of(&result)?, predicted, "an access token {} units old", model.now - access.issued);
+        prop_assert_eq!(
+            outcome_of(&result)?,
+            predicted,
+            "an access token {} units old",
+            model.now - access.issued
+        );
         if let Ok(scope) = result {
             check_access_scope(model, access, &scope)?;
         }
@@ -545,7 +655,12 @@ fn check_access_scope(model: &Model, access: &AccessModel, scope: &Scope) -> Res
 }
 
 /// A session from login or refresh: a current member of its tenant, with their current role.
-fn check_session(model: &Model, tenant: usize, user: usize, session: &Session) -> Result<Role, TestCaseError> {
+fn check_session(
+    model: &Model,
+    tenant: usize,
+    user: usize,
+    session: &Session,
+) -> Result<Role, TestCaseError> {
     let Some(member) = model.member(tenant, user) else {
         return Err(fail("a session was issued to a non-member"));
     };
@@ -572,7 +687,7 @@ async fn step(crm: &Crm, clock: &SteppingClock, model: &mut Model, op: &Op) -> R
         Op::Login { tenant, user, right_password } => {
             Box::pin(login(crm, model, tenant, user, right_password)).await
         }
-        Op::Refresh { token } => Box::pin(refresh(crm, model, token)).await,
+        Op::Refresh { token, spent_too } => Box::pin(refresh(crm, model, token, spent_too)).await,
         Op::Logout { token } => Box::pin(logout(crm, model, token)).await,
         Op::Authenticate { token } => authenticate(crm, model, token),
         Op::UseKey { key, tenant_swapped } => Box::pin(use_key(crm, model, key, tenant_swapped)).await,
@@ -601,21 +716,23 @@ async fn act(crm: &Crm, model: &mut Model, via: Via, tenant: usize) -> Result<Op
             let (Ok(scope), Some(member)) = (result, member) else { return Ok(None) };
             prop_assert_eq!(scope.tenant_id(), model.tenants[tenant].id);
             prop_assert_eq!(scope.principal(), &Principal::User { user_id, role: member.role });
-            Ok(Some(Acting { scope, tenant, role: member.role }))
+            Ok(Some(Acting { scope, tenant, role: member.role, by_key: false }))
         }
         Via::Token(index) => {
             let i = index.index(model.access.len());
-            let predicted = if model.access_valid(&model.access[i]) { Outcome::Ok } else { Outcome::Unauthenticated };
+            let predicted =
+                if model.access_valid(&model.access[i]) { Outcome::Ok } else { Outcome::Unauthenticated };
             let result = crm.authenticate(&model.access[i].token);
             model.check(&result, predicted)?;
             let Ok(scope) = result else { return Ok(None) };
             let access = &model.access[i];
             check_access_scope(model, access, &scope)?;
-            Ok(Some(Acting { scope, tenant: access.tenant, role: access.role }))
+            Ok(Some(Acting { scope, tenant: access.tenant, role: access.role, by_key: false }))
         }
         Via::Key(index) => {
             let i = index.index(model.keys.len());
-            let predicted = if model.keys[i].revoked { Outcome::Unauthenticated } else { Outcome::Ok };
+            let predicted =
+                if model.key_valid(&model.keys[i]) { Outcome::Ok } else { Outcome::Unauthenticated };
             let result = crm.authenticate_api_key(&model.keys[i].key).await;
             model.check(&result, predicted)?;
             let Ok(scope) = result else { return Ok(None) };
@@ -623,10 +740,11 @@ async fn act(crm: &Crm, model: &mut Model, via: Via, tenant: usize) -> Result<Op
             key.uses += 1;
             let principal = Principal::ApiKey { key_id: key.id, role: key.role, created_by: key.created_by };
             let (tenant, role) = (key.tenant, key.role);
-            // Property 2, for API keys: an unrevoked key of the tenant the scope names.
+            // Property 2, for API keys: a valid key (unrevoked, its creator a member with at least
+            // its role) of the tenant the scope names.
             prop_assert_eq!(scope.principal(), &principal);
             prop_assert_eq!(scope.tenant_id(), model.tenants[tenant].id);
-            Ok(Some(Acting { scope, tenant, role }))
+            Ok(Some(Acting { scope, tenant, role, by_key: true }))
         }
     }
 }
@@ -757,6 +875,16 @@ async fn remove_member(
     model.check(&result, predicted)?;
     if result.is_ok() {
         model.tenants[t].members.remove(&user);
+        // Removal ends the member's sessions in the tenant at once, for good.
+        // BUG: the store does not: `remove_member` (service/tenancy.rs) revokes nothing and
+        // `refresh` (service/auth.rs) only asks whether the user is a member *now*, so a member
+        // removed and added back before presenting an old refresh token gets that session back.
+        // See the example case `removal_ends_sessions_even_if_the_member_returns`.
+        for r in &model.refresh {
+            if r.tenant == t && r.user == user && model.families[r.family] == Family::Live {
+                model.families[r.family] = Family::Ended;
+            }
+        }
     }
     Ok(())
 }
@@ -773,6 +901,8 @@ async fn create_key(
         Outcome::Forbidden
     } else if role == Role::Owner {
         Outcome::Validation
+    } else if acting.by_key {
+        Outcome::Forbidden
     } else {
         Outcome::Ok
     };
@@ -848,17 +978,23 @@ async fn login(
     Ok(())
 }
 
-async fn refresh(crm: &Crm, model: &mut Model, token: Index) -> Result<(), TestCaseError> {
-    if model.refresh.is_empty() {
+async fn refresh(crm: &Crm, model: &mut Model, token: Index, spent_too: bool) -> Result<(), TestCaseError> {
+    let live = |r: &RefreshModel| !r.used && model.families[r.family] == Family::Live;
+    let candidates: Vec<usize> =
+        (0..model.refresh.len()).filter(|&i| spent_too || live(&model.refresh[i])).collect();
+    if candidates.is_empty() {
         let result = crm.refresh("crt1.not.a.token").await;
         return model.check(&result, Outcome::Unauthenticated);
     }
-    let i = token.index(model.refresh.len());
+    let i = candidates[token.index(candidates.len())];
     let r = model.refresh[i].clone();
-    // Revoked: refused. Spent: refused, and the family revoked (reuse). Expired: refused.
-    // No longer a member: refused, and the family revoked. Else a new pair with the current role.
-    let (predicted, revokes) = if model.families[r.family] {
+    // Revoked: refused. Ended by a removal: refused (and no use after). Spent: refused, and the
+    // family revoked (reuse). Expired: refused. No longer a member: refused, and the family
+    // revoked. Else a new pair with the current role.
+    let (predicted, revokes) = if model.families[r.family] == Family::Revoked {
         (Outcome::Unauthenticated, false)
+    } else if model.families[r.family] == Family::Ended {
+        (Outcome::Unauthenticated, true)
     } else if r.used {
         (Outcome::Unauthenticated, true)
     } else if model.now - r.issued > REFRESH_UNITS {
@@ -871,7 +1007,7 @@ async fn refresh(crm: &Crm, model: &mut Model, token: Index) -> Result<(), TestC
     let result = crm.refresh(&r.token).await;
     model.check(&result, predicted)?;
     if revokes {
-        model.families[r.family] = true;
+        model.families[r.family] = Family::Revoked;
     }
     if let Ok(session) = result {
         let role = check_session(model, r.tenant, r.user, &session)?;
@@ -887,10 +1023,16 @@ async fn logout(crm: &Crm, model: &mut Model, token: Index) -> Result<(), TestCa
         return model.check(&result, Outcome::Unauthenticated);
     }
     let r = model.refresh[token.index(model.refresh.len())].clone();
-    let predicted = if model.families[r.family] { Outcome::Unauthenticated } else { Outcome::Ok };
     let result = crm.logout(&r.token).await;
+    let predicted = match model.families[r.family] {
+        Family::Live => Outcome::Ok,
+        Family::Revoked => Outcome::Unauthenticated,
+        // Revoked at removal, or still stored as valid: either answer is right.
+        Family::Ended => outcome_of(&result)?,
+    };
+    prop_assert!(predicted == Outcome::Ok || predicted == Outcome::Unauthenticated);
     model.check(&result, predicted)?;
-    model.families[r.family] = true;
+    model.families[r.family] = Family::Revoked;
     Ok(())
 }
 
@@ -908,7 +1050,12 @@ fn authenticate(crm: &Crm, model: &mut Model, token: Index) -> Result<(), TestCa
     Ok(())
 }
 
-async fn use_key(crm: &Crm, model: &mut Model, key: Index, tenant_swapped: bool) -> Result<(), TestCaseError> {
+async fn use_key(
+    crm: &Crm,
+    model: &mut Model,
+    key: Index,
+    tenant_swapped: bool,
+) -> Result<(), TestCaseError> {
     if model.keys.is_empty() {
         return Ok(());
     }
@@ -919,7 +1066,7 @@ async fn use_key(crm: &Crm, model: &mut Model, key: Index, tenant_swapped: bool)
         let other = model.tenants[(k.tenant + 1) % TENANTS].id.uuid().simple().to_string();
         (k.key.replacen(&own, &other, 1), Outcome::Unauthenticated)
     } else {
-        (k.key.clone(), if k.revoked { Outcome::Unauthenticated } else { Outcome::Ok })
+        (k.key.clone(), if model.key_valid(k) { Outcome::Ok } else { Outcome::Unauthenticated })
     };
     let result = crm.authenticate_api_key(&presented).await;
     model.check(&result, predicted)?;

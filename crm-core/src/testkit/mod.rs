@@ -8,12 +8,16 @@
 //! crm_core::store_conformance_tests!(|| async { Some(SqliteStore::open_in_memory().await.unwrap()) });
 //! ```
 //!
-//! That expands to one `#[tokio::test]` per behaviour in [`cases`] plus the model-based property
-//! test in [`model`]. The suite is the same for every store; differences between stores are not
+//! That expands to one `#[tokio::test]` per behaviour in [`cases`], [`bulk`] and [`identity`],
+//! plus the model-based property tests in [`model`] (records) and [`identity_model`] (members,
+//! logins, tokens and API keys). The suite is the same for every store; differences between stores are not
 //! allowed to show.
 
 pub mod bulk;
 pub mod cases;
+pub mod edges;
+pub mod identity;
+pub mod identity_model;
 pub mod model;
 pub mod strategies;
 
@@ -106,10 +110,47 @@ macro_rules! store_conformance_tests {
             import_atomic_is_all_or_nothing,
             import_is_authorized_and_tenant_scoped,
         );
+        $crate::store_conformance_tests!(@cases_in edges $make;
+            search_words_are_the_same_on_every_store,
+            out_of_range_times_are_validation_errors,
+            too_many_filters_are_refused,
+        );
+        $crate::store_conformance_tests!(@cases_in identity $make;
+            registration_creates_tenant_and_owner_session,
+            registration_refuses_an_existing_email,
+            password_policy_on_registration,
+            registration_validation_names_its_fields,
+            passwords_rehash_when_parameters_rise,
+            login_failures_are_indistinguishable,
+            login_is_per_tenant,
+            login_lockout_after_repeated_failures,
+            lockout_retry_after_is_long_enough,
+            client_throttle_counts_failures_across_accounts,
+            client_throttle_counts_only_failures,
+            access_token_tampering_is_rejected,
+            access_tokens_expire_by_the_clock,
+            signing_key_rotation,
+            refresh_rotates_and_reuse_revokes_the_family,
+            logout_revokes_the_family,
+            removed_member_loses_refresh_at_once_and_access_at_expiry,
+            removal_ends_sessions_even_if_the_member_returns,
+            role_change_applies_on_refresh,
+            members_added_with_a_password_can_log_in,
+            api_keys_are_shown_once_counted_and_revocable,
+            api_keys_act_like_users_of_their_role,
+            api_keys_follow_their_creator,
+            api_key_tampering_is_rejected,
+            tenant_resolution_by_id_and_slug,
+        );
         #[test]
         fn model_based_property_test() {
             let make = $make;
             $crate::testkit::model::run(move || make());
+        }
+        #[test]
+        fn identity_model_property_test() {
+            let make = $make;
+            $crate::testkit::identity_model::run(move || make());
         }
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

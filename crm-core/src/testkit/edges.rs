@@ -1,0 +1,80 @@
+//! Conformance cases for inputs at the edges: unusual words in search, out-of-range times,
+//! oversized filters — each must get the same answer from every store, never an internal error.
+
+use chrono::{NaiveDate, TimeZone, Utc};
+
+use crate::error::Error;
+use crate::model::{Activity, ActivityKind, ActivityTarget, Deal, Lead, NewActivity, NewDeal, NewLead};
+use crate::service::{Crm, ListRequest};
+use crate::store::Filter;
+use crate::{AuditQuery, FieldError};
+
+use super::tenant;
+
+fn fields(result: &Error) -> Vec<String> {
+    result.field_errors().iter().map(|f: &FieldError| f.field.clone()).collect()
+}
+
+/// Search treats letters and digits of every script alike on every store: `x²y`, `ab½c` and
+/// `josé` are single words, found by their prefixes and not by their inner parts.
+pub async fn search_words_are_the_same_on_every_store(crm: Crm) {
+    let acme = tenant(&crm, "Acme").await;
+    let s = &acme.owner_scope;
+    for name in ["x²y", "ab½c", "José Ñandú", "Straße", "東京 Tokyo"] {
+        crm.create::<Lead>(s, NewLead { last_name: Some(name.into()), ..NewLead::default() }).await.unwrap();
+    }
+    let crm = &crm;
+    let found = |q: &'static str| async move {
+        let page = crm.list::<Lead>(s, ListRequest::new().q(q)).await.unwrap();
+        let mut names: Vec<String> = page.data.into_iter().filter_map(|l| l.last_name).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(found("x²").await, ["x²y"]);
+    assert!(found("y").await.is_empty(), "the inside of a word is not a word");
+    assert_eq!(found("ab½").await, ["ab½c"]);
+    assert!(found("c").await.is_empty());
+    assert_eq!(found("JOSÉ").await, ["José Ñandú"]);
+    assert!(found("jose").await.is_empty(), "accents are kept, on every store");
+    assert_eq!(found("ñan").await, ["José Ñandú"]);
+    assert_eq!(found("stra").await, ["Straße"]);
+    assert_eq!(found("東京").await, ["東京 Tokyo"]);
+    assert_eq!(found("tok").await, ["東京 Tokyo"]);
+}
+
+/// Times and dates outside the years 1–9999 are refused naming the field, everywhere.
+pub async fn out_of_range_times_are_validation_errors(crm: Crm) {
+    let acme = tenant(&crm, "Acme").await;
+    let s = &acme.owner_scope;
+    let lead =
+        crm.create::<Lead>(s, NewLead { company: Some("Acme".into()), ..NewLead::default() }).await.unwrap();
+    let ancient = Utc.with_ymd_and_hms(-5000, 1, 1, 0, 0, 0).single().unwrap();
+    let new = NewActivity {
+        subject: Some("Call".into()),
+        occurred_at: Some(ancient),
+        ..NewActivity::on(ActivityTarget::Lead(lead.meta.id), ActivityKind::Call)
+    };
+    let err = crm.create::<Activity>(s, new).await.unwrap_err();
+    assert_eq!(fields(&err), ["occurred_at"]);
+    let deal = NewDeal {
+        name: "Old".into(),
+        expected_close_date: NaiveDate::from_ymd_opt(-6000, 1, 1),
+        ..NewDeal::default()
+    };
+    assert_eq!(fields(&crm.create::<Deal>(s, deal).await.unwrap_err()), ["expected_close_date"]);
+    let filter = Filter { created_after: Some(ancient), ..Filter::default() };
+    let err = crm.list::<Lead>(s, ListRequest::new().filter(filter)).await.unwrap_err();
+    assert_eq!(fields(&err), ["created_after"]);
+    let query = AuditQuery { from: Some(ancient), ..AuditQuery::default() };
+    assert_eq!(fields(&crm.audit_log(s, query, None, None).await.unwrap_err()), ["from"]);
+}
+
+/// Custom-field filters are capped, so no query grows past what a store accepts.
+pub async fn too_many_filters_are_refused(crm: Crm) {
+    let acme = tenant(&crm, "Acme").await;
+    let s = &acme.owner_scope;
+    let many = (0..2_000).map(|i| (format!("f{i}"), serde_json::json!(i))).collect();
+    let filter = Filter { custom_fields: many, ..Filter::default() };
+    let err = crm.list::<Lead>(s, ListRequest::new().filter(filter)).await.unwrap_err();
+    assert!(fields(&err).contains(&"custom_fields".to_owned()), "{err:?}");
+}
