@@ -16,8 +16,9 @@
 //!   migrations create the `crm_app` role (`NOLOGIN NOBYPASSRLS`) and grant it what it needs;
 //! - the **login** role the application connects as, allowed to switch to `crm_app`:
 //!   `GRANT crm_app TO my_app_login;` It may be the owner itself in small set-ups — the
-//!   per-transaction switch to `crm_app` still applies RLS — but must not be a superuser or
-//!   have `BYPASSRLS` in production, since those bypass RLS whatever the current role.
+//!   per-transaction switch to `crm_app` still applies RLS — but in production it should not be
+//!   a superuser: the switch is what applies RLS, and a superuser session can switch back
+//!   (`RESET ROLE`) if anything ever runs SQL on it outside the store.
 //!
 //! ```no_run
 //! # async fn demo() -> crm_core::Result<()> {

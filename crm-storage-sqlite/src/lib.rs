@@ -7,8 +7,11 @@
 //! - **File or memory**: a file database runs in WAL mode with one writer connection and a small
 //!   pool of readers, so reads never wait for writes; [`SqliteStore::open_in_memory`] keeps
 //!   everything on one private connection (tests, ephemeral hosts).
-//! - **Off the async runtime**: every statement runs on tokio's blocking threads
-//!   (invariant 8), so a slow query never stalls other tasks.
+//! - **Off the async runtime** (invariant 8): on a multi-threaded tokio runtime each statement
+//!   runs under `block_in_place` (the worker becomes a blocking thread and its other tasks move
+//!   elsewhere); on a current-thread runtime, on the blocking pool. A slow query never stalls
+//!   other tasks — but it does hold its own task: a `timeout` around a store call fires only
+//!   once the statement returns.
 //! - **One write, one transaction**: [`crm_core::Store::commit`] applies a whole change set —
 //!   rows, audit entries, outbox events — inside one `BEGIN IMMEDIATE` transaction.
 //!

@@ -10,10 +10,14 @@ use crate::policy::{Action, Resource};
 use crate::scope::Scope;
 use crate::store::Entity;
 
-/// What to create besides the contact.
+/// What to create besides the contact, and how the contact differs from the lead.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConvertLead {
+    /// Fields for the contact where the lead's should not be used (e.g. a person's name for a
+    /// lead that only had a company); each given field replaces the lead's.
+    #[serde(default)]
+    pub contact: Option<NewContact>,
     /// An account to create; the contact (and deal) are linked to it.
     #[serde(default)]
     pub account: Option<NewAccount>,
@@ -66,15 +70,20 @@ impl Crm {
             }
             None => None,
         };
+        let given = input.contact.unwrap_or_default();
         let new_contact = NewContact {
-            first_name: lead.first_name.clone(),
-            last_name: lead.last_name.clone(),
-            email: lead.email.clone(),
-            phone: lead.phone.clone(),
-            title: lead.title.clone(),
-            account_id: account.as_ref().map(|a| a.meta.id),
-            owner_id: lead.owner_id,
-            custom_fields: lead.custom_fields.clone(),
+            first_name: given.first_name.or_else(|| lead.first_name.clone()),
+            last_name: given.last_name.or_else(|| lead.last_name.clone()),
+            email: given.email.or_else(|| lead.email.clone()),
+            phone: given.phone.or_else(|| lead.phone.clone()),
+            title: given.title.or_else(|| lead.title.clone()),
+            account_id: given.account_id.or(account.as_ref().map(|a| a.meta.id)),
+            owner_id: given.owner_id.or(lead.owner_id),
+            custom_fields: if given.custom_fields.is_empty() {
+                lead.custom_fields.clone()
+            } else {
+                given.custom_fields
+            },
         };
         let contact =
             self.prepare_create::<Contact>(&mut draft, new_contact).await.map_err(nest("contact"))?;

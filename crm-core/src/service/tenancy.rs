@@ -189,8 +189,8 @@ impl Crm {
         );
         draft.update(Entity::Membership(updated.clone()), expected_version);
         draft.changes.guards.push(Guard::TenantKeepsAnOwner);
-        self.commit(draft).await?;
         let user = self.store_ref().user(user_id).await?.ok_or(Error::NotFound)?;
+        self.commit(draft).await?;
         Ok(Member { user, role, version: updated.version, joined_at: updated.created_at })
     }
 

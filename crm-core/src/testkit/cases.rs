@@ -1688,6 +1688,7 @@ pub async fn lead_conversion_creates_records_atomically(crm: Crm) {
     let input = ConvertLead {
         account: Some(NewAccount { domain: Some("acme-corp.example".into()), ..account("Acme Corp") }),
         deal: Some(NewDeal { amount: Some(money(5_000_000, "USD")), ..deal("Acme rollout") }),
+        contact: None,
     };
     let conv = crm.convert_lead(s, lead.meta.id, input).await.unwrap();
     let acct = conv.account.clone().expect("an account");
@@ -1809,13 +1810,16 @@ pub async fn failed_conversion_writes_nothing(crm: Crm) {
     let bad_deal = ConvertLead {
         account: Some(account("Acme Corp")),
         deal: Some(NewDeal { amount: Some(money(100, "euro")), ..deal("Acme deal") }),
+        contact: None,
     };
     assert_invalid(crm.convert_lead(s, lead.meta.id, bad_deal).await, &["deal.amount.currency"]);
-    let bad_account = ConvertLead { account: Some(account(" ")), deal: Some(deal("Acme deal")) };
+    let bad_account =
+        ConvertLead { account: Some(account(" ")), deal: Some(deal("Acme deal")), contact: None };
     assert_invalid(crm.convert_lead(s, lead.meta.id, bad_account).await, &["account.name"]);
     let bad_stage = ConvertLead {
         account: Some(account("Acme Corp")),
         deal: Some(NewDeal { stage: Some("nope".into()), ..deal("Acme deal") }),
+        contact: None,
     };
     assert_invalid(crm.convert_lead(s, lead.meta.id, bad_stage).await, &["deal.stage"]);
 
@@ -1827,7 +1831,8 @@ pub async fn failed_conversion_writes_nothing(crm: Crm) {
     assert_eq!(crm.outbox(s, None, 1000).await.unwrap().len(), outbox_before);
 
     // The lead is still convertible.
-    let good = ConvertLead { account: Some(account("Acme Corp")), deal: Some(deal("Acme deal")) };
+    let good =
+        ConvertLead { account: Some(account("Acme Corp")), deal: Some(deal("Acme deal")), contact: None };
     let conv = crm.convert_lead(s, lead.meta.id, good).await.unwrap();
     assert_eq!(conv.lead.meta.version, 2);
     assert_eq!(audit_count(&crm, s).await, audit_before + 4);
@@ -2725,7 +2730,8 @@ pub async fn hooks_and_sinks_run_after_commit(crm: Crm) {
 
     // A write of several records reports them all, in commit order.
     let seen_before = crm.outbox(s, None, 1000).await.unwrap();
-    let input = ConvertLead { account: Some(account("Doe Corp")), deal: Some(deal("Doe deal")) };
+    let input =
+        ConvertLead { account: Some(account("Doe Corp")), deal: Some(deal("Doe deal")), contact: None };
     hooked.convert_lead(s, lead.meta.id, input).await.unwrap();
     let after = crm.outbox(s, seen_before.last().map(|e| e.id.uuid()), 1000).await.unwrap();
     let names: Vec<&str> = after.iter().map(|e| e.name.as_str()).collect();

@@ -78,3 +78,28 @@ pub async fn too_many_filters_are_refused(crm: Crm) {
     let err = crm.list::<Lead>(s, ListRequest::new().filter(filter)).await.unwrap_err();
     assert!(fields(&err).contains(&"custom_fields".to_owned()), "{err:?}");
 }
+
+/// A lead with only a company converts when the caller names the contact; without a name it
+/// is refused naming the contact field, and nothing is written.
+pub async fn company_only_lead_converts_with_a_named_contact(crm: Crm) {
+    use crate::model::{Contact, NewContact};
+    use crate::service::ConvertLead;
+    let acme = tenant(&crm, "Acme").await;
+    let s = &acme.owner_scope;
+    let lead = crm
+        .create::<Lead>(s, NewLead { company: Some("Navy Labs".into()), ..NewLead::default() })
+        .await
+        .unwrap();
+    let err = crm.convert_lead(s, lead.meta.id, ConvertLead::default()).await.unwrap_err();
+    assert_eq!(fields(&err), ["contact.last_name"]);
+    assert!(crm.list::<Contact>(s, ListRequest::new()).await.unwrap().data.is_empty());
+    let named = NewContact {
+        first_name: Some("Grace".into()),
+        last_name: Some("Hopper".into()),
+        ..NewContact::default()
+    };
+    let input = ConvertLead { contact: Some(named), ..ConvertLead::default() };
+    let conversion = crm.convert_lead(s, lead.meta.id, input).await.unwrap();
+    assert_eq!(conversion.contact.last_name.as_deref(), Some("Hopper"));
+    assert_eq!(conversion.lead.converted_contact_id, Some(conversion.contact.meta.id));
+}

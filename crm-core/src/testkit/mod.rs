@@ -114,6 +114,7 @@ macro_rules! store_conformance_tests {
             search_words_are_the_same_on_every_store,
             out_of_range_times_are_validation_errors,
             too_many_filters_are_refused,
+            company_only_lead_converts_with_a_named_contact,
         );
         $crate::store_conformance_tests!(@cases_in identity $make;
             registration_creates_tenant_and_owner_session,

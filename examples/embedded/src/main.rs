@@ -84,6 +84,7 @@ async fn main() -> Result<(), crm_core::Error> {
                     amount: Some(Money { amount_minor: 4_800_000, currency: "EUR".into() }),
                     ..NewDeal::default()
                 }),
+                ..ConvertLead::default()
             },
         )
         .await?;
