@@ -142,6 +142,20 @@ pub enum Write {
         /// The key.
         key: String,
     },
+    /// Take back one counted attempt of `key` (`count - 1`, not below 0): the attempt turned
+    /// out to be a success, so it must not count against a shared client address.
+    ForgiveLoginAttempt {
+        /// The key.
+        key: String,
+    },
+    /// Revoke a member's access on removal: their refresh tokens in the tenant and the API keys
+    /// they created, so nothing they held works again even if they are re-added.
+    RevokeMemberAccess {
+        /// The removed member.
+        user_id: UserId,
+        /// When.
+        at: DateTime<Utc>,
+    },
 }
 
 /// A rule that spans rows, which the store checks inside the commit's transaction (where no

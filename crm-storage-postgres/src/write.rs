@@ -79,6 +79,21 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
                 ];
                 execute(conn, sql, values).await?;
             }
+            Write::ForgiveLoginAttempt { key } => {
+                let sql = "UPDATE login_failures SET count = greatest(count - 1, 0) WHERE tenant_id = $1 AND key = $2";
+                execute(conn, sql, vec![Val::Uuid(Some(tenant.uuid())), Val::Text(Some(key))]).await?;
+            }
+            Write::RevokeMemberAccess { user_id, at } => {
+                let values = || {
+                    vec![Val::Uuid(Some(tenant.uuid())), Val::Uuid(Some(user_id.uuid())), Val::Time(Some(at))]
+                };
+                let tokens = "UPDATE refresh_tokens SET revoked_at = $3, version = version + 1
+                              WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL";
+                execute(conn, tokens, values()).await?;
+                let keys = "UPDATE api_keys SET revoked_at = $3, version = version + 1
+                            WHERE tenant_id = $1 AND created_by = $2 AND revoked_at IS NULL";
+                execute(conn, keys, values()).await?;
+            }
             Write::RevokeApiKey { id, at } => {
                 let sql = "UPDATE api_keys SET revoked_at = $3, version = version + 1
                            WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL";

@@ -73,6 +73,19 @@ fn apply(tx: &Connection, tenant: TenantId, write: Write) -> Result<()> {
                 vec![rows::uuid(tenant.uuid()), Value::Text(key), rows::time(at), rows::time(forget_before)];
             execute(tx, sql, params)?;
         }
+        Write::ForgiveLoginAttempt { key } => {
+            let sql = "UPDATE login_failures SET count = max(count - 1, 0) WHERE tenant_id = ?1 AND key = ?2";
+            execute(tx, sql, vec![rows::uuid(tenant.uuid()), Value::Text(key)])?;
+        }
+        Write::RevokeMemberAccess { user_id, at } => {
+            let params = || vec![rows::uuid(tenant.uuid()), rows::uuid(user_id.uuid()), rows::time(at)];
+            let tokens = "UPDATE refresh_tokens SET revoked_at = ?3, version = version + 1
+                          WHERE tenant_id = ?1 AND user_id = ?2 AND revoked_at IS NULL";
+            execute(tx, tokens, params())?;
+            let keys = "UPDATE api_keys SET revoked_at = ?3, version = version + 1
+                        WHERE tenant_id = ?1 AND created_by = ?2 AND revoked_at IS NULL";
+            execute(tx, keys, params())?;
+        }
         Write::RevokeApiKey { id, at } => {
             let sql = "UPDATE api_keys SET revoked_at = ?3, version = version + 1
                        WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL";

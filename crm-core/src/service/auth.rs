@@ -140,7 +140,7 @@ impl Crm {
             slug: input.tenant.slug,
             owner: NewUser { email: input.email, name: input.name },
         };
-        let (mut draft, created) = self.prepare_tenant(new).await?;
+        let (mut draft, created) = self.prepare_tenant(new).await.map_err(registration_fields)?;
         let password_hash = self.inner.hasher.hash(&input.password).await?;
         let credential =
             Credential { user_id: created.owner.id, password_hash, version: 1, updated_at: draft.now };
@@ -191,6 +191,9 @@ impl Crm {
         let user_scope = Scope::new(tenant.id, Principal::User { user_id: user.id, role: membership.role });
         let mut draft = self.draft(&user_scope);
         draft.changes.writes.push(Write::ClearLoginFailures { key: account_key });
+        if let Some(key) = client_key {
+            draft.changes.writes.push(Write::ForgiveLoginAttempt { key });
+        }
         if self.inner.identity.argon2.is_outdated(&credential.password_hash) {
             let password_hash = self.inner.hasher.hash(&input.password).await?;
             let upgraded = Credential {
@@ -213,7 +216,9 @@ impl Crm {
         let now = self.inner.clock.now();
         let before = self.store_ref().login_failures(scope, key).await?;
         if let Some(wait) = before.as_ref().and_then(|f| policy.wait(f, free, now)) {
-            return Err(Error::RateLimited { retry_after_secs: wait.as_secs().max(1) });
+            // Rounded up: waiting the seconds named must be enough.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Err(Error::RateLimited { retry_after_secs: secs.max(1) });
         }
         let prior = before.as_ref().map_or(0, |f| policy.live_count(f, now));
         let mut draft = self.draft(scope);
@@ -464,6 +469,32 @@ impl Crm {
         check_password_policy(password, &user.email)?;
         let password_hash = self.inner.hasher.hash(password).await?;
         Ok(Credential { user_id: user.id, password_hash, version: 1, updated_at: at })
+    }
+}
+
+/// Names registration errors after the registration input (`tenant.slug`, `email`), not the
+/// tenant input it is turned into.
+fn registration_fields(error: Error) -> Error {
+    match error {
+        Error::Validation(fields) => Error::Validation(
+            fields
+                .into_iter()
+                .map(|mut f| {
+                    f.field = match f.field.as_str() {
+                        "name" => "tenant.name".into(),
+                        "slug" => "tenant.slug".into(),
+                        "owner.name" => "name".into(),
+                        "owner.email" => "email".into(),
+                        other => other.to_owned(),
+                    };
+                    f
+                })
+                .collect(),
+        ),
+        Error::Conflict(message) if message.starts_with("slug:") => {
+            Error::Conflict(format!("tenant.{message}"))
+        }
+        other => other,
     }
 }
 

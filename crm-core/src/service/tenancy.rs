@@ -222,6 +222,8 @@ impl Crm {
             None,
         );
         draft.changes.writes.push(Write::RemoveMembership { user_id, expected_version: version });
+        let at = draft.now;
+        draft.changes.writes.push(Write::RevokeMemberAccess { user_id, at });
         draft.changes.guards.push(Guard::TenantKeepsAnOwner);
         self.commit(draft).await
     }
