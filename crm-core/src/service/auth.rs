@@ -164,8 +164,11 @@ impl Crm {
         {
             return Err(Error::Unauthenticated);
         }
-        let client_key =
-            input.client.filter(|c| c.len() <= 64 && printable(c)).map(|c| format!("client:{c}"));
+        // Any client string counts: long or odd ones (a header passed verbatim) by their hash.
+        let client_key = input.client.map(|c| match c.len() <= 64 && printable(&c) {
+            true => format!("client:{c}"),
+            false => format!("client:#{}", crate::identity::secret::hash_secret(&c)),
+        });
         let account_key = format!("account:{email}");
         let scope = Scope::system(input.tenant_id);
         let tenant = self.store_ref().tenant(input.tenant_id).await?;

@@ -397,11 +397,8 @@ pub async fn password_policy_on_registration(crm: Crm) {
 pub async fn registration_validation_names_its_fields(crm: Crm) {
     let (crm, _clock) = identity_crm(&crm, 104, test_config());
     assert_invalid(register(&crm, "fields", "not-an-email", PASSWORD).await, &["email"]);
-    // BUG: crm-core/src/service/auth.rs `register` passes `prepare_tenant`'s errors through
-    // unchanged, so they name `name`, `slug` and `owner.name` — fields a registration does not
-    // have (its input is `{email, password, name, tenant: {name, slug}}`). Suggested fix: map
-    // `owner.name` → `name`, `name` → `tenant.name`, `slug` → `tenant.slug` (and `owner.email` →
-    // `email`) on the Validation error `prepare_tenant` returns inside `register`.
+    // The registration's own field names (its input is `{email, password, name, tenant: {name,
+    // slug}}`), not those of the tenant input it is turned into (`owner.name`, `slug`, ...).
     let bad = Registration {
         email: "ok@fields.example".into(),
         password: PASSWORD.into(),
@@ -556,10 +553,7 @@ pub async fn login_lockout_after_repeated_failures(crm: Crm) {
     for _ in 0..5 {
         assert_err!(login(&crm, t, "ann@lock.example", wrong).await, Error::Unauthenticated);
     }
-    // BUG: crm-core/src/identity/throttle.rs `LockoutPolicy::wait` only starts waiting after
-    // `free + 1` failures (`over = count - free`), while its documentation says "after
-    // `free_failures` consecutive failures ... the next attempt must wait `base_delay`".
-    // Suggested fix: `let over = failures.count - free + 1;` (and shift the unit test by one).
+    // After `account_free_failures` (5) failures, the next attempt waits `base_delay`.
     let locked = login(&crm, t, "ann@lock.example", PASSWORD).await;
     assert!(
         matches!(locked, Err(Error::RateLimited { retry_after_secs: 1 })),
@@ -629,9 +623,10 @@ pub async fn lockout_retry_after_is_long_enough(crm: Crm) {
             Err(Error::Unauthenticated) => {}
             Err(Error::RateLimited { retry_after_secs }) => {
                 limited += 1;
-                // BUG: crm-core/src/service/auth.rs `check_throttle` rounds the wait down
-                // (`w.as_secs().max(1)`), so a wait of 1.99 s says "retry after 1 s" and the retry
-                // is refused again. Suggested fix: round up, e.g. `w.as_secs() + u64::from(w.subsec_nanos() > 0)`.
+                // BUG: crm-core/src/service/auth.rs `admit_attempt` rounds the wait down
+                // (`wait.as_secs().max(1)`), so a wait of 1.99 s says "retry after 1 s" and the
+                // retry is refused again. Suggested fix: round up, e.g.
+                // `(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)`.
                 clock.advance(Duration::from_secs(retry_after_secs));
                 let retry = login(&crm, t, "ann@retry.example", "not the right password").await;
                 assert_err!(retry, Error::Unauthenticated);
@@ -658,8 +653,7 @@ pub async fn client_throttle_counts_failures_across_accounts(crm: Crm) {
             Error::Unauthenticated
         );
     }
-    // BUG: same off-by-one as the account lockout (crm-core/src/identity/throttle.rs): the
-    // documented rule is that after `client_free_failures` (20) failures the next attempt waits.
+    // After `client_free_failures` (20) failures from one address, its next attempt waits.
     let locked = login_from(&crm, t, "ann@client.example", PASSWORD, attacker).await;
     assert_err!(locked, Error::RateLimited { .. });
 
@@ -705,13 +699,8 @@ pub async fn client_throttle_counts_only_failures(crm: Crm) {
                 office,
             )
             .await;
-            // BUG: crm-core/src/service/auth.rs `admit_attempt` counts every attempt for the
-            // client key before the password is checked, and a success clears only the account
-            // key, so successful logins use up `client_free_failures` ("failures allowed per
-            // client") and the 21st sign-in from a shared address is throttled, then doubling.
-            // Suggested fix: on success, take back this attempt from the client count (a
-            // `Write::ForgiveLoginAttempt { key }` doing `count = max(count - 1, 0)`), which keeps
-            // counting up front (bursts) and still never resets an attacker's count.
+            // Attempts are counted before the password is checked; a success takes its own
+            // attempt back from the client count (and an attacker's failures stay counted).
             assert!(result.is_ok(), "sign-in {} from the office: {result:?}", round * 5 + i + 1);
         }
     }
@@ -1020,14 +1009,8 @@ pub async fn removal_ends_sessions_even_if_the_member_returns(crm: Crm) {
     // refresh token. The token was issued before the removal; it must stay dead.
     crm.remove_member(&owner, bob.user.id, None).await.unwrap();
     add(&crm, &owner, "bob@back.example", Role::Viewer, None).await.unwrap();
-    // BUG: crm-core/src/service/auth.rs `refresh` only checks that the user is a member *now*,
-    // and `remove_member` (service/tenancy.rs) revokes nothing, so the pre-removal session comes
-    // back to life (with the new role) once the user is re-added. Suggested fix: have
-    // `remove_member` also stage a write that revokes every unrevoked refresh token of
-    // (tenant, user) — e.g. a `Write::RevokeUserTokens { user_id, at }` next to
-    // `RevokeTokenFamily` in both stores — or compare the token's `created_at` with the
-    // membership's `created_at` in `refresh`.
     assert_err!(crm.refresh(&stolen.refresh_token).await, Error::Unauthenticated);
+    assert_err!(crm.logout(&stolen.refresh_token).await, Error::Unauthenticated); // revoked at removal
 
     let fresh = login(&crm, acme.tenant.id, "bob@back.example", bob_pw).await.unwrap();
     assert_eq!(fresh.role, Role::Viewer);
@@ -1158,7 +1141,7 @@ pub async fn api_keys_are_shown_once_counted_and_revocable(crm: Crm) {
     let stored = crm.store().api_key(&owner, key.id).await.unwrap().expect("stored");
     assert!(!stored.secret_hash.contains(secret) && !created.key.contains(&stored.secret_hash));
     let listed = crm.api_keys(&owner).await.unwrap();
-    assert_eq!(listed, [key.clone()]);
+    assert_eq!(listed, std::slice::from_ref(key));
     let listed_json = serde_json::to_string(&listed).unwrap();
     assert!(!listed_json.contains(secret) && !listed_json.contains(&stored.secret_hash), "{listed_json}");
     let audit = crm
@@ -1316,7 +1299,7 @@ pub async fn api_keys_act_like_users_of_their_role(crm: Crm) {
     assert_eq!(lead.owner_id, Some(acme.user.id));
 }
 
-/// A key acts for its creator: it stops working while the creator is no longer a member, or has less power than the key's role.
+/// A key acts for its creator: it stops working while the creator has less power than the key's role, and is revoked when they leave the tenant.
 pub async fn api_keys_follow_their_creator(crm: Crm) {
     let (crm, _clock) = identity_crm(&crm, 130, test_config());
     let acme = register(&crm, "creator-acme", "ann@creator.example", PASSWORD).await.unwrap();
@@ -1341,13 +1324,18 @@ pub async fn api_keys_follow_their_creator(crm: Crm) {
     assert_eq!(works(&manager_key).await.unwrap(), Some(Role::Manager));
     assert_eq!(works(&viewer_key).await.unwrap(), Some(Role::Viewer));
 
-    // The creator leaves: every key of theirs stops; the records of the tenant stay.
+    // The creator leaves: every key of theirs is revoked, and stays so if they come back.
     crm.remove_member(&owner, admin.user.id, None).await.unwrap();
     for key in [&admin_key, &manager_key, &viewer_key] {
         assert_err!(works(key).await, Error::Unauthenticated);
     }
+    add(&crm, &owner, "adam@creator.example", Role::Admin, None).await.unwrap();
+    for key in [&admin_key, &manager_key, &viewer_key] {
+        assert_err!(works(key).await, Error::Unauthenticated);
+    }
     let listed = crm.api_keys(&owner).await.unwrap();
-    assert_eq!(listed.len(), 3, "the keys are still listed, for the admins to revoke");
+    assert_eq!(listed.len(), 3, "revoked keys are still listed");
+    assert!(listed.iter().all(|k| k.revoked_at.is_some()), "{listed:?}");
     let uses: Vec<(Role, i64)> = listed.iter().map(|k| (k.role, k.use_count)).collect();
     assert_eq!(
         uses,
