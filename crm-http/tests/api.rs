@@ -293,3 +293,91 @@ async fn other_tenants_ids_are_404_and_headers_are_set() {
     let ready = send(&app, Request::builder().uri("/health/ready").body(Body::empty()).unwrap()).await;
     assert_eq!(ready.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn conversion_timeline_members_keys_pipelines_audit_and_import() {
+    let app = app().await;
+    let session = register(&app, "acme").await;
+    let token = session["access_token"].as_str().unwrap();
+
+    let lead = send(
+        &app,
+        json_request("POST", "/api/leads", Some(token), &json!({"last_name": "Hopper", "company": "Navy"})),
+    )
+    .await;
+    let lead_id = lead.body["id"].as_str().unwrap().to_owned();
+    let body = json!({"account": {"name": "Navy Labs"}, "deal": {"name": "Navy deal"}});
+    let converted =
+        send(&app, json_request("POST", &format!("/api/leads/{lead_id}/convert"), Some(token), &body)).await;
+    assert_eq!(converted.status, StatusCode::OK, "{}", converted.body);
+    assert_eq!(converted.body["lead"]["status"], "converted");
+    assert_eq!(converted.body["deal"]["stage"], "prospecting");
+    let again =
+        send(&app, json_request("POST", &format!("/api/leads/{lead_id}/convert"), Some(token), &json!({})))
+            .await;
+    assert_problem(&again, StatusCode::CONFLICT);
+
+    let timeline = send(&app, get(&format!("/api/leads/{lead_id}/timeline"), token)).await;
+    assert_eq!(timeline.status, StatusCode::OK, "{}", timeline.body);
+    assert_eq!(timeline.body["data"].as_array().unwrap().len(), 2, "created and converted");
+    assert_problem(
+        &send(&app, get(&format!("/api/widgets/{lead_id}/timeline"), token)).await,
+        StatusCode::NOT_FOUND,
+    );
+
+    let audit = send(&app, get("/api/audit-logs?resource=lead&limit=5", token)).await;
+    assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+    assert_eq!(audit.body["data"].as_array().unwrap().len(), 2);
+
+    let member = json!({"email": "sam@acme.example", "name": "Sam", "role": "viewer", "password": PASSWORD});
+    let added = send(&app, json_request("POST", "/api/users", Some(token), &member)).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let sam = added.body["user"]["id"].as_str().unwrap().to_owned();
+    let promoted = send(
+        &app,
+        json_request("PATCH", &format!("/api/users/{sam}"), Some(token), &json!({"role": "member"})),
+    )
+    .await;
+    assert_eq!((promoted.status, promoted.body["role"].as_str()), (StatusCode::OK, Some("member")));
+    let users = send(&app, get("/api/users", token)).await;
+    assert_eq!(users.body["data"].as_array().unwrap().len(), 2);
+
+    let key = send(
+        &app,
+        json_request("POST", "/api/api-keys", Some(token), &json!({"name": "ci", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(
+        (key.status, key.headers[header::CACHE_CONTROL].to_str().unwrap()),
+        (StatusCode::CREATED, "no-store")
+    );
+    let secret = key.body["key"].as_str().unwrap().to_owned();
+    let with_key =
+        Request::builder().uri("/api/leads").header("x-api-key", &secret).body(Body::empty()).unwrap();
+    assert_eq!(send(&app, with_key).await.status, StatusCode::OK);
+    let write_with_key = json_request("POST", "/api/leads", Some(&secret), &json!({"company": "X"}));
+    assert_problem(&send(&app, write_with_key).await, StatusCode::FORBIDDEN);
+    let keys = send(&app, get("/api/api-keys", token)).await;
+    assert!(!keys.body.to_string().contains(&secret), "the secret is shown once");
+    let key_id = key.body["id"].as_str().unwrap();
+    let mut revoke = Request::builder().method("DELETE").uri(format!("/api/api-keys/{key_id}"));
+    revoke = revoke.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    assert_eq!(send(&app, revoke.body(Body::empty()).unwrap()).await.status, StatusCode::NO_CONTENT);
+    let after =
+        Request::builder().uri("/api/leads").header("x-api-key", &secret).body(Body::empty()).unwrap();
+    assert_problem(&send(&app, after).await, StatusCode::UNAUTHORIZED);
+
+    let pipelines = send(&app, get("/api/pipelines", token)).await;
+    assert_eq!(pipelines.body["data"][0]["name"], "Sales");
+    let stages = json!({"name": "Renewals", "stages": [{"key": "open", "name": "Open", "kind": "open"}, {"key": "done", "name": "Done", "kind": "won"}]});
+    let created = send(&app, json_request("POST", "/api/pipelines", Some(token), &stages)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+
+    let rows = json!([{"company": "A"}, {"email": "broken"}, {"company": "C"}]);
+    let report = send(&app, json_request("POST", "/api/leads/import", Some(token), &rows)).await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert_eq!(report.body["created"].as_array().unwrap().len(), 2);
+    assert_eq!(report.body["errors"][0]["row"], 1);
+    let atomic = send(&app, json_request("POST", "/api/leads/import?mode=atomic", Some(token), &rows)).await;
+    assert_eq!(atomic.body["created"].as_array().unwrap().len(), 0);
+}

@@ -3,11 +3,12 @@
 mod auth;
 mod health;
 mod list;
+mod more;
 mod records;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use crm_core::model::{Account, Activity, Contact, Deal, Lead};
 
 use crate::ApiState;
@@ -23,6 +24,16 @@ pub fn router(state: ApiState) -> Router {
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
+        .route("/leads/import", post(more::import_leads))
+        .route("/leads/{id}/convert", post(more::convert))
+        .route("/{resource}/{id}/timeline", get(more::timeline))
+        .route("/audit-logs", get(more::audit_logs))
+        .route("/users", get(more::users).post(more::add_user))
+        .route("/users/{id}", get(more::user).patch(more::update_user).delete(more::remove_user))
+        .route("/api-keys", get(more::api_keys).post(more::create_api_key))
+        .route("/api-keys/{id}", delete(more::revoke_api_key))
+        .route("/pipelines", get(more::pipelines).post(more::create_pipeline))
+        .route("/pipelines/{id}", get(more::pipeline))
         .merge(records::routes::<Lead>("/leads"))
         .merge(records::routes::<Contact>("/contacts"))
         .merge(records::routes::<Account>("/accounts"))

@@ -1,0 +1,214 @@
+//! Conversion, timelines, the audit log, members, API keys, pipelines and lead import.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use crm_core::model::{
+    ActivityTarget, ApiKey, Kind, Lead, LeadId, Member, NewApiKey, NewLead, NewMember, NewPipeline, Pipeline,
+};
+use crm_core::{
+    AuditEntry, AuditQuery, Conversion, ConvertLead, Error, ImportMode, ImportReport, Page, Role,
+    TimelineItem,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::extract::{Auth, JsonBody};
+
+fn id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(raw).map_err(|_| Error::NotFound.into())
+}
+
+pub async fn convert(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Path(lead): Path<String>,
+    JsonBody(input): JsonBody<ConvertLead>,
+) -> Result<Json<Conversion>, ApiError> {
+    let lead: LeadId = id(&lead)?.into();
+    Ok(Json(state.crm.convert_lead(&scope, lead, input).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+pub async fn timeline(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Path((resource, record)): Path<(String, String)>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<TimelineItem>>, ApiError> {
+    let kind = match resource.as_str() {
+        "leads" => Kind::Lead,
+        "contacts" => Kind::Contact,
+        "accounts" => Kind::Account,
+        "deals" => Kind::Deal,
+        _ => return Err(Error::NotFound.into()),
+    };
+    let target = ActivityTarget::from_parts(kind, id(&record)?).ok_or(Error::NotFound)?;
+    Ok(Json(state.crm.timeline(&scope, target, page.cursor.as_deref(), page.limit).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    limit: Option<u32>,
+    cursor: Option<String>,
+    actor_id: Option<Uuid>,
+    resource: Option<String>,
+    resource_id: Option<Uuid>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+pub async fn audit_logs(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Query(p): Query<AuditParams>,
+) -> Result<Json<Page<AuditEntry>>, ApiError> {
+    let resource = match p.resource.as_deref() {
+        Some(name) => {
+            Some(Kind::parse(name).ok_or_else(|| ApiError::invalid("resource", "is not a resource kind"))?)
+        }
+        None => None,
+    };
+    let query = AuditQuery {
+        actor: p.actor_id.map(Into::into),
+        resource,
+        resource_id: p.resource_id,
+        from: p.from,
+        to: p.to,
+    };
+    Ok(Json(state.crm.audit_log(&scope, query, p.cursor.as_deref(), p.limit).await?))
+}
+
+pub async fn users(State(state): State<ApiState>, Auth(scope): Auth) -> Result<Json<Page<Member>>, ApiError> {
+    let members = state.crm.members(&scope).await?;
+    Ok(Json(Page { data: members, next_cursor: None }))
+}
+
+pub async fn add_user(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    JsonBody(new): JsonBody<NewMember>,
+) -> Result<Response, ApiError> {
+    let member = state.crm.add_member(&scope, new).await?;
+    let mut response = (StatusCode::CREATED, Json(&member)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", member.version)) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(response)
+}
+
+pub async fn user(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Path(user): Path<String>,
+) -> Result<Json<Member>, ApiError> {
+    Ok(Json(state.crm.member(&scope, id(&user)?.into()).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolePatch {
+    role: Role,
+}
+
+pub async fn update_user(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Path(user): Path<String>,
+    JsonBody(patch): JsonBody<RolePatch>,
+) -> Result<Json<Member>, ApiError> {
+    let user = id(&user)?.into();
+    let current = state.crm.member(&scope, user).await?;
+    Ok(Json(state.crm.change_role(&scope, user, current.version, patch.role).await?))
+}
+
+pub async fn remove_user(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Path(user): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.crm.remove_member(&scope, id(&user)?.into(), None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn api_keys(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+) -> Result<Json<Page<ApiKey>>, ApiError> {
+    Ok(Json(Page { data: state.crm.api_keys(&scope).await?, next_cursor: None }))
+}
+
+pub async fn create_api_key(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    JsonBody(new): JsonBody<NewApiKey>,
+) -> Result<Response, ApiError> {
+    let created = state.crm.create_api_key(&scope, new).await?;
+    let mut response = (StatusCode::CREATED, Json(&created)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+pub async fn revoke_api_key(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.crm.revoke_api_key(&scope, id(&key)?.into()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn pipelines(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+) -> Result<Json<Page<Pipeline>>, ApiError> {
+    Ok(Json(Page { data: state.crm.pipelines(&scope).await?, next_cursor: None }))
+}
+
+pub async fn create_pipeline(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    JsonBody(new): JsonBody<NewPipeline>,
+) -> Result<(StatusCode, Json<Pipeline>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.crm.create_pipeline(&scope, new).await?)))
+}
+
+pub async fn pipeline(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Path(p): Path<String>,
+) -> Result<Json<Pipeline>, ApiError> {
+    Ok(Json(state.crm.pipeline(&scope, id(&p)?.into()).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParams {
+    mode: Option<String>,
+}
+
+/// `POST /api/leads/import` with a JSON array of leads; `?mode=atomic` for all-or-nothing.
+pub async fn import_leads(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Query(params): Query<ImportParams>,
+    JsonBody(rows): JsonBody<Vec<NewLead>>,
+) -> Result<Json<ImportReport<Lead>>, ApiError> {
+    let mode = match params.mode.as_deref() {
+        None | Some("best_effort") => ImportMode::BestEffort,
+        Some("atomic") => ImportMode::Atomic,
+        Some(_) => return Err(ApiError::invalid("mode", "must be atomic or best_effort")),
+    };
+    Ok(Json(state.crm.import::<Lead>(&scope, rows, mode).await?))
+}
