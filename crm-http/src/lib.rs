@@ -27,11 +27,37 @@ use crm_core::Crm;
 pub struct ApiState {
     /// The services.
     pub crm: Crm,
+    /// HTTP settings.
+    pub config: HttpConfig,
 }
 
 impl ApiState {
-    /// State over a CRM.
+    /// State over a CRM with default settings.
     pub fn new(crm: Crm) -> Self {
-        Self { crm }
+        Self { crm, config: HttpConfig::default() }
+    }
+
+    /// Replaces the HTTP settings.
+    pub fn with_config(mut self, config: HttpConfig) -> Self {
+        self.config = config;
+        self
+    }
+}
+
+/// Edge settings of the API.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Origins allowed to call the API from a browser (exact `scheme://host[:port]`). Others
+    /// get no CORS headers: an origin not on the list is never echoed back.
+    pub cors_origins: Vec<String>,
+    /// A request taking longer is answered 503 (default 30 s).
+    pub request_timeout: std::time::Duration,
+    /// Send `Strict-Transport-Security` (set when served over TLS).
+    pub hsts: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { cors_origins: Vec::new(), request_timeout: std::time::Duration::from_secs(30), hsts: false }
     }
 }

@@ -16,7 +16,7 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Echoes a sane incoming `X-Request-Id` (1–128 visible ASCII characters) or makes one, puts it
 /// in problem bodies, and adds the security headers of the API contract.
-pub async fn request_id_and_headers(mut request: Request, next: Next) -> Response {
+pub async fn request_id_and_headers(mut request: Request, next: Next, hsts: bool) -> Response {
     let incoming = request.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok());
     let id = match incoming {
         Some(id) if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) => {
@@ -68,6 +68,12 @@ pub async fn request_id_and_headers(mut request: Request, next: Next) -> Respons
     ];
     for (name, value) in fixed {
         headers.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
     response
 }

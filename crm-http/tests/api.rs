@@ -381,3 +381,24 @@ async fn conversion_timeline_members_keys_pipelines_audit_and_import() {
     let atomic = send(&app, json_request("POST", "/api/leads/import?mode=atomic", Some(token), &rows)).await;
     assert_eq!(atomic.body["created"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn cors_echoes_only_allowed_origins() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let config =
+        crm_http::HttpConfig { cors_origins: vec!["https://app.example".into()], ..Default::default() };
+    let app = router(ApiState::new(Crm::new(store)).with_config(config));
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/api/leads")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = send(&app, preflight("https://app.example")).await;
+    assert_eq!(allowed.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
+    let other = send(&app, preflight("https://evil.example")).await;
+    assert!(!other.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+}

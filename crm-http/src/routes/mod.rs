@@ -16,8 +16,15 @@ use crate::ApiState;
 /// Largest request body accepted (imports aside): 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The API router with its middleware: request ids, security headers, body limit.
+/// The API router with its middleware: request ids, security headers, CORS allow-list,
+/// request timeout, structured request logs, body limit.
 pub fn router(state: ApiState) -> Router {
+    let cors = cors_layer(&state.config.cors_origins);
+    let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        state.config.request_timeout,
+    );
+    let hsts = state.config.hsts;
     let api = Router::new()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
@@ -46,6 +53,29 @@ pub fn router(state: ApiState) -> Router {
         .nest("/api", api)
         .fallback(records::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(crate::middleware::request_id_and_headers))
+        .layer(timeout)
+        .layer(cors)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(move |req, next| {
+            crate::middleware::request_id_and_headers(req, next, hsts)
+        }))
         .with_state(state)
+}
+
+/// CORS for exactly the configured origins (none by default).
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::HeaderName::from_static("x-tenant"),
+            header::HeaderName::from_static("x-request-id"),
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([header::ETAG, header::LOCATION, header::HeaderName::from_static("x-request-id")])
 }

@@ -33,6 +33,15 @@ struct Config {
     /// Where development mode keeps its generated signing key.
     #[arg(long, env = "CRM_DEV_KEY_FILE", default_value = "crm-dev-signing-key")]
     dev_key_file: PathBuf,
+    /// Origins allowed to call the API from browsers (repeat, or comma-separate in the env).
+    #[arg(long = "cors-origin", env = "CRM_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// Seconds before a request is answered 503.
+    #[arg(long, env = "CRM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Send Strict-Transport-Security (when served over TLS, e.g. behind a TLS proxy).
+    #[arg(long, env = "CRM_HSTS")]
+    hsts: bool,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "CRM_LOG_JSON")]
     log_json: bool,
@@ -61,7 +70,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Crm::builder(store).identity(identity).build()
     };
 
-    let app = crm_http::router(ApiState::new(crm));
+    let http = crm_http::HttpConfig {
+        cors_origins: config.cors_origins.clone(),
+        request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
+        hsts: config.hsts,
+    };
+    let app = crm_http::router(ApiState::new(crm).with_config(http));
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %config.bind, "crm server listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
