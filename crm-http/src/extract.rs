@@ -89,6 +89,10 @@ fn missing_field(message: &str) -> Option<String> {
     rest.split('`').next().map(str::to_owned)
 }
 
+/// Where [`Auth`] leaves the `RateLimit-*` headers for the response middleware to add.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitSlot(pub std::sync::Arc<std::sync::Mutex<Option<axum::http::HeaderMap>>>);
+
 /// The caller, authenticated by `Authorization: Bearer <access token | API key>` or
 /// `X-API-Key`. A tenant named by `X-Tenant` must be the token's.
 #[derive(Debug, Clone)]
@@ -114,6 +118,16 @@ impl FromRequestParts<ApiState> for Auth {
                 || state.crm.tenant(tenant).await.is_ok_and(|t| t.slug.eq_ignore_ascii_case(named));
             if !same {
                 return Err(Error::Forbidden.into());
+            }
+        }
+        let key = match scope.principal() {
+            crm_core::Principal::ApiKey { key_id, .. } => format!("key:{key_id}"),
+            _ => format!("tenant:{}", scope.tenant_id()),
+        };
+        let limit_headers = state.limiters.check_api(key)?;
+        if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
+            if let Ok(mut slot) = slot.0.lock() {
+                *slot = Some(limit_headers);
             }
         }
         let scope = match parts.extensions.get::<RequestId>() {

@@ -12,11 +12,13 @@
 
 mod error;
 mod extract;
+mod limit;
 mod middleware;
 mod problem;
 mod routes;
 
 pub use error::ApiError;
+pub use limit::RateLimits;
 pub use problem::{Problem, ProblemField};
 pub use routes::router;
 
@@ -29,16 +31,19 @@ pub struct ApiState {
     pub crm: Crm,
     /// HTTP settings.
     pub config: HttpConfig,
+    limiters: limit::Limiters,
 }
 
 impl ApiState {
     /// State over a CRM with default settings.
     pub fn new(crm: Crm) -> Self {
-        Self { crm, config: HttpConfig::default() }
+        let config = HttpConfig::default();
+        Self { crm, limiters: limit::Limiters::new(config.rate_limits), config }
     }
 
     /// Replaces the HTTP settings.
     pub fn with_config(mut self, config: HttpConfig) -> Self {
+        self.limiters = limit::Limiters::new(config.rate_limits);
         self.config = config;
         self
     }
@@ -54,10 +59,17 @@ pub struct HttpConfig {
     pub request_timeout: std::time::Duration,
     /// Send `Strict-Transport-Security` (set when served over TLS).
     pub hsts: bool,
+    /// Request rates.
+    pub rate_limits: RateLimits,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { cors_origins: Vec::new(), request_timeout: std::time::Duration::from_secs(30), hsts: false }
+        Self {
+            cors_origins: Vec::new(),
+            request_timeout: std::time::Duration::from_secs(30),
+            hsts: false,
+            rate_limits: RateLimits::default(),
+        }
     }
 }

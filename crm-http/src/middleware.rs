@@ -6,6 +6,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::error::problem_response;
+use crate::extract::RateLimitSlot;
 use crate::problem::Problem;
 
 /// The request's id, as echoed in `X-Request-Id` and audit entries.
@@ -25,7 +26,12 @@ pub async fn request_id_and_headers(mut request: Request, next: Next, hsts: bool
         _ => uuid::Uuid::now_v7().to_string(),
     };
     request.extensions_mut().insert(RequestId(id.clone()));
+    let slot = RateLimitSlot::default();
+    request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
+    if let Some(limits) = slot.0.lock().ok().and_then(|mut s| s.take()) {
+        response.headers_mut().extend(limits);
+    }
     if response.status().as_u16() >= 400 && response.extensions().get::<Problem>().is_none() {
         // A rejection from axum or a layer (405, a malformed path or query): same format as ours.
         let status = response.status();

@@ -402,3 +402,38 @@ async fn cors_echoes_only_allowed_origins() {
     let other = send(&app, preflight("https://evil.example")).await;
     assert!(!other.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
 }
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let identity = IdentityConfig {
+        argon2: Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 },
+        ..IdentityConfig::default()
+    };
+    let limits = crm_http::RateLimits { auth_per_minute: 3, api_per_minute: 5 };
+    let config = crm_http::HttpConfig { rate_limits: limits, ..Default::default() };
+    let app = router(ApiState::new(Crm::builder(store).identity(identity).build()).with_config(config));
+    let session = register(&app, "acme").await;
+    let token = session["access_token"].as_str().unwrap();
+
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let reply = send(&app, get("/api/leads", token)).await;
+        if reply.status == StatusCode::OK {
+            assert_eq!(reply.headers["ratelimit-limit"], "5");
+        } else {
+            assert_problem(&reply, StatusCode::TOO_MANY_REQUESTS);
+            assert!(reply.headers[header::RETRY_AFTER].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+        }
+        statuses.push(reply.status.as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429]);
+
+    // Registration used one of the three auth attempts of this (unknown) address.
+    let login = json!({ "email": "owner@acme.example", "password": "wrong password here", "tenant": "acme" });
+    let first = send(&app, json_request("POST", "/api/auth/login", None, &login)).await;
+    assert_eq!(first.status, StatusCode::UNAUTHORIZED);
+    send(&app, json_request("POST", "/api/auth/login", None, &login)).await;
+    let limited = send(&app, json_request("POST", "/api/auth/login", None, &login)).await;
+    assert_problem(&limited, StatusCode::TOO_MANY_REQUESTS);
+}

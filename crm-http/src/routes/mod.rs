@@ -25,11 +25,14 @@ pub fn router(state: ApiState) -> Router {
         state.config.request_timeout,
     );
     let hsts = state.config.hsts;
-    let api = Router::new()
+    let auth_routes = Router::new()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::limit::auth_limit));
+    let api = Router::new()
+        .merge(auth_routes)
         .route("/auth/me", get(auth::me))
         .route("/leads/import", post(more::import_leads))
         .route("/leads/{id}/convert", post(more::convert))

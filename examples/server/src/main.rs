@@ -42,6 +42,12 @@ struct Config {
     /// Send Strict-Transport-Security (when served over TLS, e.g. behind a TLS proxy).
     #[arg(long, env = "CRM_HSTS")]
     hsts: bool,
+    /// Requests a minute per client address on /api/auth/*.
+    #[arg(long, env = "CRM_AUTH_RATE_PER_MINUTE", default_value_t = 30)]
+    auth_rate_per_minute: u32,
+    /// Requests a minute per tenant (and per API key) elsewhere.
+    #[arg(long, env = "CRM_API_RATE_PER_MINUTE", default_value_t = 1200)]
+    api_rate_per_minute: u32,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "CRM_LOG_JSON")]
     log_json: bool,
@@ -74,6 +80,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cors_origins: config.cors_origins.clone(),
         request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
         hsts: config.hsts,
+        rate_limits: crm_http::RateLimits {
+            auth_per_minute: config.auth_rate_per_minute,
+            api_per_minute: config.api_rate_per_minute,
+        },
     };
     let app = crm_http::router(ApiState::new(crm).with_config(http));
     let listener = tokio::net::TcpListener::bind(config.bind).await?;

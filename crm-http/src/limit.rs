@@ -1,0 +1,100 @@
+//! Rate limits (GCRA, `governor`): per client address on `/api/auth/*`, per tenant and per API
+//! key elsewhere. Refusals are 429 problems with `Retry-After`; every limited response carries
+//! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+use crate::ApiState;
+use crate::error::ApiError;
+
+type Keyed = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// Requests per minute allowed per key.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    /// Per client address on `/api/auth/*` (default 30).
+    pub auth_per_minute: u32,
+    /// Per tenant, and per API key, on everything else (default 1200).
+    pub api_per_minute: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self { auth_per_minute: 30, api_per_minute: 1200 }
+    }
+}
+
+/// The limiters of one router.
+#[derive(Debug, Clone)]
+pub(crate) struct Limiters {
+    auth: Arc<Keyed>,
+    api: Arc<Keyed>,
+    limits: RateLimits,
+}
+
+fn keyed(per_minute: u32) -> Arc<Keyed> {
+    let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+    Arc::new(RateLimiter::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>())
+}
+
+impl Limiters {
+    pub(crate) fn new(limits: RateLimits) -> Self {
+        Self { auth: keyed(limits.auth_per_minute), api: keyed(limits.api_per_minute), limits }
+    }
+
+    /// Checks one request against the API limiter for `key` (a tenant or an API key).
+    pub(crate) fn check_api(&self, key: String) -> Result<HeaderMap, ApiError> {
+        check(&self.api, key, self.limits.api_per_minute)
+    }
+}
+
+fn check(limiter: &Keyed, key: String, limit: u32) -> Result<HeaderMap, ApiError> {
+    let mut headers = HeaderMap::new();
+    headers.insert("ratelimit-limit", HeaderValue::from(limit));
+    match limiter.check_key(&key) {
+        Ok(snapshot) => {
+            headers.insert("ratelimit-remaining", HeaderValue::from(snapshot.remaining_burst_capacity()));
+            headers.insert("ratelimit-reset", HeaderValue::from(60u32));
+            Ok(headers)
+        }
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            Err(ApiError::Core(crm_core::Error::RateLimited { retry_after_secs: secs.max(1) }))
+        }
+    }
+}
+
+/// Per-address limit for the authentication endpoints (registration, login, refresh, logout).
+pub(crate) async fn auth_limit(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |ConnectInfo(a)| a.ip().to_string());
+    match check(&state.limiters.auth, address, state.limiters.limits.auth_per_minute) {
+        Ok(headers) => {
+            let mut response = next.run(request).await;
+            response.headers_mut().extend(headers);
+            response
+        }
+        Err(error) => {
+            let mut response = error.into_response();
+            response
+                .headers_mut()
+                .insert("ratelimit-limit", HeaderValue::from(state.limiters.limits.auth_per_minute));
+            response.headers_mut().insert("ratelimit-remaining", HeaderValue::from(0u32));
+            response
+        }
+    }
+}
