@@ -376,10 +376,70 @@ async fn conversion_timeline_members_keys_pipelines_audit_and_import() {
     let rows = json!([{"company": "A"}, {"email": "broken"}, {"company": "C"}]);
     let report = send(&app, json_request("POST", "/api/leads/import", Some(token), &rows)).await;
     assert_eq!(report.status, StatusCode::OK, "{}", report.body);
-    assert_eq!(report.body["created"].as_array().unwrap().len(), 2);
+    assert_eq!(report.body["created"], 2);
     assert_eq!(report.body["errors"][0]["row"], 1);
     let atomic = send(&app, json_request("POST", "/api/leads/import?mode=atomic", Some(token), &rows)).await;
-    assert_eq!(atomic.body["created"].as_array().unwrap().len(), 0);
+    assert_eq!(atomic.body["created"], 0);
+}
+
+#[tokio::test]
+async fn csv_import_and_streamed_exports() {
+    let app = app().await;
+    let session = register(&app, "acme").await;
+    let token = session["access_token"].as_str().unwrap();
+    let mut csv = String::from("first_name,last_name,email,company,status\n");
+    for i in 0..450 {
+        csv.push_str(&format!("Ada,Lovelace {i},ada{i}@example.com,\"Engines, Ltd\",contacted\n"));
+    }
+    csv.push_str("Bad,Row,not-an-email,,new\n");
+    csv.push_str("Bad,Status,x@example.com,,sleeping\n");
+    csv.push_str("=cmd,Formula,f@example.com,,new\n");
+    let import = Request::builder()
+        .method("POST")
+        .uri("/api/leads/import")
+        .header(header::CONTENT_TYPE, "text/csv")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::from(csv))
+        .unwrap();
+    let report = send(&app, import).await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+    assert_eq!(report.body["created"], 451);
+    let refused: Vec<(u64, String)> = report.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["row"].as_u64().unwrap(), e["errors"][0]["field"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(refused, [(450, "email".to_owned()), (451, "status".to_owned())]);
+
+    let export = |uri: &str| {
+        let app = app.clone();
+        let request = get(uri, token);
+        async move {
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let content_type = response.headers()[header::CONTENT_TYPE].to_str().unwrap().to_owned();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, content_type, String::from_utf8(bytes.to_vec()).unwrap())
+        }
+    };
+    let (status, content_type, body) = export("/api/leads/export?format=json&status=contacted").await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/json"));
+    let leads: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(leads.len(), 450, "every page, not just the first");
+    let (status, content_type, body) = export("/api/leads/export?format=csv").await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "text/csv; charset=utf-8"));
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 1 + 451);
+    assert!(lines[0].starts_with("id,version,created_at"));
+    assert!(body.contains("\"Engines, Ltd\""));
+    assert!(body.contains(",'=cmd,"), "formula cells are defused");
+    let empty = export("/api/leads/export?q=nothingmatches").await;
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&empty.2).unwrap().len(), 0);
+    assert_problem(
+        &send(&app, get("/api/leads/export?format=xml", token)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
 }
 
 #[tokio::test]

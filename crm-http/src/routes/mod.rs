@@ -5,6 +5,7 @@ mod health;
 mod list;
 mod more;
 mod records;
+mod transfer;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -15,6 +16,8 @@ use crate::ApiState;
 
 /// Largest request body accepted (imports aside): 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest import body: 32 MiB (about 100k leads of CSV).
+pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
 
 /// The API router with its middleware: request ids, security headers, CORS allow-list,
 /// request timeout, structured request logs, body limit.
@@ -34,7 +37,8 @@ pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .merge(auth_routes)
         .route("/auth/me", get(auth::me))
-        .route("/leads/import", post(more::import_leads))
+        .route("/leads/import", post(transfer::import_leads).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)))
+        .route("/leads/export", get(transfer::export_leads))
         .route("/leads/{id}/convert", post(more::convert))
         .route("/{resource}/{id}/timeline", get(more::timeline))
         .route("/audit-logs", get(more::audit_logs))

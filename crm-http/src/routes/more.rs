@@ -6,12 +6,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use crm_core::model::{
-    ActivityTarget, ApiKey, Kind, Lead, LeadId, Member, NewApiKey, NewLead, NewMember, NewPipeline, Pipeline,
+    ActivityTarget, ApiKey, Kind, LeadId, Member, NewApiKey, NewMember, NewPipeline, Pipeline,
 };
-use crm_core::{
-    AuditEntry, AuditQuery, Conversion, ConvertLead, Error, ImportMode, ImportReport, Page, Role,
-    TimelineItem,
-};
+use crm_core::{AuditEntry, AuditQuery, Conversion, ConvertLead, Error, Page, Role, TimelineItem};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -190,25 +187,4 @@ pub async fn pipeline(
     Path(p): Path<String>,
 ) -> Result<Json<Pipeline>, ApiError> {
     Ok(Json(state.crm.pipeline(&scope, id(&p)?.into()).await?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImportParams {
-    mode: Option<String>,
-}
-
-/// `POST /api/leads/import` with a JSON array of leads; `?mode=atomic` for all-or-nothing.
-pub async fn import_leads(
-    State(state): State<ApiState>,
-    Auth(scope): Auth,
-    Query(params): Query<ImportParams>,
-    JsonBody(rows): JsonBody<Vec<NewLead>>,
-) -> Result<Json<ImportReport<Lead>>, ApiError> {
-    let mode = match params.mode.as_deref() {
-        None | Some("best_effort") => ImportMode::BestEffort,
-        Some("atomic") => ImportMode::Atomic,
-        Some(_) => return Err(ApiError::invalid("mode", "must be atomic or best_effort")),
-    };
-    Ok(Json(state.crm.import::<Lead>(&scope, rows, mode).await?))
 }

@@ -1,0 +1,270 @@
+//! Lead import (JSON array or CSV) and streamed export (CSV or JSON) with the list's filters.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use crm_core::model::{Lead, LeadStatus, NewLead};
+use crm_core::{Crm, FieldError, ImportMode, ListRequest, RowError, Scope};
+use futures_util::stream;
+use serde::Serialize;
+
+use super::list;
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::extract::{Auth, parse};
+
+/// The CSV columns of leads, in order (import reads any subset, by header name).
+const COLUMNS: [&str; 15] = [
+    "id",
+    "version",
+    "created_at",
+    "updated_at",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "title",
+    "source",
+    "status",
+    "owner_id",
+    "converted_contact_id",
+    "custom_fields",
+];
+
+#[derive(Serialize)]
+struct Report {
+    created: usize,
+    ids: Vec<uuid::Uuid>,
+    errors: Vec<RowError>,
+}
+
+/// `POST /api/leads/import`: `application/json` (an array of leads) or `text/csv` (a header
+/// row naming lead fields). Refused rows are reported by index; `?mode=atomic` writes all or
+/// nothing.
+pub async fn import_leads(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Query(pairs): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let mut mode = ImportMode::BestEffort;
+    for (key, value) in pairs {
+        match (key.as_str(), value.as_str()) {
+            ("mode", "atomic") => mode = ImportMode::Atomic,
+            ("mode", "best_effort") => mode = ImportMode::BestEffort,
+            ("mode", _) => return Err(ApiError::invalid("mode", "must be atomic or best_effort")),
+            _ => return Err(ApiError::invalid(&key, "is not a parameter of import")),
+        }
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let (rows, mut errors): (Vec<(usize, NewLead)>, Vec<RowError>) = match media.as_str() {
+        "application/json" => (parse::<Vec<NewLead>>(&body)?.into_iter().enumerate().collect(), Vec::new()),
+        "text/csv" => from_csv(&body)?,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "Send application/json or text/csv.",
+            ));
+        }
+    };
+    if mode == ImportMode::Atomic && !errors.is_empty() {
+        return Ok(axum::Json(Report { created: 0, ids: Vec::new(), errors }).into_response());
+    }
+    let (indexes, leads): (Vec<usize>, Vec<NewLead>) = rows.into_iter().unzip();
+    let report = state.crm.import::<Lead>(&scope, leads, mode).await?;
+    errors.extend(report.errors.into_iter().map(|e| RowError { row: indexes[e.row], errors: e.errors }));
+    errors.sort_by_key(|e| e.row);
+    let ids: Vec<uuid::Uuid> = report.created.iter().map(|l| l.meta.id.uuid()).collect();
+    Ok(axum::Json(Report { created: ids.len(), ids, errors }).into_response())
+}
+
+/// Parses CSV rows into leads; cells that cannot be a lead's field are row errors.
+fn from_csv(body: &[u8]) -> Result<(Vec<(usize, NewLead)>, Vec<RowError>), ApiError> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(body);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|_| ApiError::invalid("body", "the first CSV row must name the columns"))?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    if let Some(unknown) = header.iter().find(|h| !COLUMNS[4..].contains(&h.as_str())) {
+        return Err(ApiError::invalid(
+            &format!("columns.{unknown}"),
+            "is not a lead field that can be imported",
+        ));
+    }
+    let (mut rows, mut errors) = (Vec::new(), Vec::new());
+    for (row, record) in reader.records().enumerate() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(RowError {
+                    row,
+                    errors: vec![FieldError::new("row", format!("is not valid CSV: {e}"))],
+                });
+                continue;
+            }
+        };
+        let mut lead = NewLead::default();
+        let mut row_errors = Vec::new();
+        for (column, value) in header.iter().zip(record.iter()) {
+            let value = (!value.is_empty()).then(|| value.to_owned());
+            match column.as_str() {
+                "first_name" => lead.first_name = value,
+                "last_name" => lead.last_name = value,
+                "email" => lead.email = value,
+                "phone" => lead.phone = value,
+                "company" => lead.company = value,
+                "title" => lead.title = value,
+                "source" => lead.source = value,
+                "status" => match value.as_deref().map(LeadStatus::parse) {
+                    Some(None) => row_errors.push(FieldError::new("status", "is not a lead status")),
+                    Some(status) => lead.status = status,
+                    None => {}
+                },
+                "owner_id" => match value.map(|v| v.parse()) {
+                    Some(Ok(id)) => lead.owner_id = Some(id),
+                    Some(Err(_)) => row_errors.push(FieldError::new("owner_id", "is not an id")),
+                    None => {}
+                },
+                "custom_fields" => match value.map(|v| serde_json::from_str(&v)) {
+                    Some(Ok(map)) => lead.custom_fields = map,
+                    Some(Err(_)) => row_errors.push(FieldError::new("custom_fields", "is not a JSON object")),
+                    None => {}
+                },
+                _ => {}
+            }
+        }
+        if row_errors.is_empty() {
+            rows.push((row, lead));
+        } else {
+            errors.push(RowError { row, errors: row_errors });
+        }
+    }
+    Ok((rows, errors))
+}
+
+/// `GET /api/leads/export?format=csv|json&<list filters>`: every matching lead, streamed page by
+/// page, so memory stays flat however many there are.
+pub async fn export_leads(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Query(mut pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let csv = match pairs.iter().position(|(k, _)| k == "format") {
+        Some(i) => match pairs.remove(i).1.as_str() {
+            "csv" => true,
+            "json" => false,
+            _ => return Err(ApiError::invalid("format", "must be csv or json")),
+        },
+        None => false,
+    };
+    if pairs.iter().any(|(k, _)| k == "limit" || k == "cursor") {
+        return Err(ApiError::invalid("limit", "export returns every matching lead; use the list to page"));
+    }
+    let request = list::parse(pairs)?.limit(200);
+    // Check access and filters before the 200 goes out, so errors are still problems.
+    let first = state.crm.list::<Lead>(&scope, request.clone()).await?;
+    let exporter = Exporter { crm: state.crm.clone(), scope, request, csv };
+    let chunks = stream::unfold(Some((exporter, Some(first), true)), |state| async move {
+        let (exporter, page, first_chunk) = state?;
+        let page = match page {
+            Some(p) => p,
+            None => return None,
+        };
+        let mut chunk = exporter.render(&page.data, first_chunk);
+        let next = match page.next_cursor {
+            Some(cursor) => {
+                let request = exporter.request.clone().cursor(Some(cursor));
+                match exporter.crm.list::<Lead>(&exporter.scope, request).await {
+                    Ok(p) => Some(p),
+                    Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                }
+            }
+            None => {
+                if !exporter.csv {
+                    chunk.extend_from_slice(b"]");
+                }
+                None
+            }
+        };
+        Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), next.map(|p| (exporter, Some(p), false))))
+    });
+    let mut response = Body::from_stream(chunks).into_response();
+    let (media, name) =
+        if csv { ("text/csv; charset=utf-8", "leads.csv") } else { ("application/json", "leads.json") };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+struct Exporter {
+    crm: Crm,
+    scope: Scope,
+    request: ListRequest,
+    csv: bool,
+}
+
+impl Exporter {
+    fn render(&self, leads: &[Lead], first: bool) -> Vec<u8> {
+        if !self.csv {
+            let mut out = Vec::new();
+            if first {
+                out.push(b'[');
+            }
+            for (i, lead) in leads.iter().enumerate() {
+                if !(first && i == 0) {
+                    out.push(b',');
+                }
+                out.extend(serde_json::to_vec(lead).unwrap_or_default());
+            }
+            if first && leads.is_empty() {
+                return b"[".to_vec();
+            }
+            return out;
+        }
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        if first {
+            let _ = writer.write_record(COLUMNS);
+        }
+        for lead in leads {
+            let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+            let record = [
+                lead.meta.id.to_string(),
+                lead.meta.version.to_string(),
+                lead.meta.created_at.to_rfc3339(),
+                lead.meta.updated_at.to_rfc3339(),
+                opt(&lead.first_name),
+                opt(&lead.last_name),
+                opt(&lead.email),
+                opt(&lead.phone),
+                opt(&lead.company),
+                opt(&lead.title),
+                opt(&lead.source),
+                lead.status.as_str().to_owned(),
+                lead.owner_id.map(|o| o.to_string()).unwrap_or_default(),
+                lead.converted_contact_id.map(|c| c.to_string()).unwrap_or_default(),
+                serde_json::to_string(&lead.custom_fields).unwrap_or_default(),
+            ];
+            let _ = writer.write_record(record.iter().map(|cell| defuse(cell)));
+        }
+        writer.into_inner().unwrap_or_default()
+    }
+}
+
+/// Cells that spreadsheets would run as formulas get a leading `'` (OWASP CSV injection).
+fn defuse(cell: &str) -> String {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        _ => cell.to_owned(),
+    }
+}
