@@ -33,6 +33,9 @@ const COLUMNS: [&str; 15] = [
     "custom_fields",
 ];
 
+/// Parsed rows (with their input index) and the rows that could not be parsed.
+type Parsed = (Vec<(usize, NewLead)>, Vec<RowError>);
+
 #[derive(Serialize)]
 struct Report {
     created: usize,
@@ -61,7 +64,7 @@ pub async fn import_leads(
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    let (rows, mut errors): (Vec<(usize, NewLead)>, Vec<RowError>) = match media.as_str() {
+    let (rows, mut errors): Parsed = match media.as_str() {
         "application/json" => (parse::<Vec<NewLead>>(&body)?.into_iter().enumerate().collect(), Vec::new()),
         "text/csv" => from_csv(&body)?,
         _ => {
@@ -85,7 +88,7 @@ pub async fn import_leads(
 }
 
 /// Parses CSV rows into leads; cells that cannot be a lead's field are row errors.
-fn from_csv(body: &[u8]) -> Result<(Vec<(usize, NewLead)>, Vec<RowError>), ApiError> {
+fn from_csv(body: &[u8]) -> Result<Parsed, ApiError> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(body);
     let header: Vec<String> = reader
         .headers()
