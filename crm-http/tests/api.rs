@@ -1,4 +1,5 @@
-//! The router against a real SQLite store: status codes, headers and problem bodies.
+//! The router against real stores — SQLite always, Postgres when `CRM_TEST_DATABASE_URL` is
+//! set (always in CI): status codes, headers and problem bodies.
 
 use axum::Router;
 use axum::body::Body;
@@ -13,13 +14,22 @@ use tower::ServiceExt;
 
 const PASSWORD: &str = "a long and unusual passphrase";
 
-async fn app() -> Router {
-    let store = SqliteStore::open_in_memory().await.unwrap();
-    let identity = IdentityConfig {
+fn cheap_identity() -> IdentityConfig {
+    IdentityConfig {
         argon2: Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 },
         ..IdentityConfig::default()
-    };
-    router(ApiState::new(Crm::builder(store).identity(identity).build()))
+    }
+}
+
+/// The router over every available store: SQLite in memory, and a fresh Postgres database when
+/// configured (dropped with the router).
+async fn apps() -> Vec<Router> {
+    let sqlite = SqliteStore::open_in_memory().await.unwrap();
+    let mut apps = vec![router(ApiState::new(Crm::builder(sqlite).identity(cheap_identity()).build()))];
+    if let Some(pg) = crm_storage_postgres::testing::fresh_store().await {
+        apps.push(router(ApiState::new(Crm::builder(pg).identity(cheap_identity()).build())));
+    }
+    apps
 }
 
 struct Reply {
@@ -75,7 +85,12 @@ fn assert_problem(reply: &Reply, status: StatusCode) {
 
 #[tokio::test]
 async fn register_login_refresh_logout() {
-    let app = app().await;
+    for app in apps().await {
+        register_login_refresh_logout_on(app).await;
+    }
+}
+
+async fn register_login_refresh_logout_on(app: Router) {
     let session = register(&app, "acme").await;
     assert_eq!(session["token_type"], "Bearer");
     assert_eq!(session["role"], "owner");
@@ -124,7 +139,12 @@ async fn register_login_refresh_logout() {
 
 #[tokio::test]
 async fn lead_lifecycle_with_etags_and_locations() {
-    let app = app().await;
+    for app in apps().await {
+        lead_lifecycle_with_etags_and_locations_on(app).await;
+    }
+}
+
+async fn lead_lifecycle_with_etags_and_locations_on(app: Router) {
     let session = register(&app, "acme").await;
     let token = session["access_token"].as_str().unwrap();
 
@@ -171,7 +191,12 @@ async fn lead_lifecycle_with_etags_and_locations() {
 
 #[tokio::test]
 async fn bad_requests_get_problems_never_500() {
-    let app = app().await;
+    for app in apps().await {
+        bad_requests_get_problems_never_500_on(app).await;
+    }
+}
+
+async fn bad_requests_get_problems_never_500_on(app: Router) {
     let session = register(&app, "acme").await;
     let token = session["access_token"].as_str().unwrap();
 
@@ -253,7 +278,12 @@ async fn bad_requests_get_problems_never_500() {
 
 #[tokio::test]
 async fn other_tenants_ids_are_404_and_headers_are_set() {
-    let app = app().await;
+    for app in apps().await {
+        other_tenants_ids_are_404_and_headers_are_set_on(app).await;
+    }
+}
+
+async fn other_tenants_ids_are_404_and_headers_are_set_on(app: Router) {
     let a = register(&app, "acme").await;
     let b = register(&app, "globex").await;
     let (ta, tb) = (a["access_token"].as_str().unwrap(), b["access_token"].as_str().unwrap());
@@ -296,7 +326,12 @@ async fn other_tenants_ids_are_404_and_headers_are_set() {
 
 #[tokio::test]
 async fn conversion_timeline_members_keys_pipelines_audit_and_import() {
-    let app = app().await;
+    for app in apps().await {
+        conversion_timeline_members_keys_pipelines_audit_and_import_on(app).await;
+    }
+}
+
+async fn conversion_timeline_members_keys_pipelines_audit_and_import_on(app: Router) {
     let session = register(&app, "acme").await;
     let token = session["access_token"].as_str().unwrap();
 
@@ -384,7 +419,12 @@ async fn conversion_timeline_members_keys_pipelines_audit_and_import() {
 
 #[tokio::test]
 async fn csv_import_and_streamed_exports() {
-    let app = app().await;
+    for app in apps().await {
+        csv_import_and_streamed_exports_on(app).await;
+    }
+}
+
+async fn csv_import_and_streamed_exports_on(app: Router) {
     let session = register(&app, "acme").await;
     let token = session["access_token"].as_str().unwrap();
     let mut csv = String::from("first_name,last_name,email,company,status\n");

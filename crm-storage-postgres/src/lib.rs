@@ -32,6 +32,7 @@ mod migrate;
 mod read;
 mod rows;
 mod store;
+pub mod testing;
 mod write;
 
 pub use migrate::SCHEMA_VERSION;
