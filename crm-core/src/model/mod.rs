@@ -20,5 +20,5 @@ pub use contact::{Contact, ContactId, ContactPatch, NewContact};
 pub use deal::{Deal, DealId, DealPatch, NewDeal, StageChange, StageChangeId};
 pub use identity::{ApiKey, ApiKeyId, Credential, LoginFailures, NewApiKey, RefreshToken, RefreshTokenId};
 pub use lead::{Lead, LeadId, LeadPatch, LeadStatus, NewLead};
-pub use pipeline::{NewPipeline, NewStage, Pipeline, PipelineId, Stage, StageKind};
+pub use pipeline::{NewPipeline, NewStage, Pipeline, PipelineId, PipelinePatch, Stage, StageKind};
 pub use tenant::{Member, Membership, NewMember, NewTenant, NewUser, Tenant, User};

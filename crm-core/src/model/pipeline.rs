@@ -70,6 +70,19 @@ pub struct NewPipeline {
     pub stages: Vec<NewStage>,
 }
 
+/// Changes to a pipeline: a new name, and/or the full new list of stages. Stages still holding
+/// live deals cannot be removed.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelinePatch {
+    /// New display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The complete new stage list, in order.
+    #[serde(default)]
+    pub stages: Option<Vec<Stage>>,
+}
+
 /// A stage in [`NewPipeline`].
 pub type NewStage = Stage;
 

@@ -4,9 +4,12 @@ use super::draft::Draft;
 use super::{Crm, snapshot};
 use crate::audit::AuditAction;
 use crate::error::{Error, FieldError, Result};
-use crate::model::{Deal, DealId, DealPatch, Kind, NewPipeline, Pipeline, PipelineId, StageChange};
+use crate::model::{
+    Deal, DealId, DealPatch, Kind, NewPipeline, Pipeline, PipelineId, PipelinePatch, StageChange,
+};
 use crate::policy::{Action, Resource};
 use crate::scope::Scope;
+use crate::store::{Entity, Filter, ListQuery};
 
 impl Crm {
     /// Moves a deal to another stage of its pipeline (recorded in its stage history). Deals in a
@@ -36,6 +39,61 @@ impl Crm {
         let pipeline = self.prepare_pipeline(&mut draft, new, is_default)?;
         self.commit(draft).await?;
         Ok(pipeline)
+    }
+
+    /// Renames a pipeline or replaces its stages (admins), if still at `expected_version`. A stage
+    /// that live deals are in cannot be removed (`Conflict`: move the deals first).
+    pub async fn update_pipeline(
+        &self,
+        scope: &Scope,
+        id: PipelineId,
+        expected_version: i64,
+        patch: PipelinePatch,
+    ) -> Result<Pipeline> {
+        self.authorize(scope, Action::Update, Resource::Pipeline)?;
+        let current = self.pipeline_of(scope, id).await?.ok_or(Error::NotFound)?;
+        if current.meta.version != expected_version {
+            return Err(Error::stale_version());
+        }
+        let candidate = NewPipeline {
+            name: patch.name.unwrap_or_else(|| current.name.clone()),
+            stages: patch.stages.unwrap_or_else(|| current.stages.clone()),
+        };
+        let errors = candidate.validate();
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        for removed in current.stages.iter().filter(|s| candidate.stages.iter().all(|c| c.key != s.key)) {
+            let filter =
+                Filter { pipeline_id: Some(id), stage: Some(removed.key.clone()), ..Filter::default() };
+            let query = ListQuery { kind: Kind::Deal, filter, search: Vec::new(), limit: 1, after: None };
+            if !self.store_ref().list(scope, &query).await?.is_empty() {
+                return Err(Error::Conflict(format!(
+                    "stages: stage \"{}\" still holds deals; move them to another stage first",
+                    removed.key
+                )));
+            }
+        }
+        let mut draft = self.draft(scope);
+        let mut updated = current.clone();
+        updated.name = candidate.name;
+        updated.stages = candidate.stages;
+        if updated == current {
+            return Ok(current);
+        }
+        updated.meta.version += 1;
+        updated.meta.updated_at = draft.now;
+        self.record_change(
+            &mut draft,
+            AuditAction::Updated,
+            Kind::Pipeline,
+            id.uuid(),
+            Some(&snapshot(&current)),
+            Some(&snapshot(&updated)),
+        );
+        draft.update(Entity::Pipeline(updated.clone()), expected_version);
+        self.commit(draft).await?;
+        Ok(updated)
     }
 
     /// The tenant's pipelines, oldest first.

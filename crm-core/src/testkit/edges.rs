@@ -103,3 +103,48 @@ pub async fn company_only_lead_converts_with_a_named_contact(crm: Crm) {
     assert_eq!(conversion.contact.last_name.as_deref(), Some("Hopper"));
     assert_eq!(conversion.lead.converted_contact_id, Some(conversion.contact.meta.id));
 }
+
+/// Pipelines can be renamed and restaged by admins; a stage that holds live deals cannot be
+/// removed, and a stale version is a conflict.
+pub async fn pipelines_change_but_keep_stages_in_use(crm: Crm) {
+    use crate::model::{PipelinePatch, Stage, StageKind};
+    let acme = tenant(&crm, "Acme").await;
+    let s = &acme.owner_scope;
+    let sales = crm.pipelines(s).await.unwrap().remove(0);
+    let deal = crm.create::<Deal>(s, NewDeal { name: "Big".into(), ..NewDeal::default() }).await.unwrap();
+    assert_eq!(deal.stage, "prospecting");
+    let without_prospecting: Vec<Stage> =
+        sales.stages.iter().filter(|st| st.key != "prospecting").cloned().collect();
+    let patch = PipelinePatch { stages: Some(without_prospecting.clone()), ..PipelinePatch::default() };
+    let err = crm.update_pipeline(s, sales.meta.id, sales.meta.version, patch).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+
+    let mut stages = sales.stages.clone();
+    stages.insert(1, Stage { key: "demo".into(), name: "Demo".into(), kind: StageKind::Open });
+    let patch = PipelinePatch { name: Some("New business".into()), stages: Some(stages) };
+    let updated = crm.update_pipeline(s, sales.meta.id, sales.meta.version, patch.clone()).await.unwrap();
+    assert_eq!(
+        (updated.name.as_str(), updated.meta.version, updated.stages[1].key.as_str()),
+        ("New business", 2, "demo")
+    );
+    let stale = crm.update_pipeline(s, sales.meta.id, sales.meta.version, patch).await.unwrap_err();
+    assert!(matches!(stale, Error::Conflict(_)));
+    let moved = crm.move_deal_to_stage(s, deal.meta.id, deal.meta.version, "demo").await.unwrap();
+    assert_eq!(moved.stage, "demo");
+
+    let empty = PipelinePatch { stages: Some(Vec::new()), ..PipelinePatch::default() };
+    assert_eq!(
+        fields(&crm.update_pipeline(s, sales.meta.id, 2, empty).await.unwrap_err()),
+        ["stages", "stages"]
+    );
+    let viewer = crate::model::NewMember {
+        email: "v@acme.example".into(),
+        name: "V".into(),
+        role: crate::Role::Viewer,
+        password: None,
+    };
+    let v = crm.add_member(s, viewer).await.unwrap();
+    let vs = crm.scope_for(acme.tenant.id, v.user.id).await.unwrap();
+    let denied = crm.update_pipeline(&vs, sales.meta.id, 2, PipelinePatch::default()).await;
+    assert!(matches!(denied, Err(Error::Forbidden)));
+}

@@ -115,6 +115,7 @@ macro_rules! store_conformance_tests {
             out_of_range_times_are_validation_errors,
             too_many_filters_are_refused,
             company_only_lead_converts_with_a_named_contact,
+            pipelines_change_but_keep_stages_in_use,
         );
         $crate::store_conformance_tests!(@cases_in identity $make;
             registration_creates_tenant_and_owner_session,

@@ -47,7 +47,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api-keys", get(more::api_keys).post(more::create_api_key))
         .route("/api-keys/{id}", delete(more::revoke_api_key))
         .route("/pipelines", get(more::pipelines).post(more::create_pipeline))
-        .route("/pipelines/{id}", get(more::pipeline))
+        .route("/pipelines/{id}", get(more::pipeline).patch(more::update_pipeline))
         .merge(records::routes::<Lead>("/leads"))
         .merge(records::routes::<Contact>("/contacts"))
         .merge(records::routes::<Account>("/accounts"))

@@ -188,3 +188,32 @@ pub async fn pipeline(
 ) -> Result<Json<Pipeline>, ApiError> {
     Ok(Json(state.crm.pipeline(&scope, id(&p)?.into()).await?))
 }
+
+pub async fn update_pipeline(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+    Path(p): Path<String>,
+    headers: axum::http::HeaderMap,
+    JsonBody(patch): JsonBody<crm_core::model::PipelinePatch>,
+) -> Result<Json<Pipeline>, ApiError> {
+    let id = id(&p)?.into();
+    let expected = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim_start_matches("W/").trim_matches('"').parse::<i64>().ok());
+    let version = match expected {
+        Some(v) => v,
+        None => state.crm.pipeline(&scope, id).await?.meta.version,
+    };
+    match state.crm.update_pipeline(&scope, id, version, patch).await {
+        Err(Error::Conflict(m)) if expected.is_some() && m.contains("changed by someone else") => {
+            Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "stale",
+                "Precondition failed",
+                "The pipeline changed since the version in If-Match.",
+            ))
+        }
+        other => Ok(Json(other?)),
+    }
+}
