@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod demo;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
@@ -48,6 +50,9 @@ struct Config {
     /// Requests a minute per tenant (and per API key) elsewhere.
     #[arg(long, env = "CRM_API_RATE_PER_MINUTE", default_value_t = 1200)]
     api_rate_per_minute: u32,
+    /// Load a demo tenant (slug `demo`, owner `owner@demo.example`) with a team and records.
+    #[arg(long)]
+    seed_demo: bool,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "CRM_LOG_JSON")]
     log_json: bool,
@@ -85,6 +90,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             api_per_minute: config.api_rate_per_minute,
         },
     };
+    if config.seed_demo {
+        if demo::seed(&crm).await? {
+            tracing::info!(
+                tenant = "demo",
+                users = "owner@demo.example, sam@, mia@, vic@demo.example",
+                password = demo::DEMO_PASSWORD,
+                "seeded the demo tenant"
+            );
+        } else {
+            tracing::info!("the demo tenant exists already; not seeding again");
+        }
+    }
     let app = crm_http::router(ApiState::new(crm).with_config(http));
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(address = %config.bind, "crm server listening");
