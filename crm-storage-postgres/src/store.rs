@@ -9,7 +9,7 @@ use crm_core::model::{
 use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::rows::Val;
@@ -64,14 +64,13 @@ impl PgStore {
     /// Begins a transaction as [`APP_ROLE`], confined to `tenant` (none: no tenant rows visible).
     /// Both settings are transaction-local, so a pooled connection carries nothing to its next user.
     async fn begin(&self, tenant: Option<TenantId>) -> Result<Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await.map_err(error::map)?;
-        sqlx::query("SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)")
-            .bind(APP_ROLE)
-            .bind(tenant.map(|t| t.to_string()).unwrap_or_default())
-            .execute(&mut *tx)
-            .await
-            .map_err(error::map)?;
-        Ok(tx)
+        // One round trip for BEGIN and both settings. Both values are inlined, which is safe:
+        // the role is a constant and the tenant a UUID printed by `uuid` (hex and dashes only).
+        let tenant = tenant.map(|t| t.uuid().hyphenated().to_string()).unwrap_or_default();
+        let begin = format!(
+            "BEGIN; SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '{tenant}', true)"
+        );
+        self.pool.begin_with(AssertSqlSafe(begin)).await.map_err(error::map)
     }
 }
 
