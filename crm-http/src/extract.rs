@@ -112,7 +112,8 @@ impl FromRequestParts<ApiState> for Auth {
             (None, Some(key)) => state.crm.authenticate_api_key(key).await?,
             (None, None) => return Err(Error::Unauthenticated.into()),
         };
-        if let Some(named) = header_str("x-tenant") {
+        if let Some(named) = named_tenant(&parts.headers, &state.config)? {
+            let named = named.as_str();
             let tenant = scope.tenant_id();
             let same = named == tenant.to_string()
                 || state.crm.tenant(tenant).await.is_ok_and(|t| t.slug.eq_ignore_ascii_case(named));
@@ -135,5 +136,44 @@ impl FromRequestParts<ApiState> for Auth {
             None => scope,
         };
         Ok(Auth(scope))
+    }
+}
+
+/// A query string parsed into `T`; a parameter that is unknown or of the wrong type is 422
+/// naming it, like a JSON body field.
+#[derive(Debug)]
+pub struct StrictQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for StrictQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query).map(StrictQuery).map_err(|e| {
+            let message = e.to_string();
+            let field =
+                message.split('`').nth(1).filter(|_| message.contains("field")).unwrap_or("query").to_owned();
+            ApiError::Core(Error::invalid(field, message))
+        })
+    }
+}
+
+/// The tenant a request names besides any token: `X-Tenant` (id or slug), or the subdomain of
+/// the configured base domain. Naming two different tenants is 403.
+pub(crate) fn named_tenant(
+    headers: &axum::http::HeaderMap,
+    config: &crate::HttpConfig,
+) -> Result<Option<String>, ApiError> {
+    let header = headers.get("x-tenant").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned());
+    let subdomain = config.base_domain.as_deref().and_then(|base| {
+        let host = headers.get(header::HOST)?.to_str().ok()?;
+        let host = host.split(':').next()?.to_ascii_lowercase();
+        let label = host.strip_suffix(&base.to_ascii_lowercase())?.strip_suffix('.')?;
+        (!label.is_empty() && !label.contains('.')).then(|| label.to_owned())
+    });
+    match (header, subdomain) {
+        (Some(h), Some(s)) if !h.eq_ignore_ascii_case(&s) => Err(Error::Forbidden.into()),
+        (Some(h), _) => Ok(Some(h)),
+        (None, s) => Ok(s),
     }
 }

@@ -61,6 +61,9 @@ pub struct HttpConfig {
     pub hsts: bool,
     /// Request rates.
     pub rate_limits: RateLimits,
+    /// With `crm.example.com`, a request to `acme.crm.example.com` names the tenant `acme`
+    /// (like `X-Tenant: acme`).
+    pub base_domain: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -70,6 +73,7 @@ impl Default for HttpConfig {
             request_timeout: std::time::Duration::from_secs(30),
             hsts: false,
             rate_limits: RateLimits::default(),
+            base_domain: None,
         }
     }
 }

@@ -537,3 +537,36 @@ async fn rate_limits_answer_429_with_retry_after() {
     let limited = send(&app, json_request("POST", "/api/auth/login", None, &login)).await;
     assert_problem(&limited, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn subdomains_name_tenants_and_query_errors_name_parameters() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let config = crm_http::HttpConfig { base_domain: Some("crm.example.com".into()), ..Default::default() };
+    let app =
+        router(ApiState::new(Crm::builder(store).identity(cheap_identity()).build()).with_config(config));
+    let session = register(&app, "acme").await;
+    register(&app, "globex").await;
+    let token = session["access_token"].as_str().unwrap();
+
+    let login = |host: &str| {
+        let body = json!({ "email": "owner@acme.example", "password": PASSWORD });
+        let mut request = json_request("POST", "/api/auth/login", None, &body);
+        request.headers_mut().insert(header::HOST, host.parse().unwrap());
+        request
+    };
+    assert_eq!(send(&app, login("acme.crm.example.com:8080")).await.status, StatusCode::OK);
+    assert_problem(&send(&app, login("globex.crm.example.com")).await, StatusCode::UNAUTHORIZED);
+
+    let mut other = get("/api/leads", token);
+    other.headers_mut().insert(header::HOST, "globex.crm.example.com".parse().unwrap());
+    assert_problem(&send(&app, other).await, StatusCode::FORBIDDEN);
+    let mut own = get("/api/leads", token);
+    own.headers_mut().insert(header::HOST, "acme.crm.example.com".parse().unwrap());
+    assert_eq!(send(&app, own).await.status, StatusCode::OK);
+
+    let unknown = send(&app, get("/api/audit-logs?colour=red", token)).await;
+    assert_problem(&unknown, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(unknown.body["errors"][0]["field"], "colour");
+    let typed = send(&app, get("/api/audit-logs?limit=many", token)).await;
+    assert_problem(&typed, StatusCode::UNPROCESSABLE_ENTITY);
+}

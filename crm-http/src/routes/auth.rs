@@ -50,13 +50,19 @@ pub async fn login(
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let header = headers.get("x-tenant").and_then(|v| v.to_str().ok());
-    let name = match (header, body.tenant.as_deref()) {
+    let named = crate::extract::named_tenant(&headers, &state.config)?;
+    let name = match (named.as_deref(), body.tenant.as_deref()) {
         (Some(h), Some(b)) if !h.eq_ignore_ascii_case(b) => return Err(Error::Forbidden.into()),
-        (Some(h), _) => h,
-        (None, Some(b)) => b,
-        (None, None) => return Err(ApiError::invalid("tenant", "name the tenant with X-Tenant or `tenant`")),
+        (Some(h), _) => h.to_owned(),
+        (None, Some(b)) => b.to_owned(),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "tenant",
+                "name the tenant with X-Tenant, the subdomain or `tenant`",
+            ));
+        }
     };
+    let name = name.as_str();
     // An unknown tenant still runs the full login path (dummy hash) and fails the same way.
     let tenant_id =
         resolve_tenant(&state, name).await.unwrap_or_else(|| TenantId::from_uuid(uuid::Uuid::nil()));

@@ -1,7 +1,7 @@
 //! Conversion, timelines, the audit log, members, API keys, pipelines and lead import.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::ApiState;
 use crate::error::ApiError;
-use crate::extract::{Auth, JsonBody};
+use crate::extract::{Auth, JsonBody, StrictQuery};
 
 fn id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(raw).map_err(|_| Error::NotFound.into())
@@ -41,7 +41,7 @@ pub async fn timeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path((resource, record)): Path<(String, String)>,
-    Query(page): Query<PageParams>,
+    StrictQuery(page): StrictQuery<PageParams>,
 ) -> Result<Json<Page<TimelineItem>>, ApiError> {
     let kind = match resource.as_str() {
         "leads" => Kind::Lead,
@@ -69,7 +69,7 @@ pub struct AuditParams {
 pub async fn audit_logs(
     State(state): State<ApiState>,
     Auth(scope): Auth,
-    Query(p): Query<AuditParams>,
+    StrictQuery(p): StrictQuery<AuditParams>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let resource = match p.resource.as_deref() {
         Some(name) => {

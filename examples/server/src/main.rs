@@ -50,6 +50,9 @@ struct Config {
     /// Requests a minute per tenant (and per API key) elsewhere.
     #[arg(long, env = "CRM_API_RATE_PER_MINUTE", default_value_t = 1200)]
     api_rate_per_minute: u32,
+    /// Base domain whose subdomains name tenants (`acme.<base>` → tenant `acme`).
+    #[arg(long, env = "CRM_BASE_DOMAIN")]
+    base_domain: Option<String>,
     /// Load a demo tenant (slug `demo`, owner `owner@demo.example`) with a team and records.
     #[arg(long)]
     seed_demo: bool,
@@ -85,6 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cors_origins: config.cors_origins.clone(),
         request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
         hsts: config.hsts,
+        base_domain: config.base_domain.clone(),
         rate_limits: crm_http::RateLimits {
             auth_per_minute: config.auth_rate_per_minute,
             api_per_minute: config.api_rate_per_minute,
