@@ -190,4 +190,8 @@ impl Store for PgStore {
         let tenant = scope.tenant_id();
         scoped!(self, Some(tenant), |c| write::apply(c, tenant, changes))
     }
+
+    async fn ping(&self) -> Result<()> {
+        PgStore::ping(self).await
+    }
 }

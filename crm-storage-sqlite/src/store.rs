@@ -171,4 +171,8 @@ impl Store for SqliteStore {
         let tenant = scope.tenant_id();
         self.conns.write(move |c| write::commit(c, tenant, changes)).await
     }
+
+    async fn ping(&self) -> Result<()> {
+        SqliteStore::ping(self).await
+    }
 }

@@ -89,8 +89,9 @@ impl Crm {
     /// Applies the draft in one transaction, then feeds audit sinks and event hooks.
     pub(crate) async fn commit(&self, draft: Draft) -> Result<()> {
         let Draft { scope, changes, .. } = draft;
-        let audit = changes.audit.clone();
-        let events = changes.events.clone();
+        // Copies only when someone listens: a commit is on every write's path.
+        let audit = if self.inner.audit_sinks.is_empty() { Vec::new() } else { changes.audit.clone() };
+        let events = if self.inner.event_hooks.is_empty() { Vec::new() } else { changes.events.clone() };
         self.store_ref().commit(&scope, changes).await?;
         for entry in &audit {
             for sink in &self.inner.audit_sinks {

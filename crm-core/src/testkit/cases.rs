@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::assert_invalid;
 use super::tenant;
 use crate::audit::{AuditAction, AuditEntry, AuditQuery};
 use crate::clock::{SequentialIds, SteppingClock};
@@ -40,28 +41,6 @@ use crate::store::{ChangeSet, Entity, Filter, ListQuery, Store, TimeCursor};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// Asserts that a result is an error matching the pattern, e.g. `Error::NotFound`.
-macro_rules! assert_err {
-    ($result:expr, $pattern:pat $(,)?) => {{
-        let result = $result;
-        let expected = stringify!($pattern);
-        assert!(matches!(result, Err($pattern)), "expected Err({expected}), got {result:?}");
-    }};
-}
-
-/// Asserts that a result is a validation error naming exactly these fields.
-#[track_caller]
-fn assert_invalid<T: Debug>(result: Result<T>, fields: &[&str]) {
-    let expected: BTreeSet<&str> = fields.iter().copied().collect();
-    match &result {
-        Err(err @ Error::Validation(_)) => {
-            let named: BTreeSet<&str> = err.field_errors().iter().map(|f| f.field.as_str()).collect();
-            assert_eq!(named, expected, "fields named by {result:?}");
-        }
-        _ => panic!("expected a validation error naming {expected:?}, got {result:?}"),
-    }
-}
 
 /// An id that no store holds: the cases' CRM only makes ids of another shape.
 fn unknown<T>(n: u16) -> Id<T> {

@@ -13,7 +13,6 @@
 //! refresh at once, and for access tokens at their expiry (they are stateless JWTs).
 
 use std::collections::BTreeSet;
-use std::fmt::Debug;
 use std::time::Duration;
 
 use base64::Engine;
@@ -24,6 +23,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::assert_invalid;
 use crate::audit::AuditQuery;
 use crate::clock::{Clock, SequentialIds, SteppingClock};
 use crate::error::{Error, Result};
@@ -37,28 +37,6 @@ use crate::service::{Crm, Login, NewTenantInfo, Registration, Session};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// Asserts that a result is an error matching the pattern, e.g. `Error::Unauthenticated`.
-macro_rules! assert_err {
-    ($result:expr, $pattern:pat $(,)?) => {{
-        let result = $result;
-        let expected = stringify!($pattern);
-        assert!(matches!(result, Err($pattern)), "expected Err({expected}), got {result:?}");
-    }};
-}
-
-/// Asserts that a result is a validation error naming exactly these fields.
-#[track_caller]
-fn assert_invalid<T: Debug>(result: Result<T>, fields: &[&str]) {
-    let expected: BTreeSet<&str> = fields.iter().copied().collect();
-    match &result {
-        Err(err @ Error::Validation(_)) => {
-            let named: BTreeSet<&str> = err.field_errors().iter().map(|f| f.field.as_str()).collect();
-            assert_eq!(named, expected, "fields named by {result:?}");
-        }
-        _ => panic!("expected a validation error naming {expected:?}, got {result:?}"),
-    }
-}
 
 /// Argon2id parameters cheap enough for tests (the defaults take most of a second in debug builds).
 pub const CHEAP_ARGON2: Argon2Params = Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 };

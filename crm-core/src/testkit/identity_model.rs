@@ -46,6 +46,7 @@ use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError, TestError, TestRunner};
 use uuid::Uuid;
 
+use super::{fail, message, must};
 use crate::clock::{SequentialIds, SteppingClock};
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -504,21 +505,6 @@ impl Model {
 
 // ---------------------------------------------------------------------------------------------
 // Running a case
-
-fn fail(message: impl Into<String>) -> TestCaseError {
-    TestCaseError::fail(message.into())
-}
-
-fn message(e: TestCaseError) -> String {
-    match e {
-        TestCaseError::Fail(r) | TestCaseError::Reject(r) => r.message().to_owned(),
-    }
-}
-
-/// Unwraps a call that must succeed.
-fn must<T>(what: &str, result: Result<T>) -> Result<T, TestCaseError> {
-    result.map_err(|e| fail(format!("{what} failed: {e:?}")))
-}
 
 fn outcome_of<T: Debug>(result: &Result<T>) -> Result<Outcome, TestCaseError> {
     Ok(match result {

@@ -13,6 +13,15 @@
 //! logins, tokens and API keys). The suite is the same for every store; differences between stores are not
 //! allowed to show.
 
+/// Asserts that a result is an error matching the pattern, e.g. `Error::NotFound`.
+macro_rules! assert_err {
+    ($result:expr, $pattern:pat $(,)?) => {{
+        let result = $result;
+        let expected = stringify!($pattern);
+        assert!(matches!(result, Err($pattern)), "expected Err({expected}), got {result:?}");
+    }};
+}
+
 pub mod bulk;
 pub mod cases;
 pub mod edges;
@@ -46,6 +55,42 @@ pub async fn tenant(crm: &Crm, name: &str) -> TenantCreated {
     })
     .await
     .expect("tenant creation")
+}
+
+/// Asserts that a result is a validation error naming exactly these fields.
+#[track_caller]
+pub(crate) fn assert_invalid<T: std::fmt::Debug>(result: crate::Result<T>, fields: &[&str]) {
+    let expected: std::collections::BTreeSet<&str> = fields.iter().copied().collect();
+    match &result {
+        Err(err @ crate::Error::Validation(_)) => {
+            let named: std::collections::BTreeSet<&str> =
+                err.field_errors().iter().map(|f| f.field.as_str()).collect();
+            assert_eq!(named, expected, "fields named by {result:?}");
+        }
+        _ => panic!("expected a validation error naming {expected:?}, got {result:?}"),
+    }
+}
+
+/// A failed property-test step.
+pub(crate) fn fail(message: impl Into<String>) -> proptest::test_runner::TestCaseError {
+    proptest::test_runner::TestCaseError::fail(message.into())
+}
+
+/// The text of a failed step.
+pub(crate) fn message(e: proptest::test_runner::TestCaseError) -> String {
+    match e {
+        proptest::test_runner::TestCaseError::Fail(r) | proptest::test_runner::TestCaseError::Reject(r) => {
+            r.message().to_owned()
+        }
+    }
+}
+
+/// Unwraps a call that must succeed inside a property-test step.
+pub(crate) fn must<T>(
+    what: &str,
+    result: crate::Result<T>,
+) -> Result<T, proptest::test_runner::TestCaseError> {
+    result.map_err(|e| fail(format!("{what} failed: {e:?}")))
 }
 
 /// Runs a suite case; a `None` store means "skip" and says so on stderr.

@@ -29,6 +29,7 @@ use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError, TestEr
 use uuid::Uuid;
 
 use super::strategies;
+use super::{fail, message, must};
 use crate::audit::{AuditAction, AuditEntry, AuditQuery};
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -560,21 +561,6 @@ fn set<T: Clone>(target: &mut T, value: &Option<T>) {
 
 // ---------------------------------------------------------------------------------------------
 // Running a case
-
-fn fail(message: impl Into<String>) -> TestCaseError {
-    TestCaseError::fail(message.into())
-}
-
-fn message(e: TestCaseError) -> String {
-    match e {
-        TestCaseError::Fail(r) | TestCaseError::Reject(r) => r.message().to_owned(),
-    }
-}
-
-/// Unwraps a call that must succeed.
-fn must<T>(what: &str, result: Result<T>) -> Result<T, TestCaseError> {
-    result.map_err(|e| fail(format!("{what} failed: {e:?}")))
-}
 
 fn outcome_of<T: Debug>(result: &Result<T>) -> Result<Outcome, TestCaseError> {
     Ok(match result {
