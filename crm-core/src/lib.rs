@@ -43,8 +43,9 @@ pub use id::Id;
 pub use policy::{Action, DefaultPolicy, Grant, Policy, RecordScope, Resource};
 pub use scope::{Actor, Principal, Role, Scope, TenantId, UserId};
 pub use service::{
-    Conversion, ConvertLead, CreatedApiKey, Crm, CrmBuilder, DEFAULT_LIMIT, IMPORT_BATCH, ImportMode,
-    ImportReport, ListRequest, Login, MAX_LIMIT, NewTenantInfo, Page, Registration, RowError, Session,
+    Conversion, ConvertLead, CreatedApiKey, Crm, CrmBuilder, DEFAULT_LIMIT, IDEMPOTENCY_KEY_FIELD,
+    IMPORT_BATCH, IdempotencyClaim, IdempotencyConfig, Idempotent, ImportMode, ImportReport, ListRequest,
+    Login, MAX_IDEMPOTENCY_KEY_LEN, MAX_LIMIT, NewTenantInfo, Page, Registration, RowError, Session,
     TenantCreated, TimelineItem,
 };
 pub use store::{Filter, Store};

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::Id;
 use crate::model::{ApiKeyId, Tenant, User};
+use crate::service::ClaimHandle;
 
 /// Tenant id.
 pub type TenantId = Id<Tenant>;
@@ -20,11 +21,28 @@ pub struct Scope {
     tenant_id: TenantId,
     principal: Principal,
     request_id: Option<String>,
+    /// Set while the call runs under an idempotency key: its writes are held and committed
+    /// together with the recorded response (see [`crate::Crm::claim_idempotency_key`]).
+    claim: Option<ClaimHandle>,
 }
 
 impl Scope {
     pub(crate) fn new(tenant_id: TenantId, principal: Principal) -> Self {
-        Self { tenant_id, principal, request_id: None }
+        Self { tenant_id, principal, request_id: None, claim: None }
+    }
+
+    pub(crate) fn with_claim(mut self, claim: ClaimHandle) -> Self {
+        self.claim = Some(claim);
+        self
+    }
+
+    pub(crate) fn claim(&self) -> Option<&ClaimHandle> {
+        self.claim.as_ref()
+    }
+
+    /// Whether this scope acts under a claimed idempotency key.
+    pub fn is_idempotent(&self) -> bool {
+        self.claim.is_some()
     }
 
     /// The library itself acting in a tenant (tenant creation, membership checks).

@@ -17,8 +17,8 @@ use crate::event::DomainEvent;
 use crate::model::{Account, Contact};
 use crate::model::{
     AccountId, Activity, ActivityKind, ActivityTarget, ApiKey, ApiKeyId, ContactId, Credential, Deal, DealId,
-    Kind, Lead, LeadStatus, LoginFailures, Member, Membership, Pipeline, PipelineId, RefreshToken,
-    RefreshTokenId, StageChange, Tenant, User,
+    IdempotencyRecord, Kind, Lead, LeadStatus, LoginFailures, Member, Membership, Pipeline, PipelineId,
+    RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crate::scope::{Scope, TenantId, UserId};
 
@@ -147,6 +147,39 @@ pub enum Write {
     ForgiveLoginAttempt {
         /// The key.
         key: String,
+    },
+    /// Claim an idempotency key: insert `record` when `replacing` is `None` (an existing key is
+    /// [`crate::Error::Conflict`]), else overwrite the stored record only while its token is
+    /// still `replacing` (else `Conflict`). Also forgets the tenant's records that expired
+    /// before `record.created_at`, so the table only holds live keys.
+    ClaimIdempotencyKey {
+        /// The new claim, without a response.
+        record: IdempotencyRecord,
+        /// The token of the expired or abandoned record being taken over.
+        replacing: Option<Uuid>,
+    },
+    /// Record the response of a claimed key, in the same transaction as the request's writes.
+    /// If the claim no longer holds `token` (taken over, released) or already has a response,
+    /// the whole change set fails with [`crate::Error::Conflict`].
+    CompleteIdempotencyKey {
+        /// `IdempotencyRecord::principal`.
+        principal: String,
+        /// The key.
+        key: String,
+        /// The claim's token.
+        token: Uuid,
+        /// The recorded response.
+        response: String,
+    },
+    /// Forget a claim that did not complete (its request failed), if it still holds `token`
+    /// and has no response; otherwise nothing.
+    ReleaseIdempotencyKey {
+        /// `IdempotencyRecord::principal`.
+        principal: String,
+        /// The key.
+        key: String,
+        /// The claim's token.
+        token: Uuid,
     },
     /// Revoke a member's access on removal: their refresh tokens in the tenant and the API keys
     /// they created, so nothing they held works again even if they are re-added.
@@ -307,6 +340,13 @@ pub trait Store: Send + Sync + Debug + 'static {
     async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>>;
     /// The failed-login count of `key` in the scope's tenant.
     async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
+    /// The idempotency record of `principal`'s `key` in the scope's tenant, expired or not.
+    async fn idempotency_record(
+        &self,
+        scope: &Scope,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>>;
     /// Applies every write, audit entry and event in one transaction, or none of them.
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()>;
 

@@ -3,8 +3,8 @@
 
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
-    Activity, ActivityTarget, ApiKey, Credential, Kind, LoginFailures, Member, Membership, Pipeline,
-    RefreshToken, StageChange, Tenant, User,
+    Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
+    Pipeline, RefreshToken, StageChange, Tenant, User,
 };
 use crm_core::store::{Entity, ListQuery, TimeCursor};
 use crm_core::{DomainEvent, Result, TenantId, UserId};
@@ -305,4 +305,18 @@ pub(crate) async fn login_failures(
         Ok(LoginFailures { count: row.try_get(0)?, last_at: row.try_get(1)? })
     })
     .await
+}
+
+pub(crate) async fn idempotency_record(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    principal: &str,
+    key: &str,
+) -> Result<Option<IdempotencyRecord>> {
+    let sql = "SELECT tenant_id, principal, key, fingerprint, token, created_at, locked_until, expires_at,
+               response FROM idempotency_keys WHERE tenant_id = $1 AND principal = $2 AND key = $3"
+        .to_owned();
+    let values =
+        vec![uuid(tenant.uuid()), Val::Text(Some(principal.to_owned())), Val::Text(Some(key.to_owned()))];
+    fetch_one(conn, sql, values, rows::idempotency_record).await
 }

@@ -5,8 +5,9 @@ use std::sync::OnceLock;
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry};
 use crm_core::model::{
-    Account, Activity, ActivityKind, ActivityTarget, ApiKey, Contact, Credential, Deal, Kind, Lead,
-    LeadStatus, Member, Membership, Money, Pipeline, RecordMeta, RefreshToken, StageChange, Tenant, User,
+    Account, Activity, ActivityKind, ActivityTarget, ApiKey, Contact, Credential, Deal, IdempotencyRecord,
+    Kind, Lead, LeadStatus, Member, Membership, Money, Pipeline, RecordMeta, RefreshToken, StageChange,
+    Tenant, User,
 };
 use crm_core::store::Entity;
 use crm_core::{Actor, DomainEvent, Id, Role};
@@ -763,5 +764,34 @@ pub(crate) fn entity(kind: Kind, row: &PgRow) -> R<Entity> {
         Kind::Deal => Entity::Deal(deal(row)?),
         Kind::Activity => Entity::Activity(activity(row)?),
         _ => return Err(bad(0, "not a record kind")),
+    })
+}
+
+pub(crate) fn idempotency_row(r: &IdempotencyRecord) -> Vec<Val> {
+    vec![
+        Val::Uuid(Some(r.tenant_id.uuid())),
+        Val::Text(Some(r.principal.clone())),
+        Val::Text(Some(r.key.clone())),
+        Val::Text(Some(r.fingerprint.clone())),
+        Val::Uuid(Some(r.token)),
+        Val::Time(Some(r.created_at)),
+        Val::Time(Some(r.locked_until)),
+        Val::Time(Some(r.expires_at)),
+        Val::Text(r.response.clone()),
+    ]
+}
+
+/// Decodes the columns of [`idempotency_row`], in order.
+pub(crate) fn idempotency_record(row: &PgRow) -> Result<IdempotencyRecord, sqlx::Error> {
+    Ok(IdempotencyRecord {
+        tenant_id: Id::from_uuid(row.try_get(0)?),
+        principal: row.try_get(1)?,
+        key: row.try_get(2)?,
+        fingerprint: row.try_get(3)?,
+        token: row.try_get(4)?,
+        created_at: row.try_get(5)?,
+        locked_until: row.try_get(6)?,
+        expires_at: row.try_get(7)?,
+        response: row.try_get(8)?,
     })
 }

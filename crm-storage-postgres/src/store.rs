@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
-    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, Kind, LoginFailures, Member, Membership,
-    Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
+    Member, Membership, Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
@@ -184,6 +184,16 @@ impl Store for PgStore {
     async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>> {
         let tenant = scope.tenant_id();
         scoped!(self, Some(tenant), |c| read::login_failures(c, tenant, key))
+    }
+
+    async fn idempotency_record(
+        &self,
+        scope: &Scope,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::idempotency_record(c, tenant, principal, key))
     }
 
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {

@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::PgStore;
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
-    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, Kind, LoginFailures, Member, Membership,
-    Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
+    Member, Membership, Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
@@ -125,6 +125,7 @@ delegate! {
     api_key(scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>>;
     api_keys(scope: &Scope) -> Result<Vec<ApiKey>>;
     login_failures(scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
+    idempotency_record(scope: &Scope, principal: &str, key: &str) -> Result<Option<IdempotencyRecord>>;
     commit(scope: &Scope, changes: ChangeSet) -> Result<()>;
 }
 

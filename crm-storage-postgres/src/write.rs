@@ -105,6 +105,65 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
                 let sql = "DELETE FROM login_failures WHERE tenant_id = $1 AND key = $2";
                 execute(conn, sql, vec![Val::Uuid(Some(tenant.uuid())), Val::Text(Some(key))]).await?;
             }
+            Write::ClaimIdempotencyKey { record, replacing } => {
+                check_tenant(tenant, Some(record.tenant_id))?;
+                // Expired keys go, except the one being claimed: its row is replaced below.
+                let forget = "DELETE FROM idempotency_keys WHERE tenant_id = $1 AND expires_at < $2
+                              AND NOT (principal = $3 AND key = $4)";
+                let values = vec![
+                    Val::Uuid(Some(tenant.uuid())),
+                    Val::Time(Some(record.created_at)),
+                    Val::Text(Some(record.principal.clone())),
+                    Val::Text(Some(record.key.clone())),
+                ];
+                execute(conn, forget, values).await?;
+                let mut values = rows::idempotency_row(&record);
+                match replacing {
+                    None => {
+                        let sql =
+                            "INSERT INTO idempotency_keys (tenant_id, principal, key, fingerprint, token,
+                                   created_at, locked_until, expires_at, response)
+                                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+                        execute(conn, sql, values).await?;
+                    }
+                    Some(token) => {
+                        values.push(Val::Uuid(Some(token)));
+                        let sql = "UPDATE idempotency_keys SET fingerprint = $4, token = $5, created_at = $6,
+                                   locked_until = $7, expires_at = $8, response = $9
+                                   WHERE tenant_id = $1 AND principal = $2 AND key = $3 AND token = $10";
+                        if execute(conn, sql, values).await? == 0 {
+                            return Err(idempotency_claim_lost());
+                        }
+                    }
+                }
+            }
+            Write::CompleteIdempotencyKey { principal, key, token, response } => {
+                let sql = "UPDATE idempotency_keys SET response = $5
+                           WHERE tenant_id = $1 AND principal = $2 AND key = $3 AND token = $4
+                           AND response IS NULL";
+                let values = vec![
+                    Val::Uuid(Some(tenant.uuid())),
+                    Val::Text(Some(principal)),
+                    Val::Text(Some(key)),
+                    Val::Uuid(Some(token)),
+                    Val::Text(Some(response)),
+                ];
+                if execute(conn, sql, values).await? == 0 {
+                    return Err(idempotency_claim_lost());
+                }
+            }
+            Write::ReleaseIdempotencyKey { principal, key, token } => {
+                let sql = "DELETE FROM idempotency_keys
+                           WHERE tenant_id = $1 AND principal = $2 AND key = $3 AND token = $4
+                           AND response IS NULL";
+                let values = vec![
+                    Val::Uuid(Some(tenant.uuid())),
+                    Val::Text(Some(principal)),
+                    Val::Text(Some(key)),
+                    Val::Uuid(Some(token)),
+                ];
+                execute(conn, sql, values).await?;
+            }
             _ => return Err(unsupported()),
         }
     }
@@ -146,6 +205,10 @@ fn check_tenant(scope: TenantId, row: Option<TenantId>) -> Result<()> {
         Some(t) if t != scope => Err(Error::internal("change set writes outside its tenant scope")),
         _ => Ok(()),
     }
+}
+
+fn idempotency_claim_lost() -> Error {
+    Error::Conflict("the idempotency key was claimed by another request".into())
 }
 
 fn unsupported() -> Error {

@@ -2,8 +2,8 @@
 
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
-    Activity, ActivityTarget, ApiKey, Credential, Kind, LoginFailures, Member, Membership, Pipeline,
-    RefreshToken, StageChange, Tenant, User,
+    Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
+    Pipeline, RefreshToken, StageChange, Tenant, User,
 };
 use crm_core::store::{Entity, ListQuery, TimeCursor};
 use crm_core::{DomainEvent, Result, TenantId, UserId};
@@ -331,4 +331,17 @@ pub(crate) fn login_failures(
             last_at: chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default(),
         })
     })
+}
+
+pub(crate) fn idempotency_record(
+    conn: &Connection,
+    tenant: TenantId,
+    principal: &str,
+    key: &str,
+) -> Result<Option<IdempotencyRecord>> {
+    let sql = "SELECT tenant_id, principal, key, fingerprint, token, created_at, locked_until, expires_at,
+               response FROM idempotency_keys WHERE tenant_id = ?1 AND principal = ?2 AND key = ?3";
+    let params =
+        vec![rows::uuid(tenant.uuid()), Value::Text(principal.to_owned()), Value::Text(key.to_owned())];
+    query_one(conn, sql, params, rows::idempotency_record)
 }

@@ -5,8 +5,9 @@ use std::sync::OnceLock;
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry, Changes};
 use crm_core::model::{
-    Account, Activity, ActivityKind, ActivityTarget, ApiKey, Contact, Credential, CustomFields, Deal, Kind,
-    Lead, LeadStatus, Membership, Money, Pipeline, RecordMeta, RefreshToken, StageChange, Tenant, User,
+    Account, Activity, ActivityKind, ActivityTarget, ApiKey, Contact, Credential, CustomFields, Deal,
+    IdempotencyRecord, Kind, Lead, LeadStatus, Membership, Money, Pipeline, RecordMeta, RefreshToken,
+    StageChange, Tenant, User,
 };
 use crm_core::store::Entity;
 use crm_core::{Actor, DomainEvent, Id, Role};
@@ -802,5 +803,34 @@ pub(crate) fn entity(kind: Kind, row: &Row) -> R<Entity> {
         Kind::Deal => Entity::Deal(deal(row)?),
         Kind::Activity => Entity::Activity(activity(row)?),
         _ => return Err(rusqlite::Error::InvalidQuery),
+    })
+}
+
+pub(crate) fn idempotency_row(r: &IdempotencyRecord) -> Vec<Value> {
+    vec![
+        uuid(r.tenant_id.uuid()),
+        Value::Text(r.principal.clone()),
+        Value::Text(r.key.clone()),
+        Value::Text(r.fingerprint.clone()),
+        uuid(r.token),
+        time(r.created_at),
+        time(r.locked_until),
+        time(r.expires_at),
+        r.response.clone().map_or(Value::Null, Value::Text),
+    ]
+}
+
+/// Decodes the columns of [`idempotency_row`], in order.
+pub(crate) fn idempotency_record(row: &Row) -> R<IdempotencyRecord> {
+    Ok(IdempotencyRecord {
+        tenant_id: get_id(row, 0)?,
+        principal: row.get(1)?,
+        key: row.get(2)?,
+        fingerprint: row.get(3)?,
+        token: get_uuid(row, 4)?,
+        created_at: get_time(row, 5)?,
+        locked_until: get_time(row, 6)?,
+        expires_at: get_time(row, 7)?,
+        response: row.get(8)?,
     })
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
-    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, Kind, LoginFailures, Member, Membership,
-    Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
+    Member, Membership, Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
@@ -165,6 +165,17 @@ impl Store for SqliteStore {
         let tenant = scope.tenant_id();
         let key = key.to_owned();
         self.conns.read(move |c| read::login_failures(c, tenant, &key)).await
+    }
+
+    async fn idempotency_record(
+        &self,
+        scope: &Scope,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>> {
+        let tenant = scope.tenant_id();
+        let (principal, key) = (principal.to_owned(), key.to_owned());
+        self.conns.read(move |c| read::idempotency_record(c, tenant, &principal, &key)).await
     }
 
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {

@@ -95,9 +95,65 @@ fn apply(tx: &Connection, tenant: TenantId, write: Write) -> Result<()> {
             let sql = "DELETE FROM login_failures WHERE tenant_id = ?1 AND key = ?2";
             execute(tx, sql, vec![rows::uuid(tenant.uuid()), Value::Text(key)])?;
         }
+        Write::ClaimIdempotencyKey { record, replacing } => {
+            check_tenant(tenant, Some(record.tenant_id))?;
+            // Expired keys go, except the one being claimed: its row is replaced below.
+            let forget = "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND expires_at < ?2
+                          AND NOT (principal = ?3 AND key = ?4)";
+            let values = vec![
+                rows::uuid(tenant.uuid()),
+                rows::time(record.created_at),
+                Value::Text(record.principal.clone()),
+                Value::Text(record.key.clone()),
+            ];
+            execute(tx, forget, values)?;
+            let mut values = rows::idempotency_row(&record);
+            match replacing {
+                None => {
+                    let sql = "INSERT INTO idempotency_keys (tenant_id, principal, key, fingerprint, token,
+                               created_at, locked_until, expires_at, response)
+                               VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+                    execute(tx, sql, values)?;
+                }
+                Some(token) => {
+                    values.push(rows::uuid(token));
+                    let sql = "UPDATE idempotency_keys SET fingerprint = ?4, token = ?5, created_at = ?6,
+                               locked_until = ?7, expires_at = ?8, response = ?9
+                               WHERE tenant_id = ?1 AND principal = ?2 AND key = ?3 AND token = ?10";
+                    if execute(tx, sql, values)? == 0 {
+                        return Err(idempotency_claim_lost());
+                    }
+                }
+            }
+        }
+        Write::CompleteIdempotencyKey { principal, key, token, response } => {
+            let sql = "UPDATE idempotency_keys SET response = ?5
+                       WHERE tenant_id = ?1 AND principal = ?2 AND key = ?3 AND token = ?4 AND response IS NULL";
+            let values = vec![
+                rows::uuid(tenant.uuid()),
+                Value::Text(principal),
+                Value::Text(key),
+                rows::uuid(token),
+                Value::Text(response),
+            ];
+            if execute(tx, sql, values)? == 0 {
+                return Err(idempotency_claim_lost());
+            }
+        }
+        Write::ReleaseIdempotencyKey { principal, key, token } => {
+            let sql = "DELETE FROM idempotency_keys
+                       WHERE tenant_id = ?1 AND principal = ?2 AND key = ?3 AND token = ?4 AND response IS NULL";
+            let values =
+                vec![rows::uuid(tenant.uuid()), Value::Text(principal), Value::Text(key), rows::uuid(token)];
+            execute(tx, sql, values)?;
+        }
         _ => return Err(unsupported()),
     }
     Ok(())
+}
+
+fn idempotency_claim_lost() -> Error {
+    Error::Conflict("the idempotency key was claimed by another request".into())
 }
 
 fn check_guard(tx: &Connection, tenant: TenantId, guard: Guard) -> Result<()> {

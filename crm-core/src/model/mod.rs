@@ -8,6 +8,7 @@ mod activity;
 mod common;
 mod contact;
 mod deal;
+mod idempotency;
 mod identity;
 mod lead;
 mod pipeline;
@@ -18,6 +19,7 @@ pub use activity::{Activity, ActivityId, ActivityKind, ActivityPatch, ActivityTa
 pub use common::{CustomFields, Kind, Link, Money, Record, RecordMeta};
 pub use contact::{Contact, ContactId, ContactPatch, NewContact};
 pub use deal::{Deal, DealId, DealPatch, NewDeal, StageChange, StageChangeId};
+pub use idempotency::IdempotencyRecord;
 pub use identity::{ApiKey, ApiKeyId, Credential, LoginFailures, NewApiKey, RefreshToken, RefreshTokenId};
 pub use lead::{Lead, LeadId, LeadPatch, LeadStatus, NewLead};
 pub use pipeline::{NewPipeline, NewStage, Pipeline, PipelineId, PipelinePatch, Stage, StageKind};

@@ -86,13 +86,24 @@ impl Crm {
         });
     }
 
-    /// Applies the draft in one transaction, then feeds audit sinks and event hooks.
+    /// Applies the draft in one transaction, then feeds audit sinks and event hooks. Under an
+    /// idempotency key the change set is held instead, and commits with the recorded response.
     pub(crate) async fn commit(&self, draft: Draft) -> Result<()> {
         let Draft { scope, changes, .. } = draft;
+        let Some(claim) = scope.claim() else { return self.apply(&scope, changes).await };
+        match claim.hold(changes) {
+            // The call commits more than once (a batched import): the earlier batch goes now.
+            Some(earlier) => self.apply(&scope, earlier).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Commits a change set, then feeds audit sinks and event hooks.
+    pub(crate) async fn apply(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
         // Copies only when someone listens: a commit is on every write's path.
         let audit = if self.inner.audit_sinks.is_empty() { Vec::new() } else { changes.audit.clone() };
         let events = if self.inner.event_hooks.is_empty() { Vec::new() } else { changes.events.clone() };
-        self.store_ref().commit(&scope, changes).await?;
+        self.store_ref().commit(scope, changes).await?;
         for entry in &audit {
             for sink in &self.inner.audit_sinks {
                 sink.record(entry).await;

@@ -5,6 +5,7 @@ mod auth;
 mod convert;
 mod deals;
 mod draft;
+mod idempotency;
 mod import;
 mod list;
 mod records;
@@ -18,6 +19,10 @@ use serde::Serialize;
 
 pub use auth::{CreatedApiKey, Login, NewTenantInfo, Registration, Session};
 pub use convert::{Conversion, ConvertLead};
+pub(crate) use idempotency::ClaimHandle;
+pub use idempotency::{
+    IDEMPOTENCY_KEY_FIELD, IdempotencyClaim, IdempotencyConfig, Idempotent, MAX_IDEMPOTENCY_KEY_LEN,
+};
 pub use import::{IMPORT_BATCH, ImportMode, ImportReport, RowError};
 pub use list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Page};
 pub use tenancy::TenantCreated;
@@ -46,6 +51,7 @@ struct Inner {
     event_hooks: Vec<Arc<dyn EventHook>>,
     identity: IdentityConfig,
     hasher: PasswordHasher,
+    idempotency: IdempotencyConfig,
 }
 
 impl fmt::Debug for Crm {
@@ -80,6 +86,7 @@ impl Crm {
                 event_hooks: Vec::new(),
                 identity: IdentityConfig::default(),
                 hasher: hasher_for(Argon2Params::default()),
+                idempotency: IdempotencyConfig::default(),
             },
         }
     }
@@ -167,6 +174,12 @@ impl CrmBuilder {
     pub fn identity(mut self, identity: IdentityConfig) -> Self {
         self.inner.hasher = hasher_for(identity.argon2);
         self.inner.identity = identity;
+        self
+    }
+
+    /// Sets how long idempotency keys live and block (default: [`IdempotencyConfig::default`]).
+    pub fn idempotency(mut self, idempotency: IdempotencyConfig) -> Self {
+        self.inner.idempotency = idempotency;
         self
     }
 

@@ -2611,6 +2611,14 @@ impl Store for SharedStore {
     async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<crate::model::LoginFailures>> {
         self.inner.login_failures(scope, key).await
     }
+    async fn idempotency_record(
+        &self,
+        scope: &Scope,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<crate::model::IdempotencyRecord>> {
+        self.inner.idempotency_record(scope, principal, key).await
+    }
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
         self.gate.pass().await;
         if self.fail_commits.load(Ordering::SeqCst) {

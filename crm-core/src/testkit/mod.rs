@@ -8,7 +8,8 @@
 //! crm_core::store_conformance_tests!(|| async { Some(SqliteStore::open_in_memory().await.unwrap()) });
 //! ```
 //!
-//! That expands to one `#[tokio::test]` per behaviour in [`cases`], [`bulk`] and [`identity`],
+//! That expands to one `#[tokio::test]` per behaviour in [`cases`], [`bulk`], [`edges`],
+//! [`idempotency`] and [`identity`],
 //! plus the model-based property tests in [`model`] (records) and [`identity_model`] (members,
 //! logins, tokens and API keys). The suite is the same for every store; differences between stores are not
 //! allowed to show.
@@ -25,6 +26,7 @@ macro_rules! assert_err {
 pub mod bulk;
 pub mod cases;
 pub mod edges;
+pub mod idempotency;
 pub mod identity;
 pub mod identity_model;
 pub mod model;
@@ -161,6 +163,14 @@ macro_rules! store_conformance_tests {
             too_many_filters_are_refused,
             company_only_lead_converts_with_a_named_contact,
             pipelines_change_but_keep_stages_in_use,
+        );
+        $crate::store_conformance_tests!(@cases_in idempotency $make;
+            idempotent_call_runs_once_and_replays,
+            idempotency_key_reused_for_another_request_is_refused,
+            unfinished_claims_block_twins_until_their_lease_ends,
+            failed_calls_free_the_key_and_keys_expire,
+            idempotency_keys_are_per_principal_and_tenant,
+            batched_calls_commit_every_batch_once,
         );
         $crate::store_conformance_tests!(@cases_in identity $make;
             registration_creates_tenant_and_owner_session,
