@@ -102,6 +102,9 @@ impl FromRequestParts<ApiState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
+        if let Some(Authenticated(scope)) = parts.extensions.get::<Authenticated>() {
+            return Ok(Auth(scope.clone()));
+        }
         let header_str = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
         let bearer = header_str("authorization")
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
@@ -138,6 +141,11 @@ impl FromRequestParts<ApiState> for Auth {
         Ok(Auth(scope))
     }
 }
+
+/// A caller already authenticated by a layer (the idempotency layer authenticates to find the
+/// key's owner); [`Auth`] takes it as is, so a request is authenticated and rate-counted once.
+#[derive(Debug, Clone)]
+pub(crate) struct Authenticated(pub Scope);
 
 /// A query string parsed into `T`; a parameter that is unknown or of the wrong type is 422
 /// naming it, like a JSON body field.

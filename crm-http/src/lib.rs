@@ -12,6 +12,7 @@
 
 mod error;
 mod extract;
+mod idempotency;
 mod limit;
 mod middleware;
 mod problem;

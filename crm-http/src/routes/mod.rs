@@ -13,6 +13,7 @@ use axum::routing::{delete, get, post};
 use crm_core::model::{Account, Activity, Contact, Deal, Lead};
 
 use crate::ApiState;
+pub(crate) use records::stale;
 
 /// Largest request body accepted (imports aside): 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -34,8 +35,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::limit::auth_limit));
-    let api = Router::new()
-        .merge(auth_routes)
+    let resources = Router::new()
         .route("/auth/me", get(auth::me))
         .route("/leads/import", post(transfer::import_leads).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)))
         .route("/leads/export", get(transfer::export_leads))
@@ -53,7 +53,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(records::routes::<Account>("/accounts"))
         .merge(records::routes::<Deal>("/deals"))
         .merge(records::routes::<Activity>("/activities"))
-        .fallback(records::not_found);
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::idempotency));
+    let api = Router::new().merge(auth_routes).merge(resources).fallback(records::not_found);
     Router::new()
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))

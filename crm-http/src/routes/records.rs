@@ -55,7 +55,8 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     })
 }
 
-fn stale() -> ApiError {
+/// 412 for a stale `If-Match`.
+pub(crate) fn stale() -> ApiError {
     ApiError::new(
         StatusCode::PRECONDITION_FAILED,
         "stale",
