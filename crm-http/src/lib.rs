@@ -10,6 +10,7 @@
 //! # }
 //! ```
 
+mod client_ip;
 mod error;
 mod extract;
 mod idempotency;
@@ -18,6 +19,7 @@ mod middleware;
 mod problem;
 mod routes;
 
+pub use client_ip::IpRange;
 pub use error::ApiError;
 pub use limit::RateLimits;
 pub use problem::{Problem, ProblemField};
@@ -65,6 +67,9 @@ pub struct HttpConfig {
     /// With `crm.example.com`, a request to `acme.crm.example.com` names the tenant `acme`
     /// (like `X-Tenant: acme`).
     pub base_domain: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed when finding a client's address
+    /// (for per-address limits). Empty by default: the header is ignored.
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 impl Default for HttpConfig {
@@ -75,6 +80,7 @@ impl Default for HttpConfig {
             hsts: false,
             rate_limits: RateLimits::default(),
             base_domain: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -2,11 +2,10 @@
 //! key elsewhere. Refusals are 429 problems with `Retry-After`; every limited response carries
 //! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
 
-use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -59,7 +58,17 @@ impl Limiters {
     }
 }
 
+/// How many checks pass between sweeps of keys whose budget is full again.
+const SWEEP_EVERY: u64 = 4096;
+static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn check(limiter: &Keyed, key: String, limit: u32) -> Result<HeaderMap, ApiError> {
+    // Keyed limiters keep a cell per key; without sweeping, a client rotating addresses or keys
+    // would grow memory without bound.
+    if CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+    }
     let mut headers = HeaderMap::new();
     headers.insert("ratelimit-limit", HeaderValue::from(limit));
     match limiter.check_key(&key) {
@@ -78,10 +87,9 @@ fn check(limiter: &Keyed, key: String, limit: u32) -> Result<HeaderMap, ApiError
 
 /// Per-address limit for the authentication endpoints (registration, login, refresh, logout).
 pub(crate) async fn auth_limit(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let address = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |ConnectInfo(a)| a.ip().to_string());
+    let trusted = &state.config.trusted_proxies;
+    let address = crate::client_ip::client_ip(request.extensions(), request.headers(), trusted)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     match check(&state.limiters.auth, address, state.limiters.limits.auth_per_minute) {
         Ok(headers) => {
             let mut response = next.run(request).await;

@@ -8,6 +8,7 @@ use crm_core::{Error, Login, Registration, Session, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::ApiState;
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
 
@@ -47,6 +48,7 @@ async fn resolve_tenant(state: &ApiState, name: &str) -> Option<TenantId> {
 
 pub async fn login(
     State(state): State<ApiState>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
@@ -66,7 +68,8 @@ pub async fn login(
     // An unknown tenant still runs the full login path (dummy hash) and fails the same way.
     let tenant_id =
         resolve_tenant(&state, name).await.unwrap_or_else(|| TenantId::from_uuid(uuid::Uuid::nil()));
-    let login = Login { tenant_id, email: body.email, password: body.password, client: None };
+    let client = client.map(|ip| ip.to_string());
+    let login = Login { tenant_id, email: body.email, password: body.password, client };
     let session = state.crm.login(login).await?;
     Ok(no_store(StatusCode::OK, &session))
 }

@@ -53,6 +53,10 @@ struct Config {
     /// Base domain whose subdomains name tenants (`acme.<base>` → tenant `acme`).
     #[arg(long, env = "CRM_BASE_DOMAIN")]
     base_domain: Option<String>,
+    /// Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For names the client for
+    /// per-address limits (repeat, or comma-separate in the env). Without one the header is ignored.
+    #[arg(long = "trusted-proxy", env = "CRM_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<crm_http::IpRange>,
     /// Load a demo tenant (slug `demo`, owner `owner@demo.example`) with a team and records.
     #[arg(long)]
     seed_demo: bool,
@@ -89,6 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
         hsts: config.hsts,
         base_domain: config.base_domain.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
         rate_limits: crm_http::RateLimits {
             auth_per_minute: config.auth_rate_per_minute,
             api_per_minute: config.api_rate_per_minute,
