@@ -1,11 +1,10 @@
 //! The conformance suite again, on database files (WAL, writer plus reader pool) instead of
-//! memory, and races on a multi-threaded runtime, where statements run via `block_in_place`.
+//! memory — its race cases run on a multi-threaded runtime, where statements run via
+//! `block_in_place`, and a commit must be visible to the reader pool at once.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use crm_core::model::{Lead, LeadPatch, NewLead, NewTenant, NewUser};
-use crm_core::{ConvertLead, Crm, Error};
 use crm_storage_sqlite::SqliteStore;
 
 /// A fresh database file under the system temp dir; files older than an hour are swept.
@@ -30,80 +29,4 @@ fn sweep(dir: &std::path::Path) {
 
 mod suite {
     crm_core::store_conformance_tests!(super::file_store);
-}
-
-async fn crm_with_lead() -> (Crm, crm_core::Scope, Lead) {
-    let crm = Crm::new(file_store().await.expect("store"));
-    let acme = crm
-        .create_tenant(NewTenant {
-            name: "Acme".into(),
-            slug: "acme".into(),
-            owner: NewUser { email: "owner@acme.example".into(), name: "Owner".into() },
-        })
-        .await
-        .unwrap();
-    let scope = acme.owner_scope;
-    let lead =
-        crm.create::<Lead>(&scope, NewLead { last_name: Some("Lovelace".into()), ..NewLead::default() });
-    let lead = lead.await.unwrap();
-    (crm, scope, lead)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_updates_with_one_version_have_one_winner() {
-    let (crm, scope, lead) = crm_with_lead().await;
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let (crm, scope) = (crm.clone(), scope.clone());
-            tokio::spawn(async move {
-                let patch = LeadPatch { title: Some(Some(format!("writer {i}"))), ..LeadPatch::default() };
-                crm.update(&scope, lead.meta.id, lead.meta.version, patch).await
-            })
-        })
-        .collect();
-    let mut wins = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(_) => wins += 1,
-            Err(Error::Conflict(_)) => {}
-            Err(other) => panic!("unexpected error: {other:?}"),
-        }
-    }
-    assert_eq!(wins, 1);
-    assert_eq!(crm.get(&scope, lead.meta.id).await.unwrap().meta.version, lead.meta.version + 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_conversions_convert_once_and_readers_see_commits() {
-    let (crm, scope, lead) = crm_with_lead().await;
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let (crm, scope) = (crm.clone(), scope.clone());
-            tokio::spawn(async move { crm.convert_lead(&scope, lead.meta.id, ConvertLead::default()).await })
-        })
-        .collect();
-    let mut wins = 0;
-    for task in tasks {
-        if task.await.unwrap().is_ok() {
-            wins += 1;
-        }
-    }
-    assert_eq!(wins, 1);
-    // Reads go to the reader pool; a committed write is visible to them at once.
-    let contacts = crm.list::<crm_core::model::Contact>(&scope, crm_core::ListRequest::new()).await.unwrap();
-    assert_eq!(contacts.data.len(), 1);
-    let creates: Vec<_> = (0..32)
-        .map(|i| {
-            let (crm, scope) = (crm.clone(), scope.clone());
-            tokio::spawn(async move {
-                let new = NewLead { company: Some(format!("Company {i}")), ..NewLead::default() };
-                crm.create::<Lead>(&scope, new).await
-            })
-        })
-        .collect();
-    for task in creates {
-        task.await.unwrap().unwrap();
-    }
-    let all = crm.list::<Lead>(&scope, crm_core::ListRequest::new().limit(200)).await.unwrap();
-    assert_eq!(all.data.len(), 33);
 }

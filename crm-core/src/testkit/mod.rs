@@ -9,7 +9,7 @@
 //! ```
 //!
 //! That expands to one `#[tokio::test]` per behaviour in [`cases`], [`bulk`], [`edges`],
-//! [`idempotency`] and [`identity`],
+//! [`idempotency`] and [`identity`], the multi-threaded [`races`],
 //! plus the model-based property tests in [`model`] (records) and [`identity_model`] (members,
 //! logins, tokens and API keys). The suite is the same for every store; differences between stores are not
 //! allowed to show.
@@ -30,6 +30,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod identity_model;
 pub mod model;
+pub mod races;
 pub mod strategies;
 
 use chrono::{TimeZone, Utc};
@@ -199,6 +200,12 @@ macro_rules! store_conformance_tests {
             api_key_tampering_is_rejected,
             tenant_resolution_by_id_and_slug,
         );
+        $crate::store_conformance_tests!(@races_in races $make;
+            concurrent_updates_with_one_version_have_one_winner,
+            concurrent_conversions_convert_once,
+            concurrent_creates_are_all_visible,
+            concurrent_twins_under_one_idempotency_key_run_once,
+        );
         #[test]
         fn model_based_property_test() {
             let make = $make;
@@ -212,6 +219,15 @@ macro_rules! store_conformance_tests {
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $crate::store_conformance_tests!(@cases_in cases $make; $($case),*);
+    };
+    (@races_in $module:ident $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let make = $make;
+                $crate::testkit::run_case(stringify!($case), make().await, $crate::testkit::$module::$case).await;
+            }
+        )*
     };
     (@cases_in $module:ident $make:expr; $($case:ident),* $(,)?) => {
         $(
