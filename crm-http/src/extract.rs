@@ -57,17 +57,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
 /// Parses JSON, telling syntax errors (400) from shape errors (422 naming the field).
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+    let malformed = || {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed", "Malformed JSON", "The body is not valid JSON.")
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                "Malformed JSON",
-                "The body is not valid JSON.",
-            );
+            return malformed();
         }
         let message = inner.to_string();
         let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
@@ -80,7 +78,10 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             (None, false) => path,
         };
         ApiError::Core(Error::invalid(field.trim_start_matches('.').to_owned(), message))
-    })
+    })?;
+    // Whitespace may follow the value; anything else (a second value, garbage) is malformed.
+    deserializer.end().map_err(|_| malformed())?;
+    Ok(value)
 }
 
 /// The field serde names in "missing field `x`".
