@@ -64,10 +64,16 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
+        // serde_json reports a non-string where an enum goes (`"role": 5`) as a syntax error;
+        // the body is well-formed JSON of the wrong shape, so it is answered like one.
+        let well_formed = || serde_json::from_slice::<serde_json::Value>(bytes).is_ok();
+        let message = if inner.is_eof() || (inner.is_syntax() && !well_formed()) {
             return malformed();
-        }
-        let message = inner.to_string();
+        } else if inner.is_syntax() {
+            "has the wrong type".to_owned()
+        } else {
+            inner.to_string()
+        };
         let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         // serde_path_to_error's path ends at an unknown field, but at the parent of a missing one.
         let root = path == "." || path.is_empty();
