@@ -51,6 +51,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 )
             }
         })?;
+        // serde would take an array as a struct's fields in order (`["Ada"]` as a lead's
+        // first name); bodies are objects with named fields.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::invalid("body", "must be a JSON object"));
+        }
         parse(&bytes).map(JsonBody)
     }
 }
