@@ -161,10 +161,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for StrictQuery<T>
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query).map(StrictQuery).map_err(|e| {
-            let message = e.to_string();
-            let field =
-                message.split('`').nth(1).filter(|_| message.contains("field")).unwrap_or("query").to_owned();
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer).map(StrictQuery).map_err(|e| {
+            // The path names the parameter whose value is wrong; unknown ones are in the message.
+            let path = e.path().to_string();
+            let message = e.into_inner().to_string();
+            let unknown = message.split('`').nth(1).filter(|_| message.contains("field"));
+            let field = match unknown {
+                Some(name) => name.to_owned(),
+                None if path != "." && !path.is_empty() => path,
+                None => "query".to_owned(),
+            };
             ApiError::Core(Error::invalid(field, message))
         })
     }
