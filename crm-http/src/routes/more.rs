@@ -204,43 +204,34 @@ pub async fn create_pipeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     JsonBody(new): JsonBody<NewPipeline>,
-) -> Result<(StatusCode, Json<Pipeline>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.crm.create_pipeline(&scope, new).await?)))
+) -> Result<Response, ApiError> {
+    let pipeline = state.crm.create_pipeline(&scope, new).await?;
+    Ok(tagged(StatusCode::CREATED, &pipeline, pipeline.meta.version))
 }
 
 pub async fn pipeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path(p): Path<String>,
-) -> Result<Json<Pipeline>, ApiError> {
-    Ok(Json(state.crm.pipeline(&scope, id(&p)?.into()).await?))
+) -> Result<Response, ApiError> {
+    let pipeline = state.crm.pipeline(&scope, id(&p)?.into()).await?;
+    Ok(tagged(StatusCode::OK, &pipeline, pipeline.meta.version))
 }
 
 pub async fn update_pipeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path(p): Path<String>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     JsonBody(patch): JsonBody<crm_core::model::PipelinePatch>,
-) -> Result<Json<Pipeline>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = id(&p)?.into();
-    let expected = headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim_start_matches("W/").trim_matches('"').parse::<i64>().ok());
+    let expected = if_match(&headers)?;
     let version = match expected {
         Some(v) => v,
         None => state.crm.pipeline(&scope, id).await?.meta.version,
     };
-    match state.crm.update_pipeline(&scope, id, version, patch).await {
-        Err(Error::Conflict(m)) if expected.is_some() && m.contains("changed by someone else") => {
-            Err(ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "stale",
-                "Precondition failed",
-                "The pipeline changed since the version in If-Match.",
-            ))
-        }
-        other => Ok(Json(other?)),
-    }
+    let pipeline =
+        state.crm.update_pipeline(&scope, id, version, patch).await.map_err(precondition(expected))?;
+    Ok(tagged(StatusCode::OK, &pipeline, pipeline.meta.version))
 }
