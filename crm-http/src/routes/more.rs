@@ -188,8 +188,10 @@ pub async fn revoke_api_key(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path(key): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    state.crm.revoke_api_key(&scope, id(&key)?.into()).await?;
+    let expected = if_match(&headers)?;
+    state.crm.revoke_api_key_at(&scope, id(&key)?.into(), expected).await.map_err(precondition(expected))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
