@@ -137,12 +137,14 @@ impl FromRequestParts<ApiState> for Auth {
             crm_core::Principal::ApiKey { key_id, .. } => format!("key:{key_id}"),
             _ => format!("tenant:{}", scope.tenant_id()),
         };
-        let limit_headers = state.limiters.check_api(key)?;
+        // The headers go out with a refusal too, so a client can see its budget is spent.
+        let (limit_headers, allowed) = state.limiters.check_api(key);
         if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
             if let Ok(mut slot) = slot.0.lock() {
                 *slot = Some(limit_headers);
             }
         }
+        allowed?;
         let scope = match parts.extensions.get::<RequestId>() {
             Some(id) => scope.with_request_id(id.0.clone()),
             None => scope,
