@@ -610,3 +610,80 @@ async fn garbage_query_strings_are_422_naming_the_parameter() {
         }
     }
 }
+
+#[tokio::test]
+async fn hostile_paths_and_headers_are_4xx() {
+    for (store, app) in apps_with(roomy()).await {
+        let t = Tenant::register(&app, "acme").await;
+        let o = &t.owner;
+        let id = o.create("/api/leads", &json!({"company": "C"})).await["id"].as_str().unwrap().to_owned();
+        let long = "a".repeat(10_000);
+        for path in [
+            "/api/leads/%00".to_owned(),
+            "/api/leads/%FF%FE".into(),
+            "/api/leads/'%3B%20DROP%20TABLE%20leads%3B--".into(),
+            format!("/api/leads/{long}"),
+            format!("/api/leads/{long}/timeline"),
+            "/api/leads/..%2F..%2Fetc%2Fpasswd".into(),
+            format!("/api/leads/{id}/timeline/extra"),
+            format!("/api/widgets/{id}"),
+            format!("/api/users/{id}"),
+            format!("/api/pipelines/{id}"),
+            "/api/users/not-an-id".into(),
+            "/api/pipelines/not-an-id".into(),
+        ] {
+            let reply = o.get(&path).await;
+            assert!(reply.status.is_client_error(), "{store}: GET {path}: {}", reply.status);
+        }
+        for (method, path) in
+            [("DELETE", "/api/api-keys/x"), ("PATCH", "/api/pipelines/x"), ("POST", "/api/leads/x/convert")]
+        {
+            let reply = o.call(method, path, Some(&json!({}))).await;
+            assert_problem(&reply, StatusCode::NOT_FOUND);
+        }
+        // Credentials and other headers that are not what they claim.
+        let bad_auth: Vec<(&str, Vec<u8>)> = vec![
+            ("authorization", b"Bearer ".to_vec()),
+            ("authorization", b"Bearer crm_".to_vec()),
+            ("authorization", format!("Bearer crm_{long}").into_bytes()),
+            ("authorization", format!("Bearer {long}.{long}.{long}").into_bytes()),
+            ("authorization", b"Bearer \xff\xfe".to_vec()),
+            ("authorization", b"Basic b3duZXI6cGFzcw==".to_vec()),
+            ("authorization", b"Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.".to_vec()),
+            ("x-api-key", b"'; DROP TABLE api_keys;--".to_vec()),
+            (
+                "x-api-key",
+                b"crm_k1.00000000000000000000000000000000.00000000000000000000000000000000.x".to_vec(),
+            ),
+        ];
+        for (name, value) in bad_auth {
+            let mut request = raw_request("GET", "/api/leads", None, None, Body::empty());
+            request.headers_mut().insert(
+                axum::http::HeaderName::from_static(name),
+                axum::http::HeaderValue::from_bytes(&value).unwrap(),
+            );
+            assert_problem(&send(&app, request).await, StatusCode::UNAUTHORIZED);
+        }
+        for (name, value) in [
+            ("x-tenant", b"\xff\xfe".to_vec()),
+            ("x-tenant", "x".repeat(5_000).into_bytes()),
+            ("if-match", b"\"\xff\"".to_vec()),
+            ("x-request-id", b"\xffnot-sane".to_vec()),
+            ("x-request-id", "r".repeat(5_000).into_bytes()),
+        ] {
+            let mut request = o.request("PATCH", &format!("/api/leads/{id}"), Some(&json!({"title": "t"})));
+            request.headers_mut().insert(
+                axum::http::HeaderName::from_static(name),
+                axum::http::HeaderValue::from_bytes(&value).unwrap(),
+            );
+            let reply = o.send(request).await;
+            assert!(
+                reply.status.is_success() || reply.status.is_client_error(),
+                "{store}: {name}: {}",
+                reply.status
+            );
+            let echoed = reply.headers["x-request-id"].to_str().unwrap();
+            assert!(echoed.len() <= 128 && echoed.bytes().all(|b| b.is_ascii_graphic()), "{store}: {echoed}");
+        }
+    }
+}
