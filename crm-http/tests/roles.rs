@@ -201,17 +201,16 @@ async fn world(app: &axum::Router) -> World {
     w
 }
 
-/// The principals: a user of every role, and an API key of every role but owner.
-async fn principals(w: &World) -> Vec<Who> {
+/// The principals asked for: users of `users` roles (the owner is the tenant's), and API keys of
+/// `keys` roles.
+async fn principals(w: &World, users: &[Role], keys: &[Role]) -> Vec<Who> {
     let owner_id = w.tenant.owner_id();
-    let mut out = vec![Who {
-        label: "owner".into(),
-        principal: Principal::User { user_id: Id::from_uuid(uuid(&owner_id)), role: Role::Owner },
-        caller: w.owner().clone(),
-        acting_user: owner_id.clone(),
-    }];
-    for role in [Role::Admin, Role::Manager, Role::Member, Role::Viewer] {
-        let (id, caller) = w.tenant.member(role.as_str(), role.as_str()).await;
+    let mut out = Vec::new();
+    for &role in users {
+        let (id, caller) = match role {
+            Role::Owner => (owner_id.clone(), w.owner().clone()),
+            _ => w.tenant.member(role.as_str(), role.as_str()).await,
+        };
         out.push(Who {
             label: role.as_str().into(),
             principal: Principal::User { user_id: Id::from_uuid(uuid(&id)), role },
@@ -219,7 +218,7 @@ async fn principals(w: &World) -> Vec<Who> {
             acting_user: id,
         });
     }
-    for role in [Role::Admin, Role::Manager, Role::Member, Role::Viewer] {
+    for &role in keys {
         let (id, caller) = w.tenant.api_key(role.as_str()).await;
         let key_id: ApiKeyId = Id::from_uuid(uuid(&id));
         out.push(Who {
@@ -399,20 +398,15 @@ fn policy_permissions(principal: &Principal) -> Vec<Value> {
     out
 }
 
-#[tokio::test]
-async fn every_role_and_key_gets_what_the_default_policy_says() {
+/// Runs the whole matrix for some principals (split across tests so they run in parallel).
+async fn matrix(users: &[Role], keys: &[Role]) {
     for (store, app) in apps_with(roomy()).await {
         let w = world(&app).await;
-        let whos = principals(&w).await;
         let mut tally = std::collections::BTreeMap::<u16, usize>::new();
-        for who in &whos {
+        for who in &principals(&w, users, keys).await {
             let me = who.caller.get("/api/auth/me").await;
-            assert_eq!(
-                me.body["permissions"],
-                json!(policy_permissions(&who.principal)),
-                "{store}: {}",
-                who.label
-            );
+            let permissions = json!(policy_permissions(&who.principal));
+            assert_eq!(me.body["permissions"], permissions, "{store}: {}", who.label);
             for case in cases(&w, who).await {
                 let expected = case.expected(&who.principal);
                 let what = format!("{store}: {} → {}", who.label, case.name);
@@ -438,9 +432,24 @@ async fn every_role_and_key_gets_what_the_default_policy_says() {
                 }
             }
         }
-        // The matrix is not one-sided: both outcomes, and own-record scope, were exercised.
-        assert!(tally[&403] > 50 && tally[&200] > 100 && tally[&201] > 20 && tally[&204] > 10, "{tally:?}");
+        // Not one-sided: every group meets refusals and successes.
+        assert!(tally.get(&403).is_some_and(|n| *n > 0) && tally[&200] > 0, "{store}: {tally:?}");
     }
+}
+
+#[tokio::test]
+async fn owners_and_admins_get_what_the_default_policy_says() {
+    matrix(&[Role::Owner, Role::Admin], &[]).await;
+}
+
+#[tokio::test]
+async fn managers_members_and_viewers_get_what_the_default_policy_says() {
+    matrix(&[Role::Manager, Role::Member, Role::Viewer], &[]).await;
+}
+
+#[tokio::test]
+async fn api_keys_of_every_role_get_what_the_default_policy_says() {
+    matrix(&[], &[Role::Admin, Role::Manager, Role::Member, Role::Viewer]).await;
 }
 
 #[tokio::test]
