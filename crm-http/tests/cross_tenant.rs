@@ -174,7 +174,6 @@ fn assert_same_answer(what: &str, theirs: &Reply, missing: &Reply) {
 }
 
 struct Pair {
-    app: Router,
     a: Tenant,
     b: Tenant,
     sa: Seeded,
@@ -190,7 +189,7 @@ async fn pair(app: &Router) -> Pair {
     let sb = seed(&b, "Globexown").await;
     let (_, b_key) = b.api_key("admin").await;
     let b_callers = vec![b.owner.clone(), b_key];
-    Pair { app: app.clone(), a, b, sa, sb, b_callers }
+    Pair { a, b, sa, sb, b_callers }
 }
 
 #[tokio::test]
@@ -262,10 +261,7 @@ async fn another_tenants_ids_answer_like_unknown_ids_and_change_nothing() {
         for ((path, was), (_, is)) in before.iter().zip(&after) {
             assert_eq!(was, is, "{store}: A's {path} changed");
         }
-        // A's key still works, A's member is still there: the snapshot saw them, and:
-        let a_key = p.a.owner.get("/api/api-keys").await;
-        assert!(a_key.body["data"].as_array().unwrap().iter().all(|k| k["revoked_at"].is_null()));
-        drop(p.app);
+        // (The snapshot covers A's keys and members: none was revoked or removed.)
     }
 }
 
