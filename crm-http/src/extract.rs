@@ -51,25 +51,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 )
             }
         })?;
+        // serde would take an array as a struct's fields in order (`["Ada"]` as a lead's
+        // first name); bodies are objects with named fields.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::invalid("body", "must be a JSON object"));
+        }
         parse(&bytes).map(JsonBody)
     }
 }
 
 /// Parses JSON, telling syntax errors (400) from shape errors (422 naming the field).
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+    let malformed = || {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed", "Malformed JSON", "The body is not valid JSON.")
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed",
-                "Malformed JSON",
-                "The body is not valid JSON.",
-            );
-        }
-        let message = inner.to_string();
+        // serde_json reports a non-string where an enum goes (`"role": 5`) as a syntax error;
+        // the body is well-formed JSON of the wrong shape, so it is answered like one.
+        let well_formed = || serde_json::from_slice::<serde_json::Value>(bytes).is_ok();
+        let message = if inner.is_eof() || (inner.is_syntax() && !well_formed()) {
+            return malformed();
+        } else if inner.is_syntax() {
+            "has the wrong type".to_owned()
+        } else {
+            inner.to_string()
+        };
         let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         // serde_path_to_error's path ends at an unknown field, but at the parent of a missing one.
         let root = path == "." || path.is_empty();
@@ -80,7 +89,10 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             (None, false) => path,
         };
         ApiError::Core(Error::invalid(field.trim_start_matches('.').to_owned(), message))
-    })
+    })?;
+    // Whitespace may follow the value; anything else (a second value, garbage) is malformed.
+    deserializer.end().map_err(|_| malformed())?;
+    Ok(value)
 }
 
 /// The field serde names in "missing field `x`".
@@ -128,12 +140,14 @@ impl FromRequestParts<ApiState> for Auth {
             crm_core::Principal::ApiKey { key_id, .. } => format!("key:{key_id}"),
             _ => format!("tenant:{}", scope.tenant_id()),
         };
-        let limit_headers = state.limiters.check_api(key)?;
+        // The headers go out with a refusal too, so a client can see its budget is spent.
+        let (limit_headers, allowed) = state.limiters.check_api(key);
         if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
             if let Ok(mut slot) = slot.0.lock() {
                 *slot = Some(limit_headers);
             }
         }
+        allowed?;
         let scope = match parts.extensions.get::<RequestId>() {
             Some(id) => scope.with_request_id(id.0.clone()),
             None => scope,
@@ -157,10 +171,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for StrictQuery<T>
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query).map(StrictQuery).map_err(|e| {
-            let message = e.to_string();
-            let field =
-                message.split('`').nth(1).filter(|_| message.contains("field")).unwrap_or("query").to_owned();
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer).map(StrictQuery).map_err(|e| {
+            // The path names the parameter whose value is wrong; unknown ones are in the message.
+            let path = e.path().to_string();
+            let message = e.into_inner().to_string();
+            let unknown = message.split('`').nth(1).filter(|_| message.contains("field"));
+            let field = match unknown {
+                Some(name) => name.to_owned(),
+                None if path != "." && !path.is_empty() => path,
+                None => "query".to_owned(),
+            };
             ApiError::Core(Error::invalid(field, message))
         })
     }

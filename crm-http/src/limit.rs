@@ -52,8 +52,9 @@ impl Limiters {
         Self { auth: keyed(limits.auth_per_minute), api: keyed(limits.api_per_minute), limits }
     }
 
-    /// Checks one request against the API limiter for `key` (a tenant or an API key).
-    pub(crate) fn check_api(&self, key: String) -> Result<HeaderMap, ApiError> {
+    /// Checks one request against the API limiter for `key` (a tenant or an API key): the
+    /// `RateLimit-*` headers for the response, refused or not, and whether it may go on.
+    pub(crate) fn check_api(&self, key: String) -> (HeaderMap, Result<(), ApiError>) {
         check(&self.api, key, self.limits.api_per_minute)
     }
 }
@@ -62,7 +63,7 @@ impl Limiters {
 const SWEEP_EVERY: u64 = 4096;
 static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-fn check(limiter: &Keyed, key: String, limit: u32) -> Result<HeaderMap, ApiError> {
+fn check(limiter: &Keyed, key: String, limit: u32) -> (HeaderMap, Result<(), ApiError>) {
     // Keyed limiters keep a cell per key; without sweeping, a client rotating addresses or keys
     // would grow memory without bound.
     if CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
@@ -75,12 +76,14 @@ fn check(limiter: &Keyed, key: String, limit: u32) -> Result<HeaderMap, ApiError
         Ok(snapshot) => {
             headers.insert("ratelimit-remaining", HeaderValue::from(snapshot.remaining_burst_capacity()));
             headers.insert("ratelimit-reset", HeaderValue::from(60u32));
-            Ok(headers)
+            (headers, Ok(()))
         }
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            Err(ApiError::Core(crm_core::Error::RateLimited { retry_after_secs: secs.max(1) }))
+            let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+            headers.insert("ratelimit-remaining", HeaderValue::from(0u32));
+            headers.insert("ratelimit-reset", HeaderValue::from(secs));
+            (headers, Err(ApiError::Core(crm_core::Error::RateLimited { retry_after_secs: secs })))
         }
     }
 }
@@ -90,19 +93,11 @@ pub(crate) async fn auth_limit(State(state): State<ApiState>, request: Request, 
     let trusted = &state.config.trusted_proxies;
     let address = crate::client_ip::client_ip(request.extensions(), request.headers(), trusted)
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    match check(&state.limiters.auth, address, state.limiters.limits.auth_per_minute) {
-        Ok(headers) => {
-            let mut response = next.run(request).await;
-            response.headers_mut().extend(headers);
-            response
-        }
-        Err(error) => {
-            let mut response = error.into_response();
-            response
-                .headers_mut()
-                .insert("ratelimit-limit", HeaderValue::from(state.limiters.limits.auth_per_minute));
-            response.headers_mut().insert("ratelimit-remaining", HeaderValue::from(0u32));
-            response
-        }
-    }
+    let (headers, allowed) = check(&state.limiters.auth, address, state.limiters.limits.auth_per_minute);
+    let mut response = match allowed {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    };
+    response.headers_mut().extend(headers);
+    response
 }

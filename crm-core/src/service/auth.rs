@@ -374,8 +374,22 @@ impl Crm {
 
     /// Revokes an API key (admins); it stops authenticating at once.
     pub async fn revoke_api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<()> {
+        self.revoke_api_key_at(scope, id, None).await
+    }
+
+    /// Like [`Crm::revoke_api_key`], if the key is still at `expected_version` (when given): a
+    /// key that changed since the caller read it (was revoked) is `Conflict`, like any stale write.
+    pub async fn revoke_api_key_at(
+        &self,
+        scope: &Scope,
+        id: ApiKeyId,
+        expected_version: Option<i64>,
+    ) -> Result<()> {
         self.authorize(scope, Action::Delete, Resource::ApiKey)?;
         let current = self.store_ref().api_key(scope, id).await?.ok_or(Error::NotFound)?;
+        if expected_version.is_some_and(|v| v != current.version) {
+            return Err(Error::stale_version());
+        }
         if current.revoked_at.is_some() {
             return Ok(());
         }

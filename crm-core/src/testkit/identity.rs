@@ -1182,14 +1182,18 @@ pub async fn api_keys_are_shown_once_counted_and_revocable(crm: Crm) {
     );
     assert_eq!(crm.api_keys(&owner).await.unwrap().len(), 2);
 
-    // Revocation: at once, idempotent, still listed; other keys keep working.
-    crm.revoke_api_key(&admin, key.id).await.unwrap();
+    // Revocation: at once, idempotent, still listed; other keys keep working. A stated version
+    // must be the current one.
+    assert_err!(crm.revoke_api_key_at(&admin, key.id, Some(2)).await, Error::Conflict(_));
+    crm.authenticate_api_key(&created.key).await.unwrap();
+    crm.revoke_api_key_at(&admin, key.id, Some(1)).await.unwrap();
+    assert_err!(crm.revoke_api_key_at(&admin, key.id, Some(1)).await, Error::Conflict(_));
     assert_err!(crm.authenticate_api_key(&created.key).await, Error::Unauthenticated);
     crm.revoke_api_key(&owner, key.id).await.unwrap();
     let revoked =
         crm.api_keys(&owner).await.unwrap().into_iter().find(|k| k.id == key.id).expect("still listed");
     assert!(revoked.revoked_at.is_some());
-    assert_eq!(revoked.use_count, 2, "a refused key is not counted");
+    assert_eq!(revoked.use_count, 3, "a refused key is not counted");
     crm.authenticate_api_key(&by_admin.key).await.unwrap();
 
     // Unknown and other tenants' keys are NotFound to revoke.

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use crm_core::model::{
@@ -12,6 +12,7 @@ use crm_core::{AuditEntry, AuditQuery, Conversion, ConvertLead, Error, Page, Rol
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::records::if_match;
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody, StrictQuery};
@@ -98,19 +99,36 @@ pub async fn add_user(
     JsonBody(new): JsonBody<NewMember>,
 ) -> Result<Response, ApiError> {
     let member = state.crm.add_member(&scope, new).await?;
-    let mut response = (StatusCode::CREATED, Json(&member)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", member.version)) {
+    Ok(tagged(StatusCode::CREATED, &member, member.version))
+}
+
+/// A JSON response with `ETag: "<version>"`.
+fn tagged(status: StatusCode, body: &impl serde::Serialize, version: i64) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
         response.headers_mut().insert(header::ETAG, v);
     }
-    Ok(response)
+    response
+}
+
+/// Maps the core's stale-version conflict to 412 when the client stated a version; other
+/// conflicts (the last owner) stay 409.
+fn precondition(expected: Option<i64>) -> impl Fn(Error) -> ApiError {
+    move |e| match e {
+        Error::Conflict(_) if expected.is_some() && e.to_string() == Error::stale_version().to_string() => {
+            super::records::stale()
+        }
+        other => other.into(),
+    }
 }
 
 pub async fn user(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path(user): Path<String>,
-) -> Result<Json<Member>, ApiError> {
-    Ok(Json(state.crm.member(&scope, id(&user)?.into()).await?))
+) -> Result<Response, ApiError> {
+    let member = state.crm.member(&scope, id(&user)?.into()).await?;
+    Ok(tagged(StatusCode::OK, &member, member.version))
 }
 
 #[derive(Deserialize)]
@@ -123,19 +141,28 @@ pub async fn update_user(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path(user): Path<String>,
+    headers: HeaderMap,
     JsonBody(patch): JsonBody<RolePatch>,
-) -> Result<Json<Member>, ApiError> {
+) -> Result<Response, ApiError> {
     let user = id(&user)?.into();
-    let current = state.crm.member(&scope, user).await?;
-    Ok(Json(state.crm.change_role(&scope, user, current.version, patch.role).await?))
+    let expected = if_match(&headers)?;
+    let version = match expected {
+        Some(v) => v,
+        None => state.crm.member(&scope, user).await?.version,
+    };
+    let member =
+        state.crm.change_role(&scope, user, version, patch.role).await.map_err(precondition(expected))?;
+    Ok(tagged(StatusCode::OK, &member, member.version))
 }
 
 pub async fn remove_user(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path(user): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    state.crm.remove_member(&scope, id(&user)?.into(), None).await?;
+    let expected = if_match(&headers)?;
+    state.crm.remove_member(&scope, id(&user)?.into(), expected).await.map_err(precondition(expected))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -161,8 +188,10 @@ pub async fn revoke_api_key(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path(key): Path<String>,
+    headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    state.crm.revoke_api_key(&scope, id(&key)?.into()).await?;
+    let expected = if_match(&headers)?;
+    state.crm.revoke_api_key_at(&scope, id(&key)?.into(), expected).await.map_err(precondition(expected))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -177,43 +206,34 @@ pub async fn create_pipeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     JsonBody(new): JsonBody<NewPipeline>,
-) -> Result<(StatusCode, Json<Pipeline>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.crm.create_pipeline(&scope, new).await?)))
+) -> Result<Response, ApiError> {
+    let pipeline = state.crm.create_pipeline(&scope, new).await?;
+    Ok(tagged(StatusCode::CREATED, &pipeline, pipeline.meta.version))
 }
 
 pub async fn pipeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path(p): Path<String>,
-) -> Result<Json<Pipeline>, ApiError> {
-    Ok(Json(state.crm.pipeline(&scope, id(&p)?.into()).await?))
+) -> Result<Response, ApiError> {
+    let pipeline = state.crm.pipeline(&scope, id(&p)?.into()).await?;
+    Ok(tagged(StatusCode::OK, &pipeline, pipeline.meta.version))
 }
 
 pub async fn update_pipeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path(p): Path<String>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     JsonBody(patch): JsonBody<crm_core::model::PipelinePatch>,
-) -> Result<Json<Pipeline>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = id(&p)?.into();
-    let expected = headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim_start_matches("W/").trim_matches('"').parse::<i64>().ok());
+    let expected = if_match(&headers)?;
     let version = match expected {
         Some(v) => v,
         None => state.crm.pipeline(&scope, id).await?.meta.version,
     };
-    match state.crm.update_pipeline(&scope, id, version, patch).await {
-        Err(Error::Conflict(m)) if expected.is_some() && m.contains("changed by someone else") => {
-            Err(ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "stale",
-                "Precondition failed",
-                "The pipeline changed since the version in If-Match.",
-            ))
-        }
-        other => Ok(Json(other?)),
-    }
+    let pipeline =
+        state.crm.update_pipeline(&scope, id, version, patch).await.map_err(precondition(expected))?;
+    Ok(tagged(StatusCode::OK, &pipeline, pipeline.meta.version))
 }

@@ -38,7 +38,7 @@ fn parse_id<R>(raw: &str) -> Result<Id<R>, ApiError> {
 }
 
 /// `If-Match: "<version>"` (or `W/"…"`); `*` and absence mean "whatever is current".
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
     let text = value.to_str().unwrap_or_default().trim();
     if text == "*" {

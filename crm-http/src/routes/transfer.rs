@@ -168,8 +168,8 @@ pub async fn export_leads(
         },
         None => false,
     };
-    if pairs.iter().any(|(k, _)| k == "limit" || k == "cursor") {
-        return Err(ApiError::invalid("limit", "export returns every matching lead; use the list to page"));
+    if let Some((paging, _)) = pairs.iter().find(|(k, _)| k == "limit" || k == "cursor") {
+        return Err(ApiError::invalid(paging, "export returns every matching lead; use the list to page"));
     }
     let request = list::parse(pairs)?.limit(200);
     // Check access and filters before the 200 goes out, so errors are still problems.
