@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod limit;
 mod middleware;
+mod openapi;
 mod problem;
 mod routes;
 
