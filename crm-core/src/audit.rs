@@ -14,6 +14,7 @@ pub type AuditId = Id<AuditEntry>;
 
 /// One change to one record: who, what, when, and the fields that changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// Id.
     pub id: AuditId,
@@ -31,6 +32,7 @@ pub struct AuditEntry {
     /// The changed fields, before and after.
     pub changes: Changes,
     /// The request that made it, when known.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub request_id: Option<String>,
     /// When.
     pub at: DateTime<Utc>,
@@ -38,6 +40,7 @@ pub struct AuditEntry {
 
 /// What kind of change an audit entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AuditAction {
@@ -82,6 +85,7 @@ impl AuditAction {
 
 /// Before and after values of the fields a change touched (top-level JSON fields of the record).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Changes {
     /// Old values of changed fields.
     pub before: Map<String, Value>,

@@ -71,6 +71,7 @@ impl Error {
 
 /// One invalid field and why, in words a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The field's name as it appears in the input (`email`, `amount.currency`, `custom_fields.x`).
     pub field: String,

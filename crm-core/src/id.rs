@@ -83,3 +83,23 @@ impl<'de, T> serde::Deserialize<'de> for Id<T> {
         Uuid::deserialize(d).map(Self::from_uuid)
     }
 }
+
+/// On the wire an id is a plain UUID string, whatever it identifies; one shared `Id` schema
+/// says so once instead of a schema per record type.
+#[cfg(feature = "openapi")]
+impl<T> utoipa::PartialSchema for Id<T> {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl<T> utoipa::ToSchema for Id<T> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Id")
+    }
+}

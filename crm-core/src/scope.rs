@@ -134,6 +134,7 @@ impl Principal {
 
 /// Who made a change, as recorded in the audit trail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Actor {
@@ -147,6 +148,7 @@ pub enum Actor {
 
 /// A member's role in a tenant; the default policy's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Created the tenant; everything an admin can do. A tenant always keeps at least one.

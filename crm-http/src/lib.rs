@@ -16,6 +16,7 @@ mod extract;
 mod idempotency;
 mod limit;
 mod middleware;
+mod openapi;
 mod problem;
 mod routes;
 

@@ -4,27 +4,32 @@ use crm_core::Error;
 use serde::Serialize;
 
 /// An `application/problem+json` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the kind of problem (stable; clients may switch on it).
     #[serde(rename = "type")]
+    #[schema(example = "https://crm.dev/problems/validation")]
     pub kind: String,
     /// A short, fixed summary of the kind.
     pub title: String,
     /// The HTTP status code.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// What happened in this case, safe to show to the caller (never SQL or internals).
     pub detail: String,
-    /// The request id, so a user's report can be matched with the server's logs.
+    /// The request id, so a user's report can be matched with the server's logs. The router
+    /// always fills it in.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, value_type = String)]
     pub request_id: Option<String>,
     /// For validation problems: each invalid field and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(min_items = 1)]
     pub errors: Vec<ProblemField>,
 }
 
 /// One invalid field in a validation problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ProblemField {
     /// The field, as named in the request.
     pub field: String,

@@ -12,24 +12,31 @@ pub type AccountId = Id<Account>;
 
 /// A company the tenant sells to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Account {
     /// Id, version and times.
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::RecordMetaSchema))]
     pub meta: RecordMeta<Account>,
     /// Company name.
     pub name: String,
     /// Web domain (`acme.example`).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub domain: Option<String>,
     /// Industry.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub industry: Option<String>,
     /// The member responsible for the account.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub owner_id: Option<UserId>,
     /// Tenant-defined fields.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::CustomFieldsSchema))]
     pub custom_fields: CustomFields,
 }
 
 /// Input to create an account.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct NewAccount {
@@ -42,11 +49,13 @@ pub struct NewAccount {
     #[serde(default)]
     pub owner_id: Option<UserId>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::CustomFieldsSchema))]
     pub custom_fields: CustomFields,
 }
 
 /// Changes to an account.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct AccountPatch {
@@ -60,6 +69,7 @@ pub struct AccountPatch {
     pub owner_id: Option<Option<UserId>>,
     /// Replaces the whole custom-fields object.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::model::common::CustomFieldsSchema>))]
     pub custom_fields: Option<CustomFields>,
 }
 

@@ -14,15 +14,19 @@ pub type ActivityId = Id<Activity>;
 
 /// A note, call, e-mail or meeting attached to one record; part of that record's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Activity {
     /// Id, version and times.
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::RecordMetaSchema))]
     pub meta: RecordMeta<Activity>,
     /// What happened.
     pub kind: ActivityKind,
     /// One-line summary.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub subject: Option<String>,
     /// Details.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub body: Option<String>,
     /// When it happened (may be before it was logged).
     pub occurred_at: DateTime<Utc>,
@@ -30,11 +34,13 @@ pub struct Activity {
     #[serde(flatten)]
     pub target: ActivityTarget,
     /// Who logged it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub owner_id: Option<UserId>,
 }
 
 /// Kinds of activity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityKind {
     /// A written note.
@@ -70,6 +76,7 @@ impl ActivityKind {
 
 /// The record an activity belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ActivityTarget {
     /// A lead.
     #[serde(rename = "lead_id")]
@@ -110,6 +117,7 @@ impl ActivityTarget {
 
 /// Input to log an activity: exactly one of `lead_id`, `contact_id`, `account_id`, `deal_id`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct NewActivity {
@@ -156,6 +164,7 @@ impl NewActivity {
 
 /// Changes to an activity. Its target cannot change.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct ActivityPatch {

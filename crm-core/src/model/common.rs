@@ -13,6 +13,7 @@ use super::{Deal, PipelineId};
 
 /// Every kind of thing the library stores; also the `resource` of audit entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A tenant (workspace).
@@ -83,18 +84,109 @@ pub struct RecordMeta<T> {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+/// The OpenAPI schema of [`RecordMeta`], flattened into every record: one `RecordMeta` component
+/// for the fields they share, whatever record type `T` the id belongs to (the derive would need
+/// a schema per `T`).
+#[cfg(feature = "openapi")]
+pub(crate) struct RecordMetaSchema;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for RecordMetaSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        let time = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                .description(Some(description))
+        };
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("id", <Id<()> as utoipa::PartialSchema>::schema())
+            .property(
+                "version",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .minimum(Some(1))
+                    .description(Some(
+                        "Optimistic-concurrency version: 1 on create, +1 on every change; the ETag.",
+                    )),
+            )
+            .property("created_at", time("When it was created."))
+            .property("updated_at", time("When it last changed."))
+            .required("id")
+            .required("version")
+            .required("created_at")
+            .required("updated_at")
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for RecordMetaSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("RecordMeta")
+    }
+}
+
 /// Money as integer minor units plus an ISO 4217 code; never floating point.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Money {
     /// Amount in the currency's minor unit (cents for EUR).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub amount_minor: i64,
     /// ISO 4217 code, upper case (`EUR`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
 }
 
 /// A record's custom fields: a JSON object of names to values.
 pub type CustomFields = serde_json::Map<String, serde_json::Value>;
+
+/// The OpenAPI schema of [`CustomFields`] (a foreign type, so it cannot implement the trait):
+/// the limits [`crate::validate`] enforces, named once as the `CustomFields` component.
+#[cfg(feature = "openapi")]
+pub(crate) struct CustomFieldsSchema;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for CustomFieldsSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
+
+        use crate::validate::{MAX_CUSTOM_FIELDS, MAX_CUSTOM_FIELDS_BYTES};
+        let scalar = || {
+            ObjectBuilder::new().schema_type(SchemaType::from_iter([
+                Type::String,
+                Type::Number,
+                Type::Boolean,
+                Type::Null,
+            ]))
+        };
+        let value = OneOfBuilder::new().item(scalar()).item(ArrayBuilder::new().items(scalar())).build();
+        let name = ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[a-z0-9_]{1,64}$"));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(format!(
+                "Tenant-defined fields: at most {MAX_CUSTOM_FIELDS} names of 1-64 characters a-z, 0-9 and \
+                 _, each a string, number, boolean, null or a list of those; at most \
+                 {MAX_CUSTOM_FIELDS_BYTES} bytes as JSON. Lists filter on them with `cf.<name>=<value>`."
+            )))
+            .property_names(Some(name))
+            .max_properties(Some(MAX_CUSTOM_FIELDS))
+            .additional_properties(Some(Schema::OneOf(value)))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for CustomFieldsSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("CustomFields")
+    }
+}
 
 /// A reference from one record to another, checked to exist in the same tenant before a write.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -14,30 +14,41 @@ pub type ContactId = Id<Contact>;
 
 /// A person the tenant does business with, optionally at an account.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contact {
     /// Id, version and times.
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::RecordMetaSchema))]
     pub meta: RecordMeta<Contact>,
     /// Given name.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub first_name: Option<String>,
     /// Family name.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_name: Option<String>,
     /// E-mail address.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub email: Option<String>,
     /// Phone number.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub phone: Option<String>,
     /// Job title.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub title: Option<String>,
     /// The account the contact works at.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub account_id: Option<AccountId>,
     /// The member responsible for the contact.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub owner_id: Option<UserId>,
     /// Tenant-defined fields.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::CustomFieldsSchema))]
     pub custom_fields: CustomFields,
 }
 
 /// Input to create a contact. At least one of `first_name`, `last_name`, `email` is required.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct NewContact {
@@ -57,11 +68,13 @@ pub struct NewContact {
     #[serde(default)]
     pub owner_id: Option<UserId>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::CustomFieldsSchema))]
     pub custom_fields: CustomFields,
 }
 
 /// Changes to a contact.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct ContactPatch {
@@ -81,6 +94,7 @@ pub struct ContactPatch {
     pub owner_id: Option<Option<UserId>>,
     /// Replaces the whole custom-fields object.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::model::common::CustomFieldsSchema>))]
     pub custom_fields: Option<CustomFields>,
 }
 

@@ -17,36 +17,47 @@ pub type StageChangeId = Id<StageChange>;
 
 /// A sales opportunity moving through a pipeline's stages.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deal {
     /// Id, version and times.
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::RecordMetaSchema))]
     pub meta: RecordMeta<Deal>,
     /// What is being sold.
     pub name: String,
     /// Expected value.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub amount: Option<Money>,
     /// The pipeline the deal moves through.
     pub pipeline_id: PipelineId,
     /// The key of its current stage in that pipeline.
     pub stage: String,
     /// When it is expected to close.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub expected_close_date: Option<NaiveDate>,
     /// Chance of winning, 0–100.
+    #[cfg_attr(feature = "openapi", schema(required = true, minimum = 0, maximum = 100))]
     pub probability: Option<i32>,
     /// The buying account.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub account_id: Option<AccountId>,
     /// The main contact.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub contact_id: Option<ContactId>,
     /// The member responsible for the deal.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub owner_id: Option<UserId>,
     /// When it entered a won or lost stage; `None` while open.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub closed_at: Option<DateTime<Utc>>,
     /// Tenant-defined fields.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::CustomFieldsSchema))]
     pub custom_fields: CustomFields,
 }
 
 /// Input to create a deal.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct NewDeal {
@@ -62,6 +73,7 @@ pub struct NewDeal {
     #[serde(default)]
     pub expected_close_date: Option<NaiveDate>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub probability: Option<i32>,
     #[serde(default)]
     pub account_id: Option<AccountId>,
@@ -71,12 +83,14 @@ pub struct NewDeal {
     #[serde(default)]
     pub owner_id: Option<UserId>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::CustomFieldsSchema))]
     pub custom_fields: CustomFields,
 }
 
 /// Changes to a deal. A new `stage` is a stage move: recorded in the stage history, and refused
 /// once the deal is in a won or lost stage.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct DealPatch {
@@ -91,6 +105,7 @@ pub struct DealPatch {
     #[serde(default, deserialize_with = "nullable")]
     pub expected_close_date: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub probability: Option<Option<i32>>,
     #[serde(default, deserialize_with = "nullable")]
     pub account_id: Option<Option<AccountId>>,
@@ -100,6 +115,7 @@ pub struct DealPatch {
     pub owner_id: Option<Option<UserId>>,
     /// Replaces the whole custom-fields object.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::model::common::CustomFieldsSchema>))]
     pub custom_fields: Option<CustomFields>,
 }
 

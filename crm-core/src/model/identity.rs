@@ -59,6 +59,7 @@ pub type ApiKeyId = Id<ApiKey>;
 
 /// A tenant API key: acts with a role, shown once at creation, stored only as a hash.
 #[derive(Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     /// Id (part of the key string).
     pub id: ApiKeyId,
@@ -77,10 +78,12 @@ pub struct ApiKey {
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last authenticated a request.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_used_at: Option<DateTime<Utc>>,
     /// How many requests it authenticated.
     pub use_count: i64,
     /// When it was revoked; revoked keys never authenticate.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub revoked_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version.
     pub version: i64,
@@ -99,6 +102,7 @@ impl std::fmt::Debug for ApiKey {
 
 /// Input to create an API key.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// What it is for.

@@ -12,36 +12,49 @@ pub type LeadId = Id<Lead>;
 
 /// A prospective customer not yet qualified into a contact.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Lead {
     /// Id, version and times.
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::RecordMetaSchema))]
     pub meta: RecordMeta<Lead>,
     /// Given name.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub first_name: Option<String>,
     /// Family name.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_name: Option<String>,
     /// E-mail address.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub email: Option<String>,
     /// Phone number.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub phone: Option<String>,
     /// Company name as the lead gave it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub company: Option<String>,
     /// Job title.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub title: Option<String>,
     /// Where the lead came from (`web`, `referral`, …).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub source: Option<String>,
     /// Where the lead is in qualification.
     pub status: LeadStatus,
     /// The member responsible for it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub owner_id: Option<UserId>,
     /// Set once the lead is converted: the contact it became.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub converted_contact_id: Option<ContactId>,
     /// Tenant-defined fields.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::CustomFieldsSchema))]
     pub custom_fields: CustomFields,
 }
 
 /// Qualification status: `new → contacted → qualified → converted | unqualified`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LeadStatus {
     /// Not yet worked.
@@ -88,6 +101,7 @@ const CONVERTED_ONLY_BY_CONVERSION: &str = "a lead becomes converted only throug
 
 /// Input to create a lead. At least one of `last_name`, `email`, `company` is required.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewLead {
     /// Given name.
@@ -119,11 +133,13 @@ pub struct NewLead {
     pub owner_id: Option<UserId>,
     /// Tenant-defined fields.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::CustomFieldsSchema))]
     pub custom_fields: CustomFields,
 }
 
 /// Changes to a lead. `status` cannot become `converted` (use conversion) nor leave it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 #[allow(missing_docs)]
 pub struct LeadPatch {
@@ -147,6 +163,7 @@ pub struct LeadPatch {
     pub owner_id: Option<Option<UserId>>,
     /// Replaces the whole custom-fields object.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::model::common::CustomFieldsSchema>))]
     pub custom_fields: Option<CustomFields>,
 }
 

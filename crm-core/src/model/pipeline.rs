@@ -10,9 +10,11 @@ pub type PipelineId = Id<Pipeline>;
 
 /// An ordered list of stages that a tenant's deals move through.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pipeline {
     /// Id, version and times.
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::model::common::RecordMetaSchema))]
     pub meta: RecordMeta<Pipeline>,
     /// Display name.
     pub name: String,
@@ -31,9 +33,11 @@ impl Pipeline {
 
 /// One step of a pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
     /// Stable key used by deals (`proposal`).
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9_]{1,64}$"))]
     pub key: String,
     /// Display name.
     pub name: String,
@@ -43,6 +47,7 @@ pub struct Stage {
 
 /// Whether a stage is open or closes the deal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StageKind {
     /// The deal is still in play.
@@ -62,17 +67,20 @@ impl StageKind {
 
 /// Input to create a pipeline.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewPipeline {
     /// Display name.
     pub name: String,
     /// Stages in order: 1–30, unique keys, at least one open stage.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 30))]
     pub stages: Vec<NewStage>,
 }
 
 /// Changes to a pipeline: a new name, and/or the full new list of stages. Stages still holding
 /// live deals cannot be removed.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PipelinePatch {
     /// New display name.
@@ -80,6 +88,7 @@ pub struct PipelinePatch {
     pub name: Option<String>,
     /// The complete new stage list, in order.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 30))]
     pub stages: Option<Vec<Stage>>,
 }
 

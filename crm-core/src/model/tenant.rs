@@ -5,6 +5,7 @@ use crate::scope::{Role, TenantId, UserId};
 
 /// A workspace: the unit of isolation. Every record belongs to exactly one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
     /// Id.
     pub id: TenantId,
@@ -16,8 +17,9 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
 }
 
-/// A person who can sign in. Users are global; [`Membership`] joins them to tenants.
+/// A person who can sign in. Users are global: a membership joins a user to a tenant with a role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Id.
     pub id: UserId,
@@ -49,6 +51,7 @@ pub struct Membership {
 
 /// A member as listed to admins: the user and their role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     /// The user.
     pub user: User,
@@ -84,6 +87,7 @@ pub struct NewUser {
 
 /// Input to add a member to a tenant.
 #[derive(Clone, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     /// E-mail address; an existing user with it is reused.
@@ -94,6 +98,7 @@ pub struct NewMember {
     pub role: Role,
     /// Password for a new user (ignored for an existing one).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: Option<String>,
 }
 

@@ -20,11 +20,13 @@ use crate::validate;
 
 /// Input to register: a new tenant with the caller as its owner.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     /// The owner's e-mail. An existing user must give their current password.
     pub email: String,
     /// The owner's password (12–1024 characters, not a common one).
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: String,
     /// The owner's display name.
     pub name: String,
@@ -41,13 +43,15 @@ impl std::fmt::Debug for Registration {
     }
 }
 
-/// The tenant part of a [`Registration`].
+/// The tenant part of a registration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewTenantInfo {
     /// Display name.
     pub name: String,
-    /// Unique slug.
+    /// Unique slug: 3–63 of `a-z`, `0-9`, `-`, not starting or ending with `-`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"))]
     pub slug: String,
 }
 
@@ -75,10 +79,12 @@ impl std::fmt::Debug for Login {
 
 /// What a successful registration, login or refresh returns.
 #[derive(Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     /// JWT for `Authorization: Bearer`.
     pub access_token: String,
-    /// Opaque token for [`Crm::refresh`]; rotates on every use.
+    /// Opaque token that gets a new pair (`Crm::refresh`, `POST /api/auth/refresh`); rotates on
+    /// every use.
     pub refresh_token: String,
     /// Always `Bearer`.
     pub token_type: &'static str,
@@ -103,6 +109,7 @@ impl std::fmt::Debug for Session {
 
 /// A new API key and its secret, which is shown this once and never stored.
 #[derive(Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedApiKey {
     /// The key's record.
     #[serde(flatten)]

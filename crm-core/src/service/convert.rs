@@ -12,6 +12,7 @@ use crate::store::Entity;
 
 /// What to create besides the contact, and how the contact differs from the lead.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConvertLead {
     /// Fields for the contact where the lead's should not be used (e.g. a person's name for a
@@ -28,14 +29,17 @@ pub struct ConvertLead {
 
 /// What a conversion created.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversion {
     /// The lead, now `converted`.
     pub lead: Lead,
     /// The new contact, carrying the lead's person fields and custom fields.
     pub contact: Contact,
     /// The new account, if asked for.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub account: Option<Account>,
     /// The new deal, if asked for.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub deal: Option<Deal>,
 }
 

@@ -36,6 +36,7 @@ pub struct ImportReport<R> {
 
 /// One refused row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowError {
     /// 0-based index of the row in the input.
     pub row: usize,

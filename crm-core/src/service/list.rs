@@ -59,10 +59,12 @@ impl ListRequest {
 
 /// One page of results and the cursor for the next (`None` on the last page).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items, in the list's order.
     pub data: Vec<T>,
     /// Pass back as `cursor` to get the next page.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next_cursor: Option<String>,
 }
 

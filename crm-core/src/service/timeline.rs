@@ -16,6 +16,7 @@ use crate::store::{Entity, TimeCursor};
 
 /// One item of a record's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", content = "item", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TimelineItem {

@@ -11,6 +11,7 @@ use crate::ApiState;
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
+use crate::openapi::{Conflict, Forbidden, RateLimited, Unauthenticated};
 
 /// Token responses must not be cached anywhere.
 fn no_store(status: StatusCode, session: &Session) -> Response {
@@ -19,6 +20,25 @@ fn no_store(status: StatusCode, session: &Session) -> Response {
     response
 }
 
+/// Register a tenant
+///
+/// Creates a tenant with the caller as its owner and signs them in. An e-mail that already has
+/// an account is refused (409 naming `email`): such a person signs in and creates tenants from
+/// there.
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "auth",
+    operation_id = "register",
+    security(),
+    request_body = crm_core::Registration,
+    responses(
+        (status = 201, description = "The new tenant, its owner and their tokens.", body = crm_core::Session,
+            headers(("Cache-Control" = String, description = "`no-store`: tokens are never cached."))),
+        (status = 409, response = Conflict),
+        (status = 429, response = RateLimited),
+    )
+)]
 pub async fn register(
     State(state): State<ApiState>,
     JsonBody(input): JsonBody<Registration>,
@@ -27,12 +47,16 @@ pub async fn register(
     Ok(no_store(StatusCode::CREATED, &session))
 }
 
-#[derive(Deserialize)]
+/// Credentials for one tenant.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
+    /// E-mail address.
     email: String,
+    /// Password.
     password: String,
-    /// Tenant id or slug, when not given by `X-Tenant`.
+    /// Tenant id or slug, when neither `X-Tenant` nor the subdomain names it; if both name one,
+    /// they must agree.
     #[serde(default)]
     tenant: Option<String>,
 }
@@ -46,6 +70,27 @@ async fn resolve_tenant(state: &ApiState, name: &str) -> Option<TenantId> {
     state.crm.tenant_by_slug(&name.to_ascii_lowercase()).await.ok().map(|t| t.id)
 }
 
+/// Log in
+///
+/// Signs a member in to one tenant, named by `X-Tenant`, the subdomain or `tenant`. A wrong
+/// password, an unknown e-mail and an unknown tenant all get the same 401; repeated failures
+/// lock the account and the client out for a while (429).
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    operation_id = "login",
+    security(),
+    params(("X-Tenant" = Option<String>, Header, description = "The tenant's id or slug.")),
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "The member's tokens.", body = crm_core::Session,
+            headers(("Cache-Control" = String, description = "`no-store`: tokens are never cached."))),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = Forbidden),
+        (status = 429, response = RateLimited),
+    )
+)]
 pub async fn login(
     State(state): State<ApiState>,
     ClientIp(client): ClientIp,
@@ -74,12 +119,32 @@ pub async fn login(
     Ok(no_store(StatusCode::OK, &session))
 }
 
-#[derive(Deserialize)]
+/// A refresh token from a previous register, login or refresh.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
+    /// The opaque refresh token.
     refresh_token: String,
 }
 
+/// Refresh a session
+///
+/// Exchanges a refresh token for a new pair; the presented token is spent. Presenting a spent
+/// token revokes its whole family (401).
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    operation_id = "refresh",
+    security(),
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new token pair.", body = crm_core::Session,
+            headers(("Cache-Control" = String, description = "`no-store`: tokens are never cached."))),
+        (status = 401, response = Unauthenticated),
+        (status = 429, response = RateLimited),
+    )
+)]
 pub async fn refresh(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody<RefreshBody>,
@@ -88,6 +153,23 @@ pub async fn refresh(
     Ok(no_store(StatusCode::OK, &session))
 }
 
+/// Log out
+///
+/// Ends the session: the refresh token's whole family is revoked. Access tokens already issued
+/// stay valid until they expire.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    operation_id = "logout",
+    security(),
+    request_body = RefreshBody,
+    responses(
+        (status = 204, description = "The session is over."),
+        (status = 401, response = Unauthenticated),
+        (status = 429, response = RateLimited),
+    )
+)]
 pub async fn logout(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody<RefreshBody>,
@@ -96,22 +178,71 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+/// The caller as the API sees them.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Me {
+    /// The tenant the credentials belong to.
     tenant: crm_core::model::Tenant,
+    /// The signed-in user; `null` for an API key.
+    #[schema(required = true)]
     user: Option<crm_core::model::User>,
+    /// The role the caller acts with.
+    #[schema(required = true)]
     role: Option<crm_core::Role>,
+    /// The API key in use; `null` for a user.
+    #[schema(required = true)]
     api_key_id: Option<uuid::Uuid>,
+    /// Everything the caller may do.
     permissions: Vec<Permission>,
 }
 
-#[derive(Serialize)]
+/// One thing the caller may do.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Permission {
+    /// The kind of resource.
+    #[schema(schema_with = resource_names)]
     resource: String,
+    /// What may be done to it.
+    #[schema(schema_with = action_names)]
     action: String,
+    /// `all` records, or only the caller's `own`.
+    #[schema(schema_with = scope_names)]
     scope: &'static str,
 }
 
+fn names(values: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
+}
+
+fn resource_names() -> utoipa::openapi::Object {
+    names(&["lead", "contact", "account", "deal", "activity", "pipeline", "member", "auditlog", "apikey"])
+}
+
+fn action_names() -> utoipa::openapi::Object {
+    names(&["read", "create", "update", "delete"])
+}
+
+fn scope_names() -> utoipa::openapi::Object {
+    names(&["all", "own"])
+}
+
+/// Who am I
+///
+/// The caller's tenant, user (or API key), role and effective permissions.
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    tag = "auth",
+    operation_id = "me",
+    responses(
+        (status = 200, description = "The caller.", body = Me),
+        (status = 404, description = "The user's membership was removed after the token was issued.",
+            body = crate::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn me(State(state): State<ApiState>, Auth(scope): Auth) -> Result<Json<Me>, ApiError> {
     let tenant = state.crm.tenant(scope.tenant_id()).await?;
     let user = match scope.principal() {

@@ -80,3 +80,133 @@ fn id(value: &str) -> Option<Uuid> {
 fn time(value: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(value).ok().map(|t| t.with_timezone(&Utc))
 }
+
+/// The parameters [`parse`] reads, as each record list documents them: one unit type per list
+/// with the filters its kind accepts (core refuses the others with 422).
+mod params {
+    use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    use utoipa::openapi::{Ref, RefOr, Required, Schema};
+
+    fn query(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .schema(Some(schema))
+            .description(Some(description))
+            .build()
+    }
+
+    fn formatted(format: KnownFormat) -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(format)))
+    }
+
+    pub(super) fn limit() -> Parameter {
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(crm_core::MAX_LIMIT))
+            .default(Some(crm_core::DEFAULT_LIMIT.into()));
+        query("limit", schema, "Page size.")
+    }
+
+    pub(super) fn cursor() -> Parameter {
+        query("cursor", ObjectBuilder::new().schema_type(Type::String), "`next_cursor` of the previous page.")
+    }
+
+    pub(super) fn q() -> Parameter {
+        query(
+            "q",
+            ObjectBuilder::new().schema_type(Type::String),
+            "Text search: every word must start a word of the record's names, e-mail or company.",
+        )
+    }
+
+    pub(super) fn id(name: &str, description: &str) -> Parameter {
+        query(name, formatted(KnownFormat::Uuid), description)
+    }
+
+    pub(super) fn by_schema(name: &str, schema: &str, description: &str) -> Parameter {
+        query(name, Ref::from_schema_name(schema), description)
+    }
+
+    pub(super) fn stage() -> Parameter {
+        let key = ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[a-z0-9_]{1,64}$"));
+        query("stage", key, "Only deals at this stage key.")
+    }
+
+    /// A list's own filters, then those of every list: owner and creation time.
+    pub(super) fn filters(own: impl IntoIterator<Item = Parameter>) -> Vec<Parameter> {
+        let time = || formatted(KnownFormat::DateTime);
+        own.into_iter()
+            .chain([
+                id("owner_id", "Only records owned by this member."),
+                query("created_after", time(), "Only records created at or after this time."),
+                query("created_before", time(), "Only records created before this time."),
+            ])
+            .collect()
+    }
+}
+
+/// Declares a parameter set for `#[utoipa::path(params(...))]`.
+macro_rules! parameter_set {
+    ($(#[$doc:meta])* $name:ident => $parameters:expr) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoParams for $name {
+            fn into_params(
+                _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+            ) -> Vec<utoipa::openapi::path::Parameter> {
+                $parameters.into_iter().collect()
+            }
+        }
+    };
+}
+
+parameter_set!(
+    /// `limit` and `cursor`.
+    ListPage => [params::limit(), params::cursor()]
+);
+
+parameter_set!(
+    /// Lead filters.
+    LeadFilters => params::filters([
+        params::q(),
+        params::by_schema("status", "LeadStatus", "Only leads with this status."),
+    ])
+);
+
+parameter_set!(
+    /// Contact filters.
+    ContactFilters => params::filters([
+        params::q(),
+        params::id("account_id", "Only contacts at this account."),
+    ])
+);
+
+parameter_set!(
+    /// Account filters.
+    AccountFilters => params::filters([params::q()])
+);
+
+parameter_set!(
+    /// Deal filters.
+    DealFilters => params::filters([
+        params::q(),
+        params::id("pipeline_id", "Only deals in this pipeline."),
+        params::stage(),
+        params::id("account_id", "Only deals with this account."),
+        params::id("contact_id", "Only deals with this contact."),
+    ])
+);
+
+parameter_set!(
+    /// Activity filters.
+    ActivityFilters => params::filters([
+        params::by_schema("kind", "ActivityKind", "Only activities of this kind."),
+        params::id("lead_id", "Only activities on this lead."),
+        params::id("deal_id", "Only activities on this deal."),
+    ])
+);

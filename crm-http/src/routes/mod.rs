@@ -9,8 +9,9 @@ mod transfer;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
-use crm_core::model::{Account, Activity, Contact, Deal, Lead};
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::ApiState;
 pub(crate) use records::stale;
@@ -21,7 +22,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
 
 /// The API router with its middleware: request ids, security headers, CORS allow-list,
-/// request timeout, structured request logs, body limit.
+/// request timeout, structured request logs, body limit. It serves its own OpenAPI document at
+/// `GET /openapi.json`, built from the same route registrations.
 pub fn router(state: ApiState) -> Router {
     let cors = cors_layer(&state.config.cors_origins);
     let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
@@ -29,37 +31,10 @@ pub fn router(state: ApiState) -> Router {
         state.config.request_timeout,
     );
     let hsts = state.config.hsts;
-    let auth_routes = Router::new()
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::limit::auth_limit));
-    let resources = Router::new()
-        .route("/auth/me", get(auth::me))
-        .route("/leads/import", post(transfer::import_leads).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)))
-        .route("/leads/export", get(transfer::export_leads))
-        .route("/leads/{id}/convert", post(more::convert))
-        .route("/{resource}/{id}/timeline", get(more::timeline))
-        .route("/audit-logs", get(more::audit_logs))
-        .route("/users", get(more::users).post(more::add_user))
-        .route("/users/{id}", get(more::user).patch(more::update_user).delete(more::remove_user))
-        .route("/api-keys", get(more::api_keys).post(more::create_api_key))
-        .route("/api-keys/{id}", delete(more::revoke_api_key))
-        .route("/pipelines", get(more::pipelines).post(more::create_pipeline))
-        .route("/pipelines/{id}", get(more::pipeline).patch(more::update_pipeline))
-        .merge(records::routes::<Lead>("/leads"))
-        .merge(records::routes::<Contact>("/contacts"))
-        .merge(records::routes::<Account>("/accounts"))
-        .merge(records::routes::<Deal>("/deals"))
-        .merge(records::routes::<Activity>("/activities"))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::idempotency));
-    let api = Router::new().merge(auth_routes).merge(resources).fallback(records::not_found);
-    Router::new()
-        .route("/health", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .nest("/api", api)
-        .fallback(records::not_found)
+    let (router, mut doc) = documented_routes(&state).split_for_parts();
+    crate::openapi::cross_cutting(&mut doc);
+    router
+        .layer(axum::Extension(crate::openapi::Served::new(doc)))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(timeout)
         .layer(cors)
@@ -68,6 +43,39 @@ pub fn router(state: ApiState) -> Router {
             crate::middleware::request_id_and_headers(req, next, hsts)
         }))
         .with_state(state)
+}
+
+/// Every route, each registered with its OpenAPI description (`routes!` reads the handler's
+/// `#[utoipa::path]`), so a route cannot be served undocumented or documented unserved.
+fn documented_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
+    let auth_routes = OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::limit::auth_limit));
+    let resources = OpenApiRouter::new()
+        .routes(routes!(auth::me))
+        .routes(routes!(transfer::import_leads).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)))
+        .routes(routes!(transfer::export_leads))
+        .routes(routes!(more::convert))
+        .routes(routes!(more::timeline))
+        .routes(routes!(more::audit_logs))
+        .routes(routes!(more::list_users, more::add_user))
+        .routes(routes!(more::get_user, more::update_user, more::remove_user))
+        .routes(routes!(more::list_api_keys, more::create_api_key))
+        .routes(routes!(more::revoke_api_key))
+        .routes(routes!(more::list_pipelines, more::create_pipeline))
+        .routes(routes!(more::get_pipeline, more::update_pipeline))
+        .merge(records::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::idempotency));
+    let api = OpenApiRouter::new().merge(auth_routes).merge(resources).fallback(records::not_found);
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(crate::openapi::document))
+        .nest("/api", api)
+        .fallback(records::not_found)
 }
 
 /// CORS for exactly the configured origins (none by default).

@@ -16,11 +16,29 @@ use super::records::if_match;
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody, StrictQuery};
+use crate::openapi::{Conflict, PreconditionFailed};
 
 fn id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(raw).map_err(|_| Error::NotFound.into())
 }
 
+/// Convert a lead
+///
+/// Turns a lead into a contact, optionally with a new account and deal, in one transaction. A
+/// lead converts once; converting it again is 409.
+#[utoipa::path(
+    post,
+    path = "/leads/{id}/convert",
+    tag = "leads",
+    operation_id = "convert_lead",
+    params(("id" = Uuid, Path, description = "The lead.")),
+    request_body = ConvertLead,
+    responses(
+        (status = 200, description = "What the conversion created; the lead is now `converted`.",
+            body = Conversion),
+        (status = 409, response = Conflict),
+    )
+)]
 pub async fn convert(
     State(state): State<ApiState>,
     Auth(scope): Auth,
@@ -31,13 +49,34 @@ pub async fn convert(
     Ok(Json(state.crm.convert_lead(&scope, lead, input).await?))
 }
 
-#[derive(Deserialize)]
+/// A page of a time-ordered list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
+    /// Page size.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// A record's timeline
+///
+/// The record's activities and the audited changes to it, newest first.
+#[utoipa::path(
+    get,
+    path = "/{resource}/{id}/timeline",
+    tag = "activities",
+    operation_id = "timeline",
+    params(
+        ("resource" = String, Path, description = "The kind of record.",
+            example = "leads", pattern = "^(leads|contacts|accounts|deals)$"),
+        ("id" = Uuid, Path, description = "The record."),
+        PageParams,
+    ),
+    responses((status = 200, description = "A page of the timeline.", body = Page<TimelineItem>))
+)]
 pub async fn timeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,
@@ -55,18 +94,40 @@ pub async fn timeline(
     Ok(Json(state.crm.timeline(&scope, target, page.cursor.as_deref(), page.limit).await?))
 }
 
-#[derive(Deserialize)]
+/// Filters and page of the audit log.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
+    /// Page size.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only changes made by this user.
     actor_id: Option<Uuid>,
+    /// Only changes to this kind of record.
+    #[param(value_type = Option<crm_core::model::Kind>)]
     resource: Option<String>,
+    /// Only changes to this record.
     resource_id: Option<Uuid>,
+    /// Only changes at or after this time.
     from: Option<DateTime<Utc>>,
+    /// Only changes before this time.
     to: Option<DateTime<Utc>>,
 }
 
+/// The audit log
+///
+/// Every change to the tenant's records and settings, newest first (admins).
+#[utoipa::path(
+    get,
+    path = "/audit-logs",
+    tag = "audit",
+    operation_id = "list_audit_logs",
+    params(AuditParams),
+    responses((status = 200, description = "A page of audit entries.", body = Page<AuditEntry>))
+)]
 pub async fn audit_logs(
     State(state): State<ApiState>,
     Auth(scope): Auth,
@@ -88,11 +149,40 @@ pub async fn audit_logs(
     Ok(Json(state.crm.audit_log(&scope, query, p.cursor.as_deref(), p.limit).await?))
 }
 
-pub async fn users(State(state): State<ApiState>, Auth(scope): Auth) -> Result<Json<Page<Member>>, ApiError> {
+/// List members
+///
+/// Every member of the tenant, in one page (`next_cursor` is always `null`).
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    operation_id = "list_users",
+    responses((status = 200, description = "The members.", body = Page<Member>))
+)]
+pub async fn list_users(
+    State(state): State<ApiState>,
+    Auth(scope): Auth,
+) -> Result<Json<Page<Member>>, ApiError> {
     let members = state.crm.members(&scope).await?;
     Ok(Json(Page { data: members, next_cursor: None }))
 }
 
+/// Add a member
+///
+/// Adds a user to the tenant with a role, creating the user if the e-mail is new (with the
+/// given password). Only owners may grant `owner`.
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    operation_id = "add_user",
+    request_body = NewMember,
+    responses(
+        (status = 201, description = "The new member.", body = Member,
+            headers(("ETag" = String, description = "The membership's version, quoted."))),
+        (status = 409, response = Conflict),
+    )
+)]
 pub async fn add_user(
     State(state): State<ApiState>,
     Auth(scope): Auth,
@@ -122,7 +212,16 @@ fn precondition(expected: Option<i64>) -> impl Fn(Error) -> ApiError {
     }
 }
 
-pub async fn user(
+/// Get a member
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "get_user",
+    params(("id" = Uuid, Path, description = "The member's user id.")),
+    responses((status = 200, description = "The member.", body = Member))
+)]
+pub async fn get_user(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path(user): Path<String>,
@@ -131,12 +230,27 @@ pub async fn user(
     Ok(tagged(StatusCode::OK, &member, member.version))
 }
 
-#[derive(Deserialize)]
+/// A member's new role.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolePatch {
+    /// The role. Only owners grant or take `owner`; a tenant keeps at least one owner.
     role: Role,
 }
 
+/// Change a member's role
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "update_user",
+    params(("id" = Uuid, Path, description = "The member's user id.")),
+    request_body = RolePatch,
+    responses(
+        (status = 200, description = "The member with the new role.", body = Member),
+        (status = 409, response = Conflict),
+    )
+)]
 pub async fn update_user(
     State(state): State<ApiState>,
     Auth(scope): Auth,
@@ -155,6 +269,21 @@ pub async fn update_user(
     Ok(tagged(StatusCode::OK, &member, member.version))
 }
 
+/// Remove a member
+///
+/// Their sessions and the API keys they created stop working; the tenant's last owner cannot
+/// be removed (409).
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    operation_id = "remove_user",
+    params(("id" = Uuid, Path, description = "The member's user id.")),
+    responses(
+        (status = 204, description = "The member is removed."),
+        (status = 409, response = Conflict),
+    )
+)]
 pub async fn remove_user(
     State(state): State<ApiState>,
     Auth(scope): Auth,
@@ -166,13 +295,37 @@ pub async fn remove_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn api_keys(
+/// List API keys
+///
+/// The tenant's API keys, revoked ones included, without their secrets.
+#[utoipa::path(
+    get,
+    path = "/api-keys",
+    tag = "api-keys",
+    operation_id = "list_api_keys",
+    responses((status = 200, description = "Every key, in one page.", body = Page<ApiKey>))
+)]
+pub async fn list_api_keys(
     State(state): State<ApiState>,
     Auth(scope): Auth,
 ) -> Result<Json<Page<ApiKey>>, ApiError> {
     Ok(Json(Page { data: state.crm.api_keys(&scope).await?, next_cursor: None }))
 }
 
+/// Create an API key
+///
+/// The secret is in `key`, shown this once.
+#[utoipa::path(
+    post,
+    path = "/api-keys",
+    tag = "api-keys",
+    operation_id = "create_api_key",
+    request_body = NewApiKey,
+    responses(
+        (status = 201, description = "The key and its secret.", body = crm_core::CreatedApiKey,
+            headers(("Cache-Control" = String, description = "`no-store`: the secret is never cached."))),
+    )
+)]
 pub async fn create_api_key(
     State(state): State<ApiState>,
     Auth(scope): Auth,
@@ -184,6 +337,17 @@ pub async fn create_api_key(
     Ok(response)
 }
 
+/// Revoke an API key
+///
+/// It stops authenticating at once. Revoking a revoked key changes nothing.
+#[utoipa::path(
+    delete,
+    path = "/api-keys/{id}",
+    tag = "api-keys",
+    operation_id = "revoke_api_key",
+    params(("id" = Uuid, Path, description = "The key.")),
+    responses((status = 204, description = "The key is revoked."))
+)]
 pub async fn revoke_api_key(
     State(state): State<ApiState>,
     Auth(scope): Auth,
@@ -195,13 +359,30 @@ pub async fn revoke_api_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn pipelines(
+/// List pipelines
+#[utoipa::path(
+    get,
+    path = "/pipelines",
+    tag = "pipelines",
+    operation_id = "list_pipelines",
+    responses((status = 200, description = "Every pipeline, in one page.", body = Page<Pipeline>))
+)]
+pub async fn list_pipelines(
     State(state): State<ApiState>,
     Auth(scope): Auth,
 ) -> Result<Json<Page<Pipeline>>, ApiError> {
     Ok(Json(Page { data: state.crm.pipelines(&scope).await?, next_cursor: None }))
 }
 
+/// Create a pipeline
+#[utoipa::path(
+    post,
+    path = "/pipelines",
+    tag = "pipelines",
+    operation_id = "create_pipeline",
+    request_body = NewPipeline,
+    responses((status = 201, description = "The new pipeline.", body = Pipeline))
+)]
 pub async fn create_pipeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,
@@ -211,7 +392,16 @@ pub async fn create_pipeline(
     Ok(tagged(StatusCode::CREATED, &pipeline, pipeline.meta.version))
 }
 
-pub async fn pipeline(
+/// Get a pipeline
+#[utoipa::path(
+    get,
+    path = "/pipelines/{id}",
+    tag = "pipelines",
+    operation_id = "get_pipeline",
+    params(("id" = Uuid, Path, description = "The pipeline.")),
+    responses((status = 200, description = "The pipeline.", body = Pipeline))
+)]
+pub async fn get_pipeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,
     Path(p): Path<String>,
@@ -220,6 +410,28 @@ pub async fn pipeline(
     Ok(tagged(StatusCode::OK, &pipeline, pipeline.meta.version))
 }
 
+/// Rename or restage a pipeline
+///
+/// `stages`, when given, is the complete new list; stages that still hold deals cannot be
+/// removed (409).
+#[utoipa::path(
+    patch,
+    path = "/pipelines/{id}",
+    tag = "pipelines",
+    operation_id = "update_pipeline",
+    params(
+        ("id" = Uuid, Path, description = "The pipeline."),
+        ("If-Match" = Option<String>, Header,
+            description = "The pipeline's `version`, quoted (`\"3\"`): the change fails with 412 if \
+                it moved on."),
+    ),
+    request_body = crm_core::model::PipelinePatch,
+    responses(
+        (status = 200, description = "The changed pipeline.", body = Pipeline),
+        (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
+    )
+)]
 pub async fn update_pipeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,

@@ -1,30 +1,210 @@
 //! The five record resources through one generic set of handlers.
+//!
+//! utoipa documents concrete functions, not generic ones, so [`record_resource!`] gives each
+//! resource five thin documented handlers over the generic ones, and registers them together
+//! with their documentation.
 
-use axum::Router;
+use axum::Json;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use crm_core::model::Record;
 use crm_core::{Error, Id, Page, Scope};
 use serde::de::DeserializeOwned;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::list;
+use super::list::{
+    self, AccountFilters, ActivityFilters, ContactFilters, DealFilters, LeadFilters, ListPage,
+};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
+use crate::openapi::{Conflict, PreconditionFailed};
 
-/// `GET/POST <path>` and `GET/PATCH/DELETE <path>/{id}` for one record type.
-pub fn routes<R>(path: &'static str) -> Router<ApiState>
-where
-    R: Record,
-    R::New: DeserializeOwned,
-    R::Patch: DeserializeOwned,
-{
-    Router::new()
-        .route(path, get(list_records::<R>).post(create::<R>))
-        .route(&format!("{path}/{{id}}"), get(get_one::<R>).patch(update::<R>).delete(delete::<R>))
+/// `GET/POST /<resource>` and `GET/PATCH/DELETE /<resource>/{id}` for the five record types.
+pub fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(leads::list, leads::create))
+        .routes(routes!(leads::get, leads::update, leads::delete))
+        .routes(routes!(contacts::list, contacts::create))
+        .routes(routes!(contacts::get, contacts::update, contacts::delete))
+        .routes(routes!(accounts::list, accounts::create))
+        .routes(routes!(accounts::get, accounts::update, accounts::delete))
+        .routes(routes!(deals::list, deals::create))
+        .routes(routes!(deals::get, deals::update, deals::delete))
+        .routes(routes!(activities::list, activities::create))
+        .routes(routes!(activities::get, activities::update, activities::delete))
+}
+
+/// What the list of a searchable record type says about its filters beyond the parameters.
+const SEARCHABLE_LIST: &str = "Newest first. Filters combine with AND. `q` matches records \
+whose names, e-mail or company have words starting with each of its words. Custom fields filter \
+by equality as `cf.<name>=<value>`: the value is read as a JSON scalar when it is one, else as a \
+string (`cf.seats=10` matches the number 10, `cf.seats=\"10\"` the string); at most 64 of them.";
+
+/// What the activity list says beyond its parameters.
+const ACTIVITY_LIST: &str = "Newest first. Filters combine with AND.";
+
+/// Five documented handlers for one record type, in a module named after its path.
+#[rustfmt::skip] // rustfmt shifts the attribute arguments inside the macro on every run.
+macro_rules! record_resource {
+    (
+        $module:ident: $record:ident, $new:ident, $patch:ident, filters = $filters:ident,
+        list = $list:tt, item = $item:tt, list_description = $list_description:expr,
+        one = $one:tt
+    ) => {
+        pub mod $module {
+            use super::*;
+            use crm_core::model::{$new, $patch, $record};
+
+            #[utoipa::path(
+                get,
+                path = $list,
+                tag = stringify!($module),
+                operation_id = concat!("list_", stringify!($module)),
+                summary = concat!("List ", stringify!($module)),
+                description = $list_description,
+                params(ListPage, $filters),
+                responses((status = 200, description = "A page of records.", body = Page<$record>))
+            )]
+            pub async fn list(
+                state: State<ApiState>,
+                auth: Auth,
+                query: Query<Vec<(String, String)>>,
+            ) -> Result<Json<Page<$record>>, ApiError> {
+                list_records::<$record>(state, auth, query).await
+            }
+
+            #[utoipa::path(
+                post,
+                path = $list,
+                tag = stringify!($module),
+                operation_id = concat!("create_", $one),
+                summary = concat!("Create ", $one),
+                request_body = $new,
+                responses(
+                    (status = 201, description = "The new record.", body = $record, headers(
+                        ("Location" = String, description = "The new record's URL."),
+                        ("ETag" = String, description = "The record's `version`, quoted."),
+                    )),
+                )
+            )]
+            pub async fn create(
+                state: State<ApiState>,
+                auth: Auth,
+                uri: OriginalUri,
+                body: JsonBody<$new>,
+            ) -> Result<Response, ApiError> {
+                super::create::<$record>(state, auth, uri, body).await
+            }
+
+            #[utoipa::path(
+                get,
+                path = $item,
+                tag = stringify!($module),
+                operation_id = concat!("get_", $one),
+                summary = concat!("Get ", $one),
+                params(("id" = Uuid, Path, description = "The record.")),
+                responses((status = 200, description = "The record.", body = $record, headers(
+                    ("ETag" = String, description = "The record's `version`, quoted."),
+                )))
+            )]
+            pub async fn get(
+                state: State<ApiState>,
+                auth: Auth,
+                id: Path<String>,
+            ) -> Result<Response, ApiError> {
+                get_one::<$record>(state, auth, id).await
+            }
+
+            #[utoipa::path(
+                patch,
+                path = $item,
+                tag = stringify!($module),
+                operation_id = concat!("update_", $one),
+                summary = concat!("Update ", $one),
+                description = "Changes the fields given; `null` clears a field that may be empty. \
+                    Without `If-Match` the change applies to the current version.",
+                params(("id" = Uuid, Path, description = "The record."), IfMatch),
+                request_body = $patch,
+                responses(
+                    (status = 200, description = "The changed record.", body = $record, headers(
+                        ("ETag" = String, description = "The record's new `version`, quoted."),
+                    )),
+                    (status = 409, response = Conflict),
+                    (status = 412, response = PreconditionFailed),
+                )
+            )]
+            pub async fn update(
+                state: State<ApiState>,
+                auth: Auth,
+                id: Path<String>,
+                headers: HeaderMap,
+                body: JsonBody<$patch>,
+            ) -> Result<Response, ApiError> {
+                super::update::<$record>(state, auth, id, headers, body).await
+            }
+
+            #[utoipa::path(
+                delete,
+                path = $item,
+                tag = stringify!($module),
+                operation_id = concat!("delete_", $one),
+                summary = concat!("Delete ", $one),
+                params(("id" = Uuid, Path, description = "The record."), IfMatch),
+                responses(
+                    (status = 204, description = "The record is deleted."),
+                    (status = 409, response = Conflict),
+                    (status = 412, response = PreconditionFailed),
+                )
+            )]
+            pub async fn delete(
+                state: State<ApiState>,
+                auth: Auth,
+                id: Path<String>,
+                headers: HeaderMap,
+            ) -> Result<StatusCode, ApiError> {
+                super::delete::<$record>(state, auth, id, headers).await
+            }
+        }
+    };
+}
+
+record_resource!(leads: Lead, NewLead, LeadPatch, filters = LeadFilters,
+    list = "/leads", item = "/leads/{id}", list_description = SEARCHABLE_LIST, one = "lead");
+record_resource!(contacts: Contact, NewContact, ContactPatch, filters = ContactFilters,
+    list = "/contacts", item = "/contacts/{id}", list_description = SEARCHABLE_LIST, one = "contact");
+record_resource!(accounts: Account, NewAccount, AccountPatch, filters = AccountFilters,
+    list = "/accounts", item = "/accounts/{id}", list_description = SEARCHABLE_LIST, one = "account");
+record_resource!(deals: Deal, NewDeal, DealPatch, filters = DealFilters,
+    list = "/deals", item = "/deals/{id}", list_description = SEARCHABLE_LIST, one = "deal");
+record_resource!(activities: Activity, NewActivity, ActivityPatch, filters = ActivityFilters,
+    list = "/activities", item = "/activities/{id}", list_description = ACTIVITY_LIST, one = "activity");
+
+/// The `If-Match` request header of record writes.
+struct IfMatch;
+
+impl utoipa::IntoParams for IfMatch {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        vec![
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .required(utoipa::openapi::Required::False)
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .description(Some(
+                    "The `version` the change is based on, as sent in `ETag` (`\"3\"`, or `W/\"3\"`); \
+                     412 if the record has moved on or the value names no version. `*` means any.",
+                ))
+                .build(),
+        ]
+    }
 }
 
 /// 404 in the problem format, for unknown paths and malformed ids alike.

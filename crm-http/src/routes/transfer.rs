@@ -9,7 +9,7 @@ use crm_core::{Crm, FieldError, ImportMode, ListRequest, RowError, Scope};
 use futures_util::stream;
 use serde::Serialize;
 
-use super::list;
+use super::list::{self, LeadFilters};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{Auth, parse};
@@ -36,16 +36,77 @@ const COLUMNS: [&str; 15] = [
 /// Parsed rows (with their input index) and the rows that could not be parsed.
 type Parsed = (Vec<(usize, NewLead)>, Vec<RowError>);
 
-#[derive(Serialize)]
-struct Report {
+/// The outcome of an import.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ImportReport {
+    /// How many leads were created.
     created: usize,
+    /// Their ids, in input order.
     ids: Vec<uuid::Uuid>,
+    /// Refused rows (0-based, not counting a CSV header) and why. In atomic mode a non-empty
+    /// list means nothing was created.
     errors: Vec<RowError>,
 }
 
-/// `POST /api/leads/import`: `application/json` (an array of leads) or `text/csv` (a header
-/// row naming lead fields). Refused rows are reported by index; `?mode=atomic` writes all or
-/// nothing.
+/// `?mode=` of an import.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Names the values the parser below accepts, for the document only.
+enum ImportModeName {
+    /// Create the valid rows, report the others (default).
+    BestEffort,
+    /// Create every row or none.
+    Atomic,
+}
+
+/// `?format=` of an export.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Names the values the parser below accepts, for the document only.
+enum ExportFormat {
+    /// A JSON array of leads (default).
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// How CSV import and export lay out a lead, for both operations' descriptions.
+macro_rules! csv_layout {
+    () => {
+        "CSV has a header row naming the columns. Export writes `id, version, \
+created_at, updated_at, first_name, last_name, email, phone, company, title, source, status, \
+owner_id, converted_contact_id, custom_fields` (custom fields as a JSON object; cells a spreadsheet \
+would run as a formula get a leading `'`). Import reads any subset of the columns from `first_name` \
+on, in any order."
+    };
+}
+
+/// Import leads
+///
+/// `application/json` (an array of leads) or `text/csv` (a header row naming lead fields).
+/// Refused rows are reported by index; `?mode=atomic` writes all or nothing.
+#[utoipa::path(
+    post,
+    path = "/leads/import",
+    tag = "leads",
+    operation_id = "import_leads",
+    description = concat!(
+        "An array of leads as JSON, or CSV. Each row is validated like a created lead; refused rows \
+         are reported by index. In `atomic` mode nothing is created if any row is refused. ",
+        csv_layout!()
+    ),
+    params(("mode" = inline(Option<ImportModeName>), Query, description = "What to do with invalid rows.")),
+    request_body(
+        description = "Up to 32 MiB of leads.",
+        content(
+            (Vec<crm_core::model::NewLead> = "application/json"),
+            (String = "text/csv", example = "first_name,last_name,email\nAda,Lovelace,ada@example.com\n"),
+        )
+    ),
+    responses(
+        (status = 200, description = "What was created and which rows were refused.", body = ImportReport)
+    )
+)]
 pub async fn import_leads(
     State(state): State<ApiState>,
     Auth(scope): Auth,
@@ -77,14 +138,14 @@ pub async fn import_leads(
         }
     };
     if mode == ImportMode::Atomic && !errors.is_empty() {
-        return Ok(axum::Json(Report { created: 0, ids: Vec::new(), errors }).into_response());
+        return Ok(axum::Json(ImportReport { created: 0, ids: Vec::new(), errors }).into_response());
     }
     let (indexes, leads): (Vec<usize>, Vec<NewLead>) = rows.into_iter().unzip();
     let report = state.crm.import::<Lead>(&scope, leads, mode).await?;
     errors.extend(report.errors.into_iter().map(|e| RowError { row: indexes[e.row], errors: e.errors }));
     errors.sort_by_key(|e| e.row);
     let ids: Vec<uuid::Uuid> = report.created.iter().map(|l| l.meta.id.uuid()).collect();
-    Ok(axum::Json(Report { created: ids.len(), ids, errors }).into_response())
+    Ok(axum::Json(ImportReport { created: ids.len(), ids, errors }).into_response())
 }
 
 /// Parses CSV rows into leads; cells that cannot be a lead's field are row errors.
@@ -153,8 +214,31 @@ fn from_csv(body: &[u8]) -> Result<Parsed, ApiError> {
     Ok((rows, errors))
 }
 
-/// `GET /api/leads/export?format=csv|json&<list filters>`: every matching lead, streamed page by
-/// page, so memory stays flat however many there are.
+/// Export leads
+///
+/// Every lead matching the filters (as in the list, without paging), streamed page by page so
+/// memory stays flat however many there are.
+#[utoipa::path(
+    get,
+    path = "/leads/export",
+    tag = "leads",
+    operation_id = "export_leads",
+    description = concat!(
+        "Every lead matching the filters (as in the list, without paging), streamed page by page. ",
+        csv_layout!()
+    ),
+    params(("format" = inline(Option<ExportFormat>), Query, description = "The file format."), LeadFilters),
+    responses((
+        status = 200,
+        description = "Every matching lead, newest first.",
+        headers(("Content-Disposition" = String,
+            description = "`attachment` named `leads.json` or `leads.csv`.")),
+        content(
+            (Vec<Lead> = "application/json"),
+            (String = "text/csv"),
+        )
+    ))
+)]
 pub async fn export_leads(
     State(state): State<ApiState>,
     Auth(scope): Auth,

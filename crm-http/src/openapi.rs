@@ -1,0 +1,316 @@
+//! The OpenAPI 3.1 document of the API, served at `GET /openapi.json`.
+//!
+//! Handlers describe themselves with `#[utoipa::path]` and are registered through
+//! `utoipa_axum`'s `OpenApiRouter`, so the router and the document come from the same calls and
+//! cannot drift apart. This module adds what every operation shares: the problem responses, the
+//! security schemes, and [`cross_cutting`], which derives from each operation's own declaration
+//! the statuses that its extractors (not its handler) produce.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::OriginalUri;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{
+    Content, HttpMethod, OpenApi as Document, Ref, RefOr, Required, SecurityRequirement, Server,
+};
+use utoipa::{Modify, OpenApi, ToResponse};
+
+use crate::problem::Problem;
+
+/// The parts of the document no handler owns: info, tags, security schemes, shared responses.
+#[derive(OpenApi)]
+#[openapi(
+    info(description = API_DESCRIPTION),
+    modifiers(&SecuritySchemes),
+    components(
+        schemas(Problem),
+        responses(
+            BadRequest,
+            Unauthenticated,
+            Forbidden,
+            NotFound,
+            Conflict,
+            PreconditionFailed,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            Invalid,
+            RateLimited,
+            Unavailable,
+            Unexpected
+        )
+    ),
+    tags(
+        (name = "meta", description = "Health checks and this document."),
+        (name = "auth", description = "Registration, sessions and the caller."),
+        (name = "users", description = "Members of the tenant and their roles (admins write)."),
+        (name = "api-keys", description = "Tenant API keys (admins)."),
+        (name = "leads", description = "Prospects not yet qualified, their conversion, import and export."),
+        (name = "contacts", description = "People the tenant does business with."),
+        (name = "accounts", description = "Companies."),
+        (name = "deals", description = "Opportunities moving through a pipeline's stages."),
+        (name = "pipelines", description = "Deal pipelines and their ordered stages (admins write)."),
+        (name = "activities", description = "Notes, calls, e-mails and meetings; record timelines."),
+        (name = "audit", description = "The tenant's audit trail (admins)."),
+    )
+)]
+pub(crate) struct ApiDoc;
+
+const API_DESCRIPTION: &str = "\
+The REST API of an embeddable, multi-tenant CRM.
+
+- **Tenancy.** With a token, the token's tenant is authoritative; an `X-Tenant` header (id or \
+slug) or subdomain naming another tenant is refused with 403. Without a token (login), the tenant \
+comes from `X-Tenant`, the subdomain or the body.
+- **Errors** are RFC 9457 `application/problem+json` bodies carrying the `request_id`; validation \
+problems name each field in `errors`. Nothing a client sends produces a 500.
+- **Every response** carries `X-Request-Id` (a sane incoming one is echoed) and security headers.
+- **Lists** page with `limit` (1-200, default 50) and the opaque `next_cursor` passed back as \
+`cursor`; the last page has `next_cursor: null`.
+- **Concurrency.** Records carry `version`, sent as `ETag: \"<version>\"`; `If-Match` on `PATCH` \
+and `DELETE` makes a stale write fail with 412.
+- **Rate limits** apply per client address on `/api/auth/*` and per tenant or API key elsewhere; \
+limited responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`, and a \
+refusal is 429 with `Retry-After`.";
+
+/// Names of the security schemes, as operations refer to them.
+const ACCESS_TOKEN: &str = "access_token";
+const API_KEY: &str = "api_key";
+const API_KEY_HEADER: &str = "api_key_header";
+
+/// The three ways to authenticate: an access token, or an API key in either header.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let bearer = |format: &str, description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format(format)
+                    .description(Some(description))
+                    .build(),
+            )
+        };
+        components.add_security_scheme(
+            ACCESS_TOKEN,
+            bearer(
+                "JWT",
+                "An access token from register, login or refresh: `Authorization: Bearer <jwt>`. \
+                 It expires after `expires_in` seconds (15 minutes by default).",
+            ),
+        );
+        components.add_security_scheme(
+            API_KEY,
+            bearer(
+                "crm API key",
+                "A tenant API key: `Authorization: Bearer crm_…`. Acts with the key's role.",
+            ),
+        );
+        components.add_security_scheme(
+            API_KEY_HEADER,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "A tenant API key in its own header. Acts with the key's role.",
+            ))),
+        );
+    }
+}
+
+/// A problem response: `application/problem+json` with the [`Problem`] schema.
+fn problem(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(Problem::CONTENT_TYPE, Content::new(Some(Ref::from_schema_name("Problem"))))
+        .build()
+}
+
+/// Declares the shared problem responses, each a `components/responses` entry that operations
+/// refer to by name (`(status = 409, response = Conflict)`).
+macro_rules! problem_responses {
+    ($($name:ident: $description:literal;)*) => {$(
+        #[doc = $description]
+        pub(crate) struct $name;
+
+        impl<'s> ToResponse<'s> for $name {
+            fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
+                (stringify!($name), problem($description).into())
+            }
+        }
+    )*};
+}
+
+problem_responses! {
+    BadRequest: "The request is not well-formed: malformed JSON, or a path segment that is not UTF-8.";
+    Unauthenticated: "No valid credentials: missing, expired or revoked token or key.";
+    Forbidden: "The caller's role may not do this, or `X-Tenant` or the subdomain names another \
+        tenant than the credentials'.";
+    NotFound: "No such record: unknown, deleted, malformed or another tenant's id, indistinguishably.";
+    Conflict: "The change collides with the current state (details in `detail`).";
+    PreconditionFailed: "`If-Match` names a version that is no longer current; reload and retry.";
+    PayloadTooLarge: "The body is larger than the limit (1 MiB; 32 MiB for imports).";
+    UnsupportedMediaType: "The body's `Content-Type` is not one this operation reads.";
+    Invalid: "Invalid input: `errors` names each offending body field or query parameter.";
+    Unavailable: "The store does not answer, or the request timed out; retry later.";
+    Unexpected: "Any other failure (500, 503, …), always as a problem without internal details.";
+}
+
+/// 429 with the header a client needs to back off.
+pub(crate) struct RateLimited;
+
+impl<'s> ToResponse<'s> for RateLimited {
+    fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
+        let mut response = problem(
+            "Too many requests; retry after `Retry-After` seconds. On `/api/auth/*` the refusal also \
+             carries `RateLimit-Limit` and `RateLimit-Remaining`.",
+        );
+        let seconds = HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+            .description(Some("Seconds to wait before retrying."))
+            .build();
+        response.headers.insert("Retry-After".into(), seconds);
+        ("RateLimited", response.into())
+    }
+}
+
+/// Adds to every operation what follows from its own declaration rather than from its handler:
+///
+/// - operations are authenticated unless they declare `security()`; authenticated ones accept
+///   an access token or an API key, and the `Auth` extractor can answer 401, 403 or 429;
+/// - a request body can be malformed (400), too large (413), of the wrong type (415) or of the
+///   wrong shape (422);
+/// - a path id that is malformed or unknown is 404 (400 if it does not even decode to UTF-8);
+///   a query parameter that is unknown or invalid is 422;
+/// - authenticated `POST` and `PATCH` accept an `Idempotency-Key`;
+/// - anything else the edge can answer is a problem (`default`).
+pub(crate) fn cross_cutting(doc: &mut Document) {
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            (HttpMethod::Get, item.get.as_mut()),
+            (HttpMethod::Post, item.post.as_mut()),
+            (HttpMethod::Patch, item.patch.as_mut()),
+            (HttpMethod::Delete, item.delete.as_mut()),
+            (HttpMethod::Put, item.put.as_mut()),
+        ];
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                add_edge_responses(method, operation);
+            }
+        }
+    }
+}
+
+fn add_edge_responses(method: HttpMethod, operation: &mut Operation) {
+    let authenticated = operation.security.is_none();
+    if authenticated {
+        operation.security = Some(
+            [ACCESS_TOKEN, API_KEY, API_KEY_HEADER]
+                .into_iter()
+                .map(|scheme| SecurityRequirement::new::<_, _, &str>(scheme, []))
+                .collect(),
+        );
+    }
+    let parameters = operation.parameters.get_or_insert_with(Vec::new);
+    if authenticated && matches!(method, HttpMethod::Post | HttpMethod::Patch) {
+        parameters.push(idempotency_key());
+    }
+    let has = |place: ParameterIn| parameters.iter().any(|p| p.parameter_in == place);
+    let (by_path, by_query) = (has(ParameterIn::Path), has(ParameterIn::Query));
+    if parameters.is_empty() {
+        operation.parameters = None;
+    }
+    let mut add = |status: &str, name: &str| {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| Ref::from_response_name(name).into());
+    };
+    if authenticated {
+        add("401", "Unauthenticated");
+        add("403", "Forbidden");
+        add("429", "RateLimited");
+    }
+    if operation.request_body.is_some() {
+        add("400", "BadRequest");
+        add("413", "PayloadTooLarge");
+        add("415", "UnsupportedMediaType");
+        add("422", "Invalid");
+    }
+    if by_path {
+        add("400", "BadRequest");
+        add("404", "NotFound");
+    }
+    if by_query {
+        add("422", "Invalid");
+    }
+    add("default", "Unexpected");
+}
+
+/// The `Idempotency-Key` request header of authenticated writes.
+fn idempotency_key() -> Parameter {
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .schema(Some(
+            ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255)),
+        ))
+        .description(Some(
+            "Makes a retry safe: the same key with the same body within 24 hours replays the first \
+             response; with a different body it is 422; while the first is still in flight, 409. \
+             Keys are scoped per tenant and principal.",
+        ))
+        .build()
+}
+
+/// The finished document, serialized once per router.
+#[derive(Clone)]
+pub(crate) struct Served {
+    doc: Arc<Document>,
+    json: Bytes,
+}
+
+impl Served {
+    pub(crate) fn new(doc: Document) -> Self {
+        let json = serde_json::to_vec(&doc).unwrap_or_default();
+        Self { doc: Arc::new(doc), json: json.into() }
+    }
+}
+
+/// This document.
+///
+/// When the router is nested under a prefix (`/crm/openapi.json`), the document names that
+/// prefix as its server, so the paths it lists resolve.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    operation_id = "openapi",
+    security(),
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API.", body = Object))
+)]
+pub(crate) async fn document(
+    Extension(served): Extension<Served>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let prefix = uri.path().strip_suffix("/openapi.json").unwrap_or_default();
+    let json = if prefix.is_empty() {
+        served.json
+    } else {
+        let mut doc = (*served.doc).clone();
+        doc.servers = Some(vec![Server::new(prefix)]);
+        serde_json::to_vec(&doc).unwrap_or_default().into()
+    };
+    let mut response = json.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
