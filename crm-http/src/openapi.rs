@@ -169,8 +169,8 @@ pub(crate) struct RateLimited;
 impl<'s> ToResponse<'s> for RateLimited {
     fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
         let mut response = problem(
-            "Too many requests; retry after `Retry-After` seconds. On `/api/auth/*` the refusal also \
-             carries `RateLimit-Limit` and `RateLimit-Remaining`.",
+            "Too many requests; retry after `Retry-After` seconds. The refusal also carries \
+             `RateLimit-Limit` and `RateLimit-Remaining`.",
         );
         let seconds = HeaderBuilder::new()
             .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
@@ -219,7 +219,8 @@ fn add_edge_responses(method: HttpMethod, operation: &mut Operation) {
         );
     }
     let parameters = operation.parameters.get_or_insert_with(Vec::new);
-    if authenticated && matches!(method, HttpMethod::Post | HttpMethod::Patch) {
+    let keyed = authenticated && matches!(method, HttpMethod::Post | HttpMethod::Patch);
+    if keyed {
         parameters.push(idempotency_key());
     }
     let has = |place: ParameterIn| parameters.iter().any(|p| p.parameter_in == place);
@@ -245,6 +246,10 @@ fn add_edge_responses(method: HttpMethod, operation: &mut Operation) {
         add("415", "UnsupportedMediaType");
         add("422", "Invalid");
     }
+    if keyed {
+        add("409", "Conflict");
+        add("422", "Invalid");
+    }
     if by_path {
         add("400", "BadRequest");
         add("404", "NotFound");
@@ -265,9 +270,13 @@ fn idempotency_key() -> Parameter {
             ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255)),
         ))
         .description(Some(
-            "Makes a retry safe: the same key with the same body within 24 hours replays the first \
-             response; with a different body it is 422; while the first is still in flight, 409. \
-             Keys are scoped per tenant and principal.",
+            "Makes a retry safe: the same key with the same request (method, path, query, content \
+             type and body) within 24 hours replays the first successful response — same status, \
+             body, `Location` and `ETag`, plus `Idempotent-Replayed: true` — without running it \
+             again; with a different request it is 422 naming `Idempotency-Key`; while the first is \
+             still in flight, 409. A failed request records nothing, so a corrected retry runs. A \
+             response carrying a secret (a new API key) is not kept: its replay is 409. Keys are \
+             1–255 printable ASCII characters, scoped per tenant and principal.",
         ))
         .build()
 }
