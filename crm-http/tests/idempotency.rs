@@ -110,6 +110,10 @@ async fn a_keyed_create_runs_once_and_replays_its_response() {
         assert_problem(&elsewhere, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(lead_count(&app, &token).await, 1, "refused requests write nothing");
 
+        // A method the path does not serve is 405, whatever key it carries.
+        let wrong = send(&app, keyed("PATCH", "/api/leads/import", &token, Some("create-ada"), &lead)).await;
+        assert_problem(&wrong, StatusCode::METHOD_NOT_ALLOWED);
+
         // Without a key the same request is simply another request.
         let unkeyed = send(&app, keyed("POST", "/api/leads", &token, None, &lead)).await;
         assert_eq!(unkeyed.status, StatusCode::CREATED);

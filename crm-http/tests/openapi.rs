@@ -17,6 +17,19 @@ use crm_storage_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 /// The endpoints of `shared/API.md`, which the document must describe exactly.
+/// Headers on every reply whatever the operation (framing, request id, security, CORS).
+const EVERY_REPLY: [&str; 9] = [
+    "content-type",
+    "content-length",
+    "x-request-id",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "content-security-policy",
+    "vary",
+    "date",
+];
+
 const CONTRACT: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("GET", "/health/ready"),
@@ -225,8 +238,25 @@ impl Contract {
             .get(status.to_string())
             .unwrap_or_else(|| panic!("{context} is not a documented status: {}", reply.body));
         let response = resolve(&doc, response);
-        for name in response["headers"].as_object().into_iter().flat_map(|h| h.keys()) {
+        let documented: Vec<String> = response["headers"]
+            .as_object()
+            .into_iter()
+            .flat_map(|h| h.keys())
+            .map(|name| name.to_ascii_lowercase())
+            .collect();
+        for name in &documented {
             assert!(reply.headers.contains_key(name.as_str()), "{context}: documented header {name} missing");
+        }
+        // Every header a client may act on is documented; the rest are on every reply.
+        for name in reply.headers.keys() {
+            let name = name.as_str();
+            let universal = EVERY_REPLY.contains(&name)
+                || name.starts_with("ratelimit-")
+                || name.starts_with("access-control-");
+            assert!(
+                universal || documented.iter().any(|d| d == name),
+                "{context}: undocumented header {name}"
+            );
         }
         let media = reply
             .headers

@@ -112,14 +112,24 @@ mod params {
     }
 
     pub(super) fn cursor() -> Parameter {
-        query("cursor", ObjectBuilder::new().schema_type(Type::String), "`next_cursor` of the previous page.")
+        // The layout core's id cursors have (a tag byte and an id, base64url), so generated
+        // clients do not mistake any string for one.
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^A[Q-Za-f][A-Za-z0-9_-]{20}[AEIMQUYcgkosw048]$"));
+        query("cursor", schema, "`next_cursor` of the previous page.")
     }
 
     pub(super) fn q() -> Parameter {
         query(
             "q",
-            ObjectBuilder::new().schema_type(Type::String),
-            "Text search: every word must start a word of the record's names, e-mail or company.",
+            // At least one character that can be part of a word (not ASCII punctuation, space or
+            // control); a query without a word is 422.
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"[^\s\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]")),
+            "Text search: every word (a run of letters and digits) must start a word of the \
+             record's names, e-mail or company.",
         )
     }
 

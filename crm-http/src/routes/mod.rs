@@ -10,7 +10,7 @@ mod transfer;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use utoipa::OpenApi;
-use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::ApiState;
@@ -56,19 +56,18 @@ fn documented_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::limit::auth_limit));
     let resources = OpenApiRouter::new()
         .routes(routes!(auth::me))
-        .routes(routes!(transfer::import_leads).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)))
+        .routes(keyed(state, routes!(transfer::import_leads)).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)))
         .routes(routes!(transfer::export_leads))
-        .routes(routes!(more::convert))
+        .routes(keyed(state, routes!(more::convert)))
         .routes(routes!(more::timeline))
         .routes(routes!(more::audit_logs))
-        .routes(routes!(more::list_users, more::add_user))
-        .routes(routes!(more::get_user, more::update_user, more::remove_user))
-        .routes(routes!(more::list_api_keys, more::create_api_key))
+        .routes(keyed(state, routes!(more::list_users, more::add_user)))
+        .routes(keyed(state, routes!(more::get_user, more::update_user, more::remove_user)))
+        .routes(keyed(state, routes!(more::list_api_keys, more::create_api_key)))
         .routes(routes!(more::revoke_api_key))
-        .routes(routes!(more::list_pipelines, more::create_pipeline))
-        .routes(routes!(more::get_pipeline, more::update_pipeline))
-        .merge(records::routes())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::idempotency));
+        .routes(keyed(state, routes!(more::list_pipelines, more::create_pipeline)))
+        .routes(keyed(state, routes!(more::get_pipeline, more::update_pipeline)))
+        .merge(records::routes(state));
     let api = OpenApiRouter::new().merge(auth_routes).merge(resources).fallback(records::not_found);
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .routes(routes!(health::live))
@@ -76,6 +75,15 @@ fn documented_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(crate::openapi::document))
         .nest("/api", api)
         .fallback(records::not_found)
+}
+
+/// Sends a route's `POST`/`PATCH` through the idempotency layer. Layered per method router (not
+/// with `Router::route_layer`, which also wraps the 405 answer), so a method the path does not
+/// serve is 405 whatever `Idempotency-Key` it carries.
+pub(super) fn keyed(state: &ApiState, route: UtoipaMethodRouter<ApiState>) -> UtoipaMethodRouter<ApiState> {
+    let (schemas, paths, methods) = route;
+    let layer = axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::idempotency);
+    (schemas, paths, methods.route_layer(layer))
 }
 
 /// CORS for exactly the configured origins (none by default).

@@ -12,7 +12,7 @@ use crm_core::{AuditEntry, AuditQuery, Conversion, ConvertLead, Error, Page, Rol
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::records::if_match;
+use super::records::{IfMatch, if_match};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody, StrictQuery};
@@ -219,7 +219,8 @@ fn precondition(expected: Option<i64>) -> impl Fn(Error) -> ApiError {
     tag = "users",
     operation_id = "get_user",
     params(("id" = Uuid, Path, description = "The member's user id.")),
-    responses((status = 200, description = "The member.", body = Member))
+    responses((status = 200, description = "The member.", body = Member,
+        headers(("ETag" = String, description = "The membership's version, quoted."))))
 )]
 pub async fn get_user(
     State(state): State<ApiState>,
@@ -244,11 +245,13 @@ pub struct RolePatch {
     path = "/users/{id}",
     tag = "users",
     operation_id = "update_user",
-    params(("id" = Uuid, Path, description = "The member's user id.")),
+    params(("id" = Uuid, Path, description = "The member's user id."), IfMatch),
     request_body = RolePatch,
     responses(
-        (status = 200, description = "The member with the new role.", body = Member),
+        (status = 200, description = "The member with the new role.", body = Member,
+            headers(("ETag" = String, description = "The membership's new version, quoted."))),
         (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
     )
 )]
 pub async fn update_user(
@@ -278,10 +281,11 @@ pub async fn update_user(
     path = "/users/{id}",
     tag = "users",
     operation_id = "remove_user",
-    params(("id" = Uuid, Path, description = "The member's user id.")),
+    params(("id" = Uuid, Path, description = "The member's user id."), IfMatch),
     responses(
         (status = 204, description = "The member is removed."),
         (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
     )
 )]
 pub async fn remove_user(
@@ -345,8 +349,11 @@ pub async fn create_api_key(
     path = "/api-keys/{id}",
     tag = "api-keys",
     operation_id = "revoke_api_key",
-    params(("id" = Uuid, Path, description = "The key.")),
-    responses((status = 204, description = "The key is revoked."))
+    params(("id" = Uuid, Path, description = "The key."), IfMatch),
+    responses(
+        (status = 204, description = "The key is revoked."),
+        (status = 412, response = PreconditionFailed),
+    )
 )]
 pub async fn revoke_api_key(
     State(state): State<ApiState>,
@@ -381,7 +388,8 @@ pub async fn list_pipelines(
     tag = "pipelines",
     operation_id = "create_pipeline",
     request_body = NewPipeline,
-    responses((status = 201, description = "The new pipeline.", body = Pipeline))
+    responses((status = 201, description = "The new pipeline.", body = Pipeline,
+        headers(("ETag" = String, description = "The pipeline's version, quoted."))))
 )]
 pub async fn create_pipeline(
     State(state): State<ApiState>,
@@ -399,7 +407,8 @@ pub async fn create_pipeline(
     tag = "pipelines",
     operation_id = "get_pipeline",
     params(("id" = Uuid, Path, description = "The pipeline.")),
-    responses((status = 200, description = "The pipeline.", body = Pipeline))
+    responses((status = 200, description = "The pipeline.", body = Pipeline,
+        headers(("ETag" = String, description = "The pipeline's version, quoted."))))
 )]
 pub async fn get_pipeline(
     State(state): State<ApiState>,
@@ -421,13 +430,12 @@ pub async fn get_pipeline(
     operation_id = "update_pipeline",
     params(
         ("id" = Uuid, Path, description = "The pipeline."),
-        ("If-Match" = Option<String>, Header,
-            description = "The pipeline's `version`, quoted (`\"3\"`): the change fails with 412 if \
-                it moved on."),
+        IfMatch,
     ),
     request_body = crm_core::model::PipelinePatch,
     responses(
-        (status = 200, description = "The changed pipeline.", body = Pipeline),
+        (status = 200, description = "The changed pipeline.", body = Pipeline,
+            headers(("ETag" = String, description = "The pipeline's new version, quoted."))),
         (status = 409, response = Conflict),
         (status = 412, response = PreconditionFailed),
     )

@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::keyed;
 use super::list::{
     self, AccountFilters, ActivityFilters, ContactFilters, DealFilters, LeadFilters, ListPage,
 };
@@ -24,18 +25,18 @@ use crate::extract::{Auth, JsonBody};
 use crate::openapi::{Conflict, PreconditionFailed};
 
 /// `GET/POST /<resource>` and `GET/PATCH/DELETE /<resource>/{id}` for the five record types.
-pub fn routes() -> OpenApiRouter<ApiState> {
+pub fn routes(state: &ApiState) -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
-        .routes(routes!(leads::list, leads::create))
-        .routes(routes!(leads::get, leads::update, leads::delete))
-        .routes(routes!(contacts::list, contacts::create))
-        .routes(routes!(contacts::get, contacts::update, contacts::delete))
-        .routes(routes!(accounts::list, accounts::create))
-        .routes(routes!(accounts::get, accounts::update, accounts::delete))
-        .routes(routes!(deals::list, deals::create))
-        .routes(routes!(deals::get, deals::update, deals::delete))
-        .routes(routes!(activities::list, activities::create))
-        .routes(routes!(activities::get, activities::update, activities::delete))
+        .routes(keyed(state, routes!(leads::list, leads::create)))
+        .routes(keyed(state, routes!(leads::get, leads::update, leads::delete)))
+        .routes(keyed(state, routes!(contacts::list, contacts::create)))
+        .routes(keyed(state, routes!(contacts::get, contacts::update, contacts::delete)))
+        .routes(keyed(state, routes!(accounts::list, accounts::create)))
+        .routes(keyed(state, routes!(accounts::get, accounts::update, accounts::delete)))
+        .routes(keyed(state, routes!(deals::list, deals::create)))
+        .routes(keyed(state, routes!(deals::get, deals::update, deals::delete)))
+        .routes(keyed(state, routes!(activities::list, activities::create)))
+        .routes(keyed(state, routes!(activities::get, activities::update, activities::delete)))
 }
 
 /// What the list of a searchable record type says about its filters beyond the parameters.
@@ -183,8 +184,8 @@ record_resource!(deals: Deal, NewDeal, DealPatch, filters = DealFilters,
 record_resource!(activities: Activity, NewActivity, ActivityPatch, filters = ActivityFilters,
     list = "/activities", item = "/activities/{id}", list_description = ACTIVITY_LIST, one = "activity");
 
-/// The `If-Match` request header of record writes.
-struct IfMatch;
+/// The `If-Match` request header of versioned writes.
+pub(super) struct IfMatch;
 
 impl utoipa::IntoParams for IfMatch {
     fn into_params(
@@ -197,10 +198,10 @@ impl utoipa::IntoParams for IfMatch {
                 .name("If-Match")
                 .parameter_in(ParameterIn::Header)
                 .required(utoipa::openapi::Required::False)
-                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String).pattern(Some(IF_MATCH_PATTERN))))
                 .description(Some(
                     "The `version` the change is based on, as sent in `ETag` (`\"3\"`, or `W/\"3\"`); \
-                     412 if the record has moved on or the value names no version. `*` means any.",
+                     412 if the record has moved on. `*` means any.",
                 ))
                 .build(),
         ]
@@ -216,6 +217,10 @@ pub async fn not_found() -> ApiError {
 fn parse_id<R>(raw: &str) -> Result<Id<R>, ApiError> {
     Uuid::try_parse(raw).map(Id::from_uuid).map_err(|_| Error::NotFound.into())
 }
+
+/// What [`if_match`] reads as a version (anything else is 412): documented, so generated
+/// clients know a version is a number.
+const IF_MATCH_PATTERN: &str = r#"^[ \t]*(\*|(W/)?"?[0-9]{1,18}"?)[ \t]*$"#;
 
 /// `If-Match: "<version>"` (or `W/"…"`); `*` and absence mean "whatever is current".
 pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
