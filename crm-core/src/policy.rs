@@ -41,6 +41,35 @@ pub enum Resource {
     ApiKey,
 }
 
+impl Action {
+    /// The action's wire name (`read`, `create`, `update`, `delete`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+impl Resource {
+    /// The resource's wire name, snake case like audit entries' `resource` (`api_key`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Lead => "lead",
+            Resource::Contact => "contact",
+            Resource::Account => "account",
+            Resource::Deal => "deal",
+            Resource::Activity => "activity",
+            Resource::Pipeline => "pipeline",
+            Resource::Member => "member",
+            Resource::AuditLog => "audit_log",
+            Resource::ApiKey => "api_key",
+        }
+    }
+}
+
 /// Which records a grant covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -388,8 +388,8 @@ fn policy_permissions(principal: &Principal) -> Vec<Value> {
             if let Some(grant) = DefaultPolicy.authorize(principal, action, resource) {
                 let scope = if grant.record_scope == crm_core::RecordScope::All { "all" } else { "own" };
                 out.push(json!({
-                    "resource": format!("{resource:?}").to_lowercase(),
-                    "action": format!("{action:?}").to_lowercase(),
+                    "resource": resource.as_str(),
+                    "action": action.as_str(),
                     "scope": scope,
                 }));
             }

@@ -84,7 +84,7 @@ pub(crate) fn to_query(kind: Kind, request: ListRequest) -> Result<ListQuery> {
     let mut errors = Vec::new();
     let mut only = |field: &str, present: bool, kinds: &[Kind]| {
         if present && !kinds.contains(&kind) {
-            errors.push(FieldError::new(field, format!("is not a filter for {}s", kind.as_str())));
+            errors.push(FieldError::new(field, format!("is not a filter for {} records", kind.as_str())));
         }
     };
     use Kind::*;

@@ -218,7 +218,7 @@ fn names(values: &[&str]) -> utoipa::openapi::Object {
 }
 
 fn resource_names() -> utoipa::openapi::Object {
-    names(&["lead", "contact", "account", "deal", "activity", "pipeline", "member", "auditlog", "apikey"])
+    names(&["lead", "contact", "account", "deal", "activity", "pipeline", "member", "audit_log", "api_key"])
 }
 
 fn action_names() -> utoipa::openapi::Object {
@@ -258,8 +258,8 @@ pub async fn me(State(state): State<ApiState>, Auth(scope): Auth) -> Result<Json
         .permissions(&scope)
         .into_iter()
         .map(|(resource, action, grant)| Permission {
-            resource: format!("{resource:?}").to_lowercase(),
-            action: format!("{action:?}").to_lowercase(),
+            resource: resource.as_str().to_owned(),
+            action: action.as_str().to_owned(),
             scope: if grant.record_scope == crm_core::RecordScope::All { "all" } else { "own" },
         })
         .collect();

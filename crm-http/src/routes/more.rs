@@ -1,7 +1,7 @@
 //! Conversion, timelines, the audit log, members, API keys, pipelines and lead import.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -178,18 +178,31 @@ pub async fn list_users(
     operation_id = "add_user",
     request_body = NewMember,
     responses(
-        (status = 201, description = "The new member.", body = Member,
-            headers(("ETag" = String, description = "The membership's version, quoted."))),
+        (status = 201, description = "The new member.", body = Member, headers(
+            ("Location" = String, description = "The member's URL."),
+            ("ETag" = String, description = "The membership's version, quoted."),
+        )),
         (status = 409, response = Conflict),
     )
 )]
 pub async fn add_user(
     State(state): State<ApiState>,
     Auth(scope): Auth,
+    OriginalUri(uri): OriginalUri,
     JsonBody(new): JsonBody<NewMember>,
 ) -> Result<Response, ApiError> {
     let member = state.crm.add_member(&scope, new).await?;
-    Ok(tagged(StatusCode::CREATED, &member, member.version))
+    let response = tagged(StatusCode::CREATED, &member, member.version);
+    Ok(located(response, &uri, member.user.id))
+}
+
+/// The response with `Location: <collection path>/<id>` (the path as the client sent it).
+fn located(mut response: Response, collection: &axum::http::Uri, id: impl std::fmt::Display) -> Response {
+    let location = format!("{}/{id}", collection.path().trim_end_matches('/'));
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
 }
 
 /// A JSON response with `ETag: "<version>"`.
@@ -388,16 +401,20 @@ pub async fn list_pipelines(
     tag = "pipelines",
     operation_id = "create_pipeline",
     request_body = NewPipeline,
-    responses((status = 201, description = "The new pipeline.", body = Pipeline,
-        headers(("ETag" = String, description = "The pipeline's version, quoted."))))
+    responses((status = 201, description = "The new pipeline.", body = Pipeline, headers(
+        ("Location" = String, description = "The pipeline's URL."),
+        ("ETag" = String, description = "The pipeline's version, quoted."),
+    )))
 )]
 pub async fn create_pipeline(
     State(state): State<ApiState>,
     Auth(scope): Auth,
+    OriginalUri(uri): OriginalUri,
     JsonBody(new): JsonBody<NewPipeline>,
 ) -> Result<Response, ApiError> {
     let pipeline = state.crm.create_pipeline(&scope, new).await?;
-    Ok(tagged(StatusCode::CREATED, &pipeline, pipeline.meta.version))
+    let response = tagged(StatusCode::CREATED, &pipeline, pipeline.meta.version);
+    Ok(located(response, &uri, pipeline.meta.id))
 }
 
 /// Get a pipeline
