@@ -220,13 +220,15 @@ fn parse_id<R>(raw: &str) -> Result<Id<R>, ApiError> {
 
 /// What [`if_match`] reads as a version (anything else is 412): documented, so generated
 /// clients know a version is a number.
-const IF_MATCH_PATTERN: &str = r#"^[ \t]*(\*|(W/)?"?[0-9]{1,18}"?)[ \t]*$"#;
+const IF_MATCH_PATTERN: &str = r#"^[ \t]*(\*|(W/)?"?[0-9]{1,18}"?)?[ \t]*$"#;
 
-/// `If-Match: "<version>"` (or `W/"…"`); `*` and absence mean "whatever is current".
+/// `If-Match: "<version>"` (or `W/"…"`); `*`, an empty value and absence mean "whatever is
+/// current".
 pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
+    // Unreadable bytes name no version (412 below); they are not an empty value.
+    let text = value.to_str().unwrap_or("\u{fffd}").trim();
+    if text == "*" || text.is_empty() {
         return Ok(None);
     }
     let version = text.trim_start_matches("W/").trim_matches('"').parse::<i64>();
