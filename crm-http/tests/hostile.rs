@@ -593,6 +593,9 @@ async fn garbage_query_strings_are_422_naming_the_parameter() {
             ("/api/leads/export?limit=10", "limit"),
             ("/api/leads/export?cursor=abc", "cursor"),
             ("/api/leads/export?bogus=1", "bogus"),
+            ("/api/users?limit=10", "limit"),
+            ("/api/api-keys?cursor=x", "cursor"),
+            ("/api/pipelines?bogus=1", "bogus"),
         ] {
             assert_invalid(&o.get(path).await, field);
         }

@@ -162,6 +162,7 @@ pub async fn audit_logs(
 pub async fn list_users(
     State(state): State<ApiState>,
     Auth(scope): Auth,
+    StrictQuery(NoQuery {}): StrictQuery<NoQuery>,
 ) -> Result<Json<Page<Member>>, ApiError> {
     let members = state.crm.members(&scope).await?;
     Ok(Json(Page { data: members, next_cursor: None }))
@@ -204,6 +205,12 @@ fn located(mut response: Response, collection: &axum::http::Uri, id: impl std::f
     }
     response
 }
+
+/// The query of a list that takes no parameters: any parameter is 422 naming it, rather than
+/// silently ignored (a client sending `limit` would think it was honoured).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
 
 /// A JSON response with `ETag: "<version>"`.
 fn tagged(status: StatusCode, body: &impl serde::Serialize, version: i64) -> Response {
@@ -325,6 +332,7 @@ pub async fn remove_user(
 pub async fn list_api_keys(
     State(state): State<ApiState>,
     Auth(scope): Auth,
+    StrictQuery(NoQuery {}): StrictQuery<NoQuery>,
 ) -> Result<Json<Page<ApiKey>>, ApiError> {
     Ok(Json(Page { data: state.crm.api_keys(&scope).await?, next_cursor: None }))
 }
@@ -390,6 +398,7 @@ pub async fn revoke_api_key(
 pub async fn list_pipelines(
     State(state): State<ApiState>,
     Auth(scope): Auth,
+    StrictQuery(NoQuery {}): StrictQuery<NoQuery>,
 ) -> Result<Json<Page<Pipeline>>, ApiError> {
     Ok(Json(Page { data: state.crm.pipelines(&scope).await?, next_cursor: None }))
 }
