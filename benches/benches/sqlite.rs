@@ -111,7 +111,9 @@ fn list_and_search(c: &mut Criterion) {
 
         let surname = data::surname(n / 2).to_lowercase();
         let company = data::company_word(7).to_lowercase();
-        for (name, q) in [("surname", surname.as_str()), ("company_1pct", company.as_str())] {
+        for (name, q, rare) in
+            [("surname", surname.as_str(), true), ("company_1pct", company.as_str(), false)]
+        {
             let mut group = c.benchmark_group(format!("sqlite_search_{name}"));
             group.bench_function(BenchmarkId::new("crm", &size), |b| {
                 b.to_async(&rt).iter(|| async {
@@ -120,7 +122,7 @@ fn list_and_search(c: &mut Criterion) {
                 })
             });
             group.bench_function(BenchmarkId::new("raw", &size), |b| {
-                b.iter(|| black_box(sqlite::search(&conn, &tenant, &[q], 51)))
+                b.iter(|| black_box(sqlite::search(&conn, &tenant, &[q], 51, rare)))
             });
             group.finish();
         }

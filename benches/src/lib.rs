@@ -19,7 +19,7 @@ pub mod pg;
 pub mod sqlite;
 
 /// Bump when [`data`] or the seeding changes: seeded databases of another version are rebuilt.
-pub const SEED_VERSION: u32 = 1;
+pub const SEED_VERSION: u32 = 2;
 
 /// Whether `CRM_BENCH_QUICK` asks for a smoke run.
 pub fn quick() -> bool {

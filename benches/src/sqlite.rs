@@ -166,11 +166,14 @@ pub fn list_by_status(
     rows.collect::<rusqlite::Result<_>>().expect("rows")
 }
 
-/// Raw full-text page: the same `rowid IN (MATCH)` query the store runs.
-pub fn search(conn: &Connection, tenant: &[u8], terms: &[&str], limit: u32) -> Vec<RawLead> {
+/// Raw full-text page, as a developer who knows the data would write it: for a rare word, the
+/// matches fetched by rowid and sorted (`+` keeps SQLite off the id index); for a common one,
+/// the id index walked newest first, checking each row against the match set.
+pub fn search(conn: &Connection, tenant: &[u8], terms: &[&str], limit: u32, rare: bool) -> Vec<RawLead> {
     let expr: Vec<String> = terms.iter().map(|t| format!("\"{t}\"*")).collect();
+    let plus = if rare { "+" } else { "" };
     let sql = format!(
-        "SELECT {LEAD_COLUMNS} FROM leads t WHERE t.tenant_id = ?1 AND t.deleted_at IS NULL \
+        "SELECT {LEAD_COLUMNS} FROM leads t WHERE {plus}t.tenant_id = ?1 AND t.deleted_at IS NULL \
          AND t.rowid IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH ?2) ORDER BY t.id DESC LIMIT ?3"
     );
     let mut stmt = conn.prepare_cached(&sql).expect("prepare");
