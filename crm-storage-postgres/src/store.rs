@@ -98,8 +98,24 @@ impl PgStore {
     }
 }
 
-/// Runs a read in a scoped transaction and commits it.
+/// Runs a read in a scoped transaction, then drops it uncommitted: sqlx queues its `ROLLBACK`
+/// (for a read, the same as a commit, settings included) and sends it with the check that
+/// returns the connection to the pool, off the caller's path — a read is two round trips, not
+/// three. The next user of the connection waits for it first.
 macro_rules! scoped {
+    ($store:expr, $tenant:expr, |$conn:ident| $body:expr) => {{
+        let mut tx = $store.begin($tenant).await?;
+        let result = {
+            let $conn = &mut *tx;
+            $body.await?
+        };
+        drop(tx);
+        Ok(result)
+    }};
+}
+
+/// Runs a write in a scoped transaction and commits it.
+macro_rules! committed {
     ($store:expr, $tenant:expr, |$conn:ident| $body:expr) => {{
         let mut tx = $store.begin($tenant).await?;
         let result = {
@@ -213,7 +229,7 @@ impl Store for PgStore {
 
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
         let tenant = scope.tenant_id();
-        scoped!(self, Some(tenant), |c| write::apply(c, tenant, changes))
+        committed!(self, Some(tenant), |c| write::apply(c, tenant, changes))
     }
 
     async fn ping(&self) -> Result<()> {
