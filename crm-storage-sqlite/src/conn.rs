@@ -14,9 +14,9 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crm_core::{Error, Result};
@@ -61,7 +61,7 @@ impl Default for SqliteOptions {
 /// Change sets committed together at most (the rest wait for the next group).
 const GROUP_LIMIT: usize = 256;
 
-/// How long an idle reader looks for work before it sleeps.
+/// How long a reader that just answered a lone caller looks for its next read before it sleeps.
 const READER_SPIN: Duration = Duration::from_micros(50);
 
 /// How long a caller looks for a free reader's answer before it yields.
@@ -79,11 +79,20 @@ enum Job {
 /// once their queues are empty, which closes the connections.
 #[derive(Debug)]
 pub(crate) struct Connections {
-    reads: Sender<Job>,
+    /// One queue per reader thread; a read goes to the reader with the fewest waiting.
+    readers: Vec<Reader>,
     writes: Sender<Job>,
-    /// Readers waiting for a job (file databases).
-    idle_readers: Option<Arc<AtomicUsize>>,
+    /// Reads sent and not yet answered (file databases): the spins below only pay off for a
+    /// lone caller, and under load they would take CPU from the work.
+    in_flight: Option<Arc<AtomicUsize>>,
     pub(crate) location: String,
+}
+
+#[derive(Debug)]
+struct Reader {
+    queue: Sender<Job>,
+    /// Reads sent to this reader and not yet answered.
+    pending: AtomicUsize,
 }
 
 impl Connections {
@@ -105,15 +114,18 @@ impl Connections {
         let location = path.display().to_string();
         let (writes, write_queue) = mpsc::channel();
         spawn(&location, "writer", move || serve(writer, write_queue))?;
-        let (reads, read_queue) = mpsc::channel();
-        let read_queue = Arc::new(Mutex::new(read_queue));
-        let idle = Arc::new(AtomicUsize::new(0));
-        let spinner = Arc::new(AtomicBool::new(false));
-        for (i, reader) in readers.into_iter().enumerate() {
-            let (queue, idle, spinner) = (read_queue.clone(), idle.clone(), spinner.clone());
-            spawn(&location, &format!("reader-{i}"), move || serve_reads(reader, queue, idle, spinner))?;
-        }
-        Ok(Self { reads, writes, idle_readers: Some(idle), location })
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let readers = readers
+            .into_iter()
+            .enumerate()
+            .map(|(i, conn)| {
+                let (queue, jobs) = mpsc::channel();
+                let in_flight = in_flight.clone();
+                spawn(&location, &format!("reader-{i}"), move || serve_reads(conn, jobs, in_flight))?;
+                Ok(Reader { queue, pending: AtomicUsize::new(0) })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { readers, writes, in_flight: Some(in_flight), location })
     }
 
     /// Opens a private in-memory database on one connection (and one thread, for reads and
@@ -126,7 +138,8 @@ impl Connections {
         setup(&mut conn)?;
         let (queue, jobs) = mpsc::channel();
         spawn(":memory:", "connection", move || serve(conn, jobs))?;
-        Ok(Self { reads: queue.clone(), writes: queue, idle_readers: None, location: ":memory:".into() })
+        let reader = Reader { queue: queue.clone(), pending: AtomicUsize::new(0) };
+        Ok(Self { readers: vec![reader], writes: queue, in_flight: None, location: ":memory:".into() })
     }
 
     /// Runs `f` on a reader connection, on its thread.
@@ -139,11 +152,17 @@ impl Connections {
         let job: ReadJob = Box::new(move |conn| {
             let _ = reply.send(f(conn));
         });
-        self.reads.send(Job::Read(job)).map_err(|_| stopped())?;
-        // With a reader free, a point read comes back within microseconds: look for the answer a
-        // moment before yielding, which spares this worker a sleep and a wake-up. (With every
-        // reader busy the answer takes longer, and the worker does better running other tasks.)
-        if self.idle_readers.as_ref().is_some_and(|idle| idle.load(Ordering::SeqCst) > 0) {
+        // The first reader with the fewest reads waiting (a lone caller keeps to the same one).
+        let reader =
+            self.readers.iter().min_by_key(|r| r.pending.load(Ordering::Relaxed)).ok_or_else(stopped)?;
+        let _pending = Counted::enter(&reader.pending);
+        let _in_flight = self.in_flight.as_deref().map(Counted::enter);
+        let alone = self.in_flight.as_ref().is_some_and(|n| n.load(Ordering::SeqCst) == 1);
+        reader.queue.send(Job::Read(job)).map_err(|_| stopped())?;
+        // Alone, a point read comes back within microseconds: look for the answer a moment before
+        // yielding, which spares this worker a sleep and a wake-up. (Under load the worker does
+        // better running other tasks meanwhile.)
+        if alone {
             let start = Instant::now();
             'spin: while start.elapsed() < CALLER_SPIN {
                 for _ in 0..64 {
@@ -185,17 +204,14 @@ fn stopped() -> Error {
     Error::internal("the database connection stopped")
 }
 
-/// A reader thread: takes jobs from the shared queue until it closes.
-fn serve_reads(
-    conn: Connection,
-    queue: Arc<Mutex<Receiver<Job>>>,
-    idle: Arc<AtomicUsize>,
-    spinner: Arc<AtomicBool>,
-) {
+/// A reader thread: takes jobs from its queue until it closes. Having just answered a lone
+/// caller, it looks for the next job for [`READER_SPIN`] before it sleeps: reads arriving back to
+/// back then find it awake, where a sleeping thread takes tens of microseconds to wake on a
+/// virtual machine, several times a point read.
+fn serve_reads(conn: Connection, jobs: Receiver<Job>, in_flight: Arc<AtomicUsize>) {
+    let mut spin = false;
     loop {
-        idle.fetch_add(1, Ordering::SeqCst);
-        let job = next_read(&queue, &spinner);
-        idle.fetch_sub(1, Ordering::SeqCst);
+        let job = if spin { spin_recv(&jobs) } else { jobs.recv() };
         match job {
             Ok(Job::Read(job)) => run_read(&conn, job),
             Ok(Job::Write(_, reply)) => {
@@ -203,42 +219,39 @@ fn serve_reads(
             }
             Err(_) => return,
         }
+        // The caller just answered still counts itself.
+        spin = in_flight.load(Ordering::SeqCst) <= 1;
     }
 }
 
-/// The next job: one idle reader at a time looks for it during [`READER_SPIN`] before sleeping
-/// on the queue, so reads arriving back to back (one caller in a loop, or a busy server) find a
-/// reader awake — a sleeping thread takes tens of microseconds to wake on a virtual machine,
-/// several times the cost of a point read. The others sleep at once, leaving the CPUs to the
-/// callers.
-fn next_read(
-    queue: &Mutex<Receiver<Job>>,
-    spinner: &AtomicBool,
-) -> std::result::Result<Job, mpsc::RecvError> {
-    if spinner.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-        let start = Instant::now();
-        let found = 'spin: loop {
-            for _ in 0..64 {
-                if let Ok(queue) = queue.try_lock() {
-                    match queue.try_recv() {
-                        Ok(job) => break 'spin Some(Ok(job)),
-                        Err(TryRecvError::Disconnected) => break 'spin Some(Err(mpsc::RecvError)),
-                        Err(TryRecvError::Empty) => {}
-                    }
-                }
-                std::hint::spin_loop();
+fn spin_recv(jobs: &Receiver<Job>) -> std::result::Result<Job, mpsc::RecvError> {
+    let start = Instant::now();
+    while start.elapsed() < READER_SPIN {
+        for _ in 0..64 {
+            match jobs.try_recv() {
+                Ok(job) => return Ok(job),
+                Err(TryRecvError::Disconnected) => return Err(mpsc::RecvError),
+                Err(TryRecvError::Empty) => std::hint::spin_loop(),
             }
-            if start.elapsed() >= READER_SPIN {
-                break None;
-            }
-        };
-        spinner.store(false, Ordering::Release);
-        if let Some(found) = found {
-            return found;
         }
     }
-    // The lock is held only while waiting; another reader takes the next job meanwhile.
-    queue.lock().unwrap_or_else(|p| p.into_inner()).recv()
+    jobs.recv()
+}
+
+/// Counts a read while alive.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A panicking job drops its reply, which its caller sees as an internal error.
