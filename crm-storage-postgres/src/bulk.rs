@@ -62,7 +62,60 @@ pub(crate) async fn insert_rows(
         return Ok(());
     }
     let count = rows.len();
-    let mut columns: Vec<Column> = rows[0].iter().map(|v| Column::like(v, count)).collect();
+    let columns = transpose(rows)?;
+    let sql = unnest_insert(table, &columns, 1);
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for column in columns {
+        query = column.bind(query);
+    }
+    let done = query.execute(&mut *conn).await.map_err(error::map)?;
+    if done.rows_affected() == count as u64 { Ok(()) } else { Err(mismatch()) }
+}
+
+/// Inserts rows into several tables in one statement — one round trip — all but the last as
+/// data-modifying `WITH` clauses (a change set's audit entries and outbox events). Every part
+/// runs; an error in any fails the whole statement.
+pub(crate) async fn insert_tables(
+    conn: &mut PgConnection,
+    parts: Vec<(&'static Table, Vec<Vec<Val>>)>,
+) -> Result<()> {
+    let mut parts: Vec<_> = parts.into_iter().filter(|(_, rows)| !rows.is_empty()).collect();
+    if parts.len() <= 1 {
+        return match parts.pop() {
+            Some((table, rows)) => insert_rows(conn, table, rows).await,
+            None => Ok(()),
+        };
+    }
+    let mut sql = String::new();
+    let mut binds: Vec<Column> = Vec::new();
+    let last = parts.len() - 1;
+    for (i, (table, rows)) in parts.into_iter().enumerate() {
+        let columns = transpose(rows)?;
+        let insert = unnest_insert(table, &columns, binds.len() + 1);
+        if i < last {
+            sql.push_str(if i == 0 { "WITH " } else { ", " });
+            sql.push_str(&format!("part{i} AS ({insert})"));
+        } else {
+            sql.push(' ');
+            sql.push_str(&insert);
+        }
+        binds.extend(columns);
+    }
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for column in binds {
+        query = column.bind(query);
+    }
+    query.execute(&mut *conn).await.map_err(error::map)?;
+    Ok(())
+}
+
+/// The rows as typed columns.
+fn transpose(rows: Vec<Vec<Val>>) -> Result<Vec<Column>> {
+    let count = rows.len();
+    let mut columns: Vec<Column> = match rows.first() {
+        Some(first) => first.iter().map(|v| Column::like(v, count)).collect(),
+        None => return Ok(Vec::new()),
+    };
     for row in rows {
         if row.len() != columns.len() {
             return Err(mismatch());
@@ -71,20 +124,19 @@ pub(crate) async fn insert_rows(
             column.push(value)?;
         }
     }
+    Ok(columns)
+}
+
+/// `INSERT INTO t (…) SELECT * FROM UNNEST($n::type[], …)`, parameters numbered from `first`.
+fn unnest_insert(table: &Table, columns: &[Column], first: usize) -> String {
     let arrays: Vec<String> =
-        columns.iter().enumerate().map(|(i, c)| format!("${}::{}", i + 1, c.sql_type())).collect();
-    let sql = format!(
+        columns.iter().enumerate().map(|(i, c)| format!("${}::{}", first + i, c.sql_type())).collect();
+    format!(
         "INSERT INTO {} ({}) SELECT * FROM UNNEST({})",
         table.name,
         table.columns.join(", "),
         arrays.join(", ")
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for column in columns {
-        query = column.bind(query);
-    }
-    let done = query.execute(&mut *conn).await.map_err(error::map)?;
-    if done.rows_affected() == count as u64 { Ok(()) } else { Err(mismatch()) }
+    )
 }
 
 /// One column's values across the rows, typed like the column's [`Val`]s.

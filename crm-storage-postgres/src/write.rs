@@ -4,7 +4,7 @@ use crm_core::store::{ChangeSet, Guard, NO_OWNER_LEFT, Write};
 use crm_core::{Error, Result, TenantId};
 use sqlx::PgConnection;
 
-use crate::bulk::{Inserts, insert_rows};
+use crate::bulk::{Inserts, insert_tables};
 use crate::error;
 use crate::rows::{self, Val, bind_all};
 
@@ -134,11 +134,13 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
     for entry in &changes.audit {
         check_tenant(tenant, Some(entry.tenant_id))?;
     }
-    insert_rows(conn, &rows::AUDIT, changes.audit.iter().map(rows::audit_row).collect()).await?;
     for event in &changes.events {
         check_tenant(tenant, Some(event.tenant_id))?;
     }
-    insert_rows(conn, &rows::OUTBOX, changes.events.iter().map(rows::event_row).collect()).await?;
+    // Audit entries and events in one statement: one round trip for both tables.
+    let audit = changes.audit.iter().map(rows::audit_row).collect();
+    let events = changes.events.iter().map(rows::event_row).collect();
+    insert_tables(conn, vec![(&rows::AUDIT, audit), (&rows::OUTBOX, events)]).await?;
     Ok(())
 }
 
