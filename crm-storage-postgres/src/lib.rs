@@ -27,6 +27,7 @@
 //! # Ok(()) }
 //! ```
 
+mod bulk;
 mod error;
 mod migrate;
 mod read;

@@ -4,6 +4,7 @@ use crm_core::store::{ChangeSet, Guard, NO_OWNER_LEFT, Write};
 use crm_core::{Error, Result, TenantId};
 use sqlx::PgConnection;
 
+use crate::bulk::{Inserts, insert_tables};
 use crate::error;
 use crate::rows::{self, Val, bind_all};
 
@@ -18,12 +19,17 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
             .await
             .map_err(error::map)?;
     }
+    // Runs of inserts into one table go as one multi-row statement (an import is one per table).
+    let mut inserts = Inserts::default();
     for write in changes.writes {
+        if !matches!(write, Write::Insert(_)) {
+            inserts.flush(conn).await?;
+        }
         match write {
             Write::Insert(entity) => {
                 check_tenant(tenant, entity.tenant_id())?;
                 let (table, values) = rows::to_row(&entity).ok_or_else(unsupported)?;
-                execute(conn, table.insert_sql(), values).await?;
+                inserts.push(conn, table, values).await?;
             }
             Write::Update { entity, expected_version } => {
                 check_tenant(tenant, entity.tenant_id())?;
@@ -167,6 +173,7 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
             _ => return Err(unsupported()),
         }
     }
+    inserts.flush(conn).await?;
     for guard in &changes.guards {
         match guard {
             Guard::TenantKeepsAnOwner => {
@@ -185,12 +192,14 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
     }
     for entry in &changes.audit {
         check_tenant(tenant, Some(entry.tenant_id))?;
-        execute(conn, rows::AUDIT.insert_sql(), rows::audit_row(entry)).await?;
     }
     for event in &changes.events {
         check_tenant(tenant, Some(event.tenant_id))?;
-        execute(conn, rows::OUTBOX.insert_sql(), rows::event_row(event)).await?;
     }
+    // Audit entries and events in one statement: one round trip for both tables.
+    let audit = changes.audit.iter().map(rows::audit_row).collect();
+    let events = changes.events.iter().map(rows::event_row).collect();
+    insert_tables(conn, vec![(&rows::AUDIT, audit), (&rows::OUTBOX, events)]).await?;
     Ok(())
 }
 

@@ -7,13 +7,15 @@
 //! - **File or memory**: a file database runs in WAL mode with one writer connection and a small
 //!   pool of readers, so reads never wait for writes; [`SqliteStore::open_in_memory`] keeps
 //!   everything on one private connection (tests, ephemeral hosts).
-//! - **Off the async runtime** (invariant 8): on a multi-threaded tokio runtime each statement
-//!   runs under `block_in_place` (the worker becomes a blocking thread and its other tasks move
-//!   elsewhere); on a current-thread runtime, on the blocking pool. A slow query never stalls
-//!   other tasks — but it does hold its own task: a `timeout` around a store call fires only
-//!   once the statement returns.
+//! - **Off the async runtime** (invariant 8): every connection lives on a thread of its own;
+//!   a call sends its statement there and awaits the answer, on any runtime. A slow query never
+//!   stalls other tasks — but it does hold its own task: a `timeout` around a store call fires
+//!   only once the statement returns.
 //! - **One write, one transaction**: [`crm_core::Store::commit`] applies a whole change set —
-//!   rows, audit entries, outbox events — inside one `BEGIN IMMEDIATE` transaction.
+//!   rows, audit entries, outbox events — in one savepoint of the writer's `BEGIN IMMEDIATE`
+//!   transaction, all of it or none of it. Change sets that queue up while the writer is busy
+//!   share that transaction (group commit: one fsync for all of them), each in its own
+//!   savepoint, and none is acknowledged before the commit.
 //!
 //! ```no_run
 //! # async fn demo() -> crm_core::Result<()> {

@@ -1,5 +1,8 @@
 //! Queries. Every tenant-owned query filters on `tenant_id` first: its indexes lead with it.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
     Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
@@ -68,8 +71,18 @@ pub(crate) fn members(conn: &Connection, tenant: TenantId) -> Result<Vec<Member>
 
 pub(crate) fn get(conn: &Connection, tenant: TenantId, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
     let Some(table) = rows::table_of(kind) else { return Ok(None) };
-    let sql = format!("{} WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL", table.select());
-    query_one(conn, &sql, vec![rows::uuid(tenant.uuid()), rows::uuid(id)], |row| rows::entity(kind, row))
+    // Built once per table: formatting the column list took a good part of a point read.
+    static SQL: LazyLock<HashMap<&'static str, String>> = LazyLock::new(|| {
+        [Kind::Pipeline, Kind::Lead, Kind::Contact, Kind::Account, Kind::Deal, Kind::Activity]
+            .into_iter()
+            .filter_map(rows::table_of)
+            .map(|t| {
+                (t.name, format!("{} WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL", t.select()))
+            })
+            .collect()
+    });
+    let sql = SQL.get(table.name).ok_or_else(|| crm_core::Error::internal("no point read for this table"))?;
+    query_one(conn, sql, vec![rows::uuid(tenant.uuid()), rows::uuid(id)], |row| rows::entity(kind, row))
 }
 
 pub(crate) fn pipelines(conn: &Connection, tenant: TenantId) -> Result<Vec<Pipeline>> {
@@ -140,8 +153,15 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
         // may instead walk the table in id order and re-run the full-text query for every row.)
         let expr: Vec<String> =
             query.search.iter().map(|term| format!("\"{}\"*", term.replace('"', ""))).collect();
+        let expr = expr.join(" AND ");
+        if few_matches(conn, table, &expr)? {
+            // Few matches: fetch them by rowid and sort them; `+` keeps SQLite from walking the
+            // tenant's id index instead, which would read every row of a large tenant to find one.
+            w.clauses[0] = "+t.tenant_id = ?1".into();
+        }
+        // Many matches: walking the id index newest first meets a page of them soon.
         let clause = format!("t.rowid IN (SELECT rowid FROM {0}_fts WHERE {0}_fts MATCH ?)", table.name);
-        w.and(&clause, [Value::Text(expr.join(" AND "))]);
+        w.and(&clause, [Value::Text(expr)]);
     }
     if let Some(status) = f.status {
         w.and("t.status = ?", [Value::Text(status.as_str().into())]);
@@ -218,6 +238,28 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     params.push(limit);
     let kind = query.kind;
     query_rows(conn, &sql, params, |row| rows::entity(kind, row))
+}
+
+/// Whether a full-text query matches few enough rows to fetch them all rather than walk the id
+/// index. Fetching costs about one row visit per match; walking, about page × rows / matches
+/// visits until a page is full. They break even near 1.5 × √rows, so that is the cut (with `rows`
+/// the table's largest rowid, all tenants together, and matches also counted in every tenant):
+/// either way a search visits at most a few √rows rows, however common its words.
+fn few_matches(conn: &Connection, table: &Table, expr: &str) -> Result<bool> {
+    let rows: i64 = conn
+        .prepare_cached(&format!("SELECT coalesce(max(rowid), 0) FROM {}", table.name))
+        .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+        .map_err(error::map)?;
+    let cap = (1.5 * (rows as f64).sqrt()).max(100.0) as i64;
+    // Counting stops past the cap: a common word is not counted to the end.
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT rowid FROM {0}_fts WHERE {0}_fts MATCH ?1 LIMIT ?2)",
+        table.name
+    );
+    let matches = query_one(conn, &sql, vec![Value::Text(expr.to_owned()), Value::Integer(cap + 1)], |r| {
+        r.get::<_, i64>(0)
+    })?;
+    Ok(matches.unwrap_or(0) <= cap)
 }
 
 fn before_clause(w: &mut Where, time_column: &str, before: Option<TimeCursor>) {

@@ -34,18 +34,17 @@ impl SqliteStore {
     /// Like [`SqliteStore::open`], with explicit options.
     pub async fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        Self::setup(move || Connections::open_file(&path, &options)).await
+        Self::setup(move || Connections::open_file(&path, &options, migrate::migrate)).await
     }
 
     /// A private in-memory database, migrated; gone when the last clone drops.
     pub async fn open_in_memory() -> Result<Self> {
-        Self::setup(|| Connections::open_memory(&SqliteOptions::default())).await
+        Self::setup(|| Connections::open_memory(&SqliteOptions::default(), migrate::migrate)).await
     }
 
     async fn setup(open: impl FnOnce() -> Result<Connections> + Send + 'static) -> Result<Self> {
         tokio::task::spawn_blocking(move || {
             let conns = open()?;
-            migrate::migrate(&mut *conns.writer_blocking()?)?;
             tracing::debug!(location = %conns.location, "sqlite store ready");
             Ok(Self { conns: Arc::new(conns) })
         })
@@ -180,7 +179,7 @@ impl Store for SqliteStore {
 
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
         let tenant = scope.tenant_id();
-        self.conns.write(move |c| write::commit(c, tenant, changes)).await
+        self.conns.commit(move |c| write::commit(c, tenant, changes)).await
     }
 
     async fn ping(&self) -> Result<()> {

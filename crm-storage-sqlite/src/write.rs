@@ -1,17 +1,18 @@
-//! Applying a change set: every row, audit entry and event in one immediate transaction.
+//! Applying a change set: every row, audit entry and event in one savepoint of the writer's
+//! immediate transaction (which may hold other change sets too: see `conn.rs`).
 
 use crm_core::store::{ChangeSet, Guard, NO_OWNER_LEFT, Write};
 use crm_core::{Error, Result, TenantId};
 use rusqlite::types::Value;
-use rusqlite::{Connection, TransactionBehavior, params_from_iter};
+use rusqlite::{Connection, params_from_iter};
 
 use crate::error;
 use crate::rows;
 
 pub(crate) fn commit(conn: &mut Connection, tenant: TenantId, changes: ChangeSet) -> Result<()> {
-    // IMMEDIATE takes the write lock up front, so a transaction never fails half-way on a lock
-    // upgrade; on any error the transaction is dropped, which rolls everything back.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(error::map)?;
+    // The writer thread has begun an immediate transaction (the write lock is held); on any error
+    // the savepoint is dropped, which rolls back everything this change set did and nothing else.
+    let tx = conn.savepoint().map_err(error::map)?;
     for write in changes.writes {
         apply(&tx, tenant, write)?;
     }

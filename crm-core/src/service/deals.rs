@@ -140,10 +140,23 @@ impl Crm {
         })
     }
 
+    /// A pipeline as read once for this draft.
+    pub(crate) async fn draft_pipeline(&self, draft: &mut Draft, id: PipelineId) -> Result<Option<Pipeline>> {
+        if let Some(known) = draft.pipelines.get(&id.uuid()) {
+            return Ok(known.clone());
+        }
+        let pipeline = self.pipeline_of(&draft.scope, id).await?;
+        draft.pipelines.insert(id.uuid(), pipeline.clone());
+        Ok(pipeline)
+    }
+
     /// Fills in the default pipeline and its first stage where a new deal names none.
-    pub(crate) async fn resolve_pipeline_defaults(&self, scope: &Scope, deal: &mut Deal) -> Result<()> {
+    pub(crate) async fn resolve_pipeline_defaults(&self, draft: &mut Draft, deal: &mut Deal) -> Result<()> {
         if deal.pipeline_id.uuid().is_nil() {
-            let pipelines = self.store_ref().pipelines(scope).await?;
+            let pipelines = self.store_ref().pipelines(&draft.scope).await?;
+            for p in &pipelines {
+                draft.pipelines.insert(p.meta.id.uuid(), Some(p.clone()));
+            }
             let default = pipelines.into_iter().find(|p| p.is_default).ok_or_else(|| {
                 Error::invalid("pipeline_id", "is required: this tenant has no default pipeline")
             })?;
@@ -152,7 +165,7 @@ impl Crm {
                 deal.stage = default.stages[0].key.clone();
             }
         } else if deal.stage.is_empty() {
-            if let Some(p) = self.pipeline_of(scope, deal.pipeline_id).await? {
+            if let Some(p) = self.draft_pipeline(draft, deal.pipeline_id).await? {
                 deal.stage = p.stages[0].key.clone();
             }
         }
@@ -163,12 +176,12 @@ impl Crm {
     /// which the caller stages after the deal itself; refuses to move a closed deal.
     pub(crate) async fn enter_stage(
         &self,
-        draft: &Draft,
+        draft: &mut Draft,
         deal: &mut Deal,
         from: Option<&Deal>,
     ) -> Result<StageChange> {
         if let Some(old) = from {
-            let old_pipeline = self.pipeline_of(&draft.scope, old.pipeline_id).await?;
+            let old_pipeline = self.draft_pipeline(draft, old.pipeline_id).await?;
             let closed = old_pipeline.and_then(|p| p.stage(&old.stage).map(|s| s.kind.is_terminal()));
             if closed == Some(true) {
                 return Err(Error::Validation(vec![FieldError::new(
@@ -177,7 +190,7 @@ impl Crm {
                 )]));
             }
         }
-        let pipeline = self.pipeline_of(&draft.scope, deal.pipeline_id).await?.ok_or(Error::NotFound)?;
+        let pipeline = self.draft_pipeline(draft, deal.pipeline_id).await?.ok_or(Error::NotFound)?;
         let terminal = pipeline.stage(&deal.stage).is_some_and(|s| s.kind.is_terminal());
         deal.closed_at = terminal.then_some(draft.now);
         let change = StageChange {

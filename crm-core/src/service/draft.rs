@@ -1,6 +1,6 @@
 //! Collects the rows, audit entries and events of one use case into a single [`ChangeSet`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -11,7 +11,7 @@ use crate::audit::{AuditAction, AuditEntry, Changes};
 use crate::error::Result;
 use crate::event::DomainEvent;
 use crate::id::Id;
-use crate::model::{Kind, Link, RecordMeta};
+use crate::model::{Kind, Link, Pipeline, RecordMeta};
 use crate::scope::Scope;
 use crate::store::{ChangeSet, Entity, Write};
 
@@ -22,6 +22,9 @@ pub(crate) struct Draft {
     pub changes: ChangeSet,
     /// Links already found valid in this draft, so a bulk import checks each owner once.
     pub verified_links: HashSet<Link>,
+    /// Pipelines read for this draft (`None`: not found), so a stage move or a conversion reads
+    /// its deal's pipeline once rather than once per check.
+    pub pipelines: HashMap<Uuid, Option<Pipeline>>,
 }
 
 impl Crm {
@@ -31,6 +34,7 @@ impl Crm {
             now: self.inner.clock.now(),
             changes: ChangeSet::default(),
             verified_links: HashSet::new(),
+            pipelines: HashMap::new(),
         }
     }
 

@@ -68,6 +68,7 @@ impl Crm {
             if mode == ImportMode::BestEffort && pending.len() == IMPORT_BATCH {
                 let mut full = std::mem::replace(&mut draft, self.draft(scope));
                 draft.verified_links = std::mem::take(&mut full.verified_links);
+                draft.pipelines = std::mem::take(&mut full.pipelines);
                 self.commit(full).await?;
                 created.append(&mut pending);
             }

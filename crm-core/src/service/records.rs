@@ -124,7 +124,7 @@ impl Crm {
         let meta = self.new_meta(draft);
         let mut record = R::create(new, meta, draft.scope.user_id()).map_err(Error::Validation)?;
         if let Some(deal) = record.as_deal_mut() {
-            self.resolve_pipeline_defaults(&draft.scope, deal).await?;
+            self.resolve_pipeline_defaults(draft, deal).await?;
         }
         self.check_record(draft, &record, &[]).await?;
         let stage_change = match record.as_deal_mut() {
@@ -194,7 +194,7 @@ impl Crm {
             if unchanged.contains(&link) || draft.stages(&link) || draft.verified_links.contains(&link) {
                 continue;
             }
-            match self.check_link(&draft.scope, &link).await? {
+            match self.check_link(draft, &link).await? {
                 Some(error) => errors.push(error),
                 None => {
                     draft.verified_links.insert(link);
@@ -204,8 +204,9 @@ impl Crm {
         if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
     }
 
-    async fn check_link(&self, scope: &Scope, link: &Link) -> Result<Option<FieldError>> {
+    async fn check_link(&self, draft: &mut Draft, link: &Link) -> Result<Option<FieldError>> {
         let store = self.store_ref();
+        let scope = &draft.scope;
         Ok(match link {
             Link::Record { field, kind, id } => {
                 let found = store.get(scope, *kind, *id).await?.is_some();
@@ -215,7 +216,7 @@ impl Crm {
                 let found = store.membership(scope, *user_id).await?.is_some();
                 (!found).then(|| FieldError::new(*field, "is not a member of this tenant"))
             }
-            Link::Stage { pipeline_id, stage } => match self.pipeline_of(scope, *pipeline_id).await? {
+            Link::Stage { pipeline_id, stage } => match self.draft_pipeline(draft, *pipeline_id).await? {
                 None => Some(FieldError::new("pipeline_id", "no pipeline with this id")),
                 Some(p) if p.stage(stage).is_none() => {
                     Some(FieldError::new("stage", format!("is not a stage of pipeline \"{}\"", p.name)))

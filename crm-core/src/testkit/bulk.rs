@@ -1,9 +1,9 @@
 //! Conformance cases for bulk import.
 
 use crate::error::Error;
-use crate::model::{Contact, Lead, NewContact, NewLead};
+use crate::model::{Contact, Lead, LeadStatus, NewContact, NewLead};
 use crate::service::{Crm, ImportMode, ListRequest};
-use crate::{AuditQuery, Id};
+use crate::{AuditQuery, Filter, Id};
 
 use super::tenant;
 
@@ -119,4 +119,57 @@ pub async fn import_is_authorized_and_tenant_scoped(crm: Crm) {
     let report = crm.import::<Contact>(&acme.owner_scope, rows, ImportMode::BestEffort).await.unwrap();
     assert_eq!(report.created.len(), 1);
     assert_eq!((report.errors[0].row, report.errors[0].errors[0].field.as_str()), (1, "account_id"));
+}
+
+/// Every lead a search finds, following cursors, newest first as listed.
+async fn search_all(crm: &Crm, scope: &crate::Scope, q: &str, status: Option<LeadStatus>) -> Vec<uuid::Uuid> {
+    let filter = Filter { status, ..Filter::default() };
+    let mut request = ListRequest::new().limit(200).q(q).filter(filter);
+    let mut out = Vec::new();
+    loop {
+        let page = crm.list::<Lead>(scope, request.clone()).await.unwrap();
+        out.extend(page.data.iter().map(|l| l.meta.id.uuid()));
+        match page.next_cursor {
+            Some(c) => request.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+/// A search for a word on over a thousand records (more than a store may fetch through its word
+/// index before walking the list instead) pages exactly like a rare word: every match once,
+/// newest first, filters applied, and only this tenant's — also when the word is rare here but
+/// common in another tenant.
+pub async fn search_pages_alike_for_common_and_rare_words(crm: Crm) {
+    let acme = tenant(&crm, "Acme").await;
+    let globex = tenant(&crm, "Globex").await;
+    let s = &acme.owner_scope;
+    let row = |i: usize, company: &str| NewLead {
+        last_name: Some(format!("Row {i}")),
+        company: Some(company.into()),
+        status: Some(if i % 3 == 0 { LeadStatus::Qualified } else { LeadStatus::New }),
+        ..NewLead::default()
+    };
+    let rows = (0..1_203).map(|i| row(i, if i % 400 == 7 { "Rare Labs" } else { "Common Corp" })).collect();
+    let created = crm.import::<Lead>(s, rows, ImportMode::BestEffort).await.unwrap().created;
+    let theirs = (0..1_500).map(|i| row(i, "Rare Labs")).collect();
+    crm.import::<Lead>(&globex.owner_scope, theirs, ImportMode::BestEffort).await.unwrap();
+
+    let expected = |company: &str, status: Option<LeadStatus>| {
+        let mut ids: Vec<uuid::Uuid> = created
+            .iter()
+            .filter(|l| l.company.as_deref() == Some(company) && status.is_none_or(|s| l.status == s))
+            .map(|l| l.meta.id.uuid())
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids
+    };
+    assert_eq!(search_all(&crm, s, "common", None).await, expected("Common Corp", None));
+    assert_eq!(search_all(&crm, s, "comm corp", None).await, expected("Common Corp", None));
+    let qualified = Some(LeadStatus::Qualified);
+    assert_eq!(search_all(&crm, s, "common", qualified).await, expected("Common Corp", qualified));
+    assert_eq!(search_all(&crm, s, "rare", None).await, expected("Rare Labs", None));
+    assert_eq!(search_all(&crm, s, "rare labs", None).await.len(), 3);
+    assert_eq!(search_all(&crm, s, "row", None).await.len(), 1_203);
+    assert!(search_all(&crm, s, "rare common", None).await.is_empty());
 }

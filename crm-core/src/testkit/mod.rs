@@ -157,6 +157,7 @@ macro_rules! store_conformance_tests {
             import_reports_row_errors,
             import_atomic_is_all_or_nothing,
             import_is_authorized_and_tenant_scoped,
+            search_pages_alike_for_common_and_rare_words,
         );
         $crate::store_conformance_tests!(@cases_in edges $make;
             search_words_are_the_same_on_every_store,
