@@ -366,5 +366,7 @@ fn open(path: Option<&Path>, flags: OpenFlags, options: &SqliteOptions) -> Resul
     ))
     .map_err(error::map)?;
     conn.set_prepared_statement_cache_capacity(64);
+    // `rarray(?)`: a search passes the rowids it already found as one parameter.
+    rusqlite::vtab::array::load_module(&conn).map_err(error::map)?;
     Ok(conn)
 }

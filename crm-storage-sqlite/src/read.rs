@@ -1,6 +1,7 @@
 //! Queries. Every tenant-owned query filters on `tenant_id` first: its indexes lead with it.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::LazyLock;
 
 use crm_core::audit::{AuditEntry, AuditQuery};
@@ -147,6 +148,7 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     let Some(table) = rows::table_of(query.kind) else { return Ok(Vec::new()) };
     let f = &query.filter;
     let mut w = Where::new(tenant);
+    let mut rowid_array: Option<(usize, rusqlite::vtab::array::Array)> = None;
     w.and("t.deleted_at IS NULL", []);
     if !query.search.is_empty() {
         // The full-text query runs once, as a set the rows are checked against. (As a join, SQLite
@@ -154,14 +156,24 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
         let expr: Vec<String> =
             query.search.iter().map(|term| format!("\"{}\"*", term.replace('"', ""))).collect();
         let expr = expr.join(" AND ");
-        if few_matches(conn, table, &expr)? {
-            // Few matches: fetch them by rowid and sort them; `+` keeps SQLite from walking the
-            // tenant's id index instead, which would read every row of a large tenant to find one.
-            w.clauses[0] = "+t.tenant_id = ?1".into();
+        match few_matches(conn, table, &expr)? {
+            // Few matches: fetch them by rowid (the set already found, passed as an array) and
+            // sort them; `+` keeps SQLite from walking the tenant's id index instead, which would
+            // read every row of a large tenant to find one.
+            Some(rowids) if rowids.is_empty() => return Ok(Vec::new()),
+            Some(rowids) => {
+                w.clauses[0] = "+t.tenant_id = ?1".into();
+                // A placeholder in the values, bound as an array when the statement runs.
+                w.and("t.rowid IN rarray(?)", [Value::Null]);
+                rowid_array = Some((w.params.len() - 1, Rc::new(rowids)));
+            }
+            // Many matches: walking the id index newest first meets a page of them soon.
+            None => {
+                let clause =
+                    format!("t.rowid IN (SELECT rowid FROM {0}_fts WHERE {0}_fts MATCH ?)", table.name);
+                w.and(&clause, [Value::Text(expr)]);
+            }
         }
-        // Many matches: walking the id index newest first meets a page of them soon.
-        let clause = format!("t.rowid IN (SELECT rowid FROM {0}_fts WHERE {0}_fts MATCH ?)", table.name);
-        w.and(&clause, [Value::Text(expr)]);
     }
     if let Some(status) = f.status {
         w.and("t.status = ?", [Value::Text(status.as_str().into())]);
@@ -237,29 +249,31 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     let mut params = w.params;
     params.push(limit);
     let kind = query.kind;
-    query_rows(conn, &sql, params, |row| rows::entity(kind, row))
+    let mut bound: Vec<&dyn rusqlite::ToSql> = params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
+    if let Some((at, array)) = &rowid_array {
+        bound[*at] = array;
+    }
+    let mut stmt = conn.prepare_cached(&sql).map_err(error::map)?;
+    let rows = stmt.query_map(&bound[..], |row| rows::entity(kind, row)).map_err(error::map)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(error::map)
 }
 
-/// Whether a full-text query matches few enough rows to fetch them all rather than walk the id
-/// index. Fetching costs about one row visit per match; walking, about page × rows / matches
+/// The rowids a full-text query matches if they are few enough to fetch them all rather than
+/// walk the id index (`None`: too many). Fetching costs about one row visit per match; walking, about page × rows / matches
 /// visits until a page is full. They break even near 1.5 × √rows, so that is the cut (with `rows`
 /// the table's largest rowid, all tenants together, and matches also counted in every tenant):
 /// either way a search visits at most a few √rows rows, however common its words.
-fn few_matches(conn: &Connection, table: &Table, expr: &str) -> Result<bool> {
+fn few_matches(conn: &Connection, table: &Table, expr: &str) -> Result<Option<Vec<Value>>> {
     let rows: i64 = conn
         .prepare_cached(&format!("SELECT coalesce(max(rowid), 0) FROM {}", table.name))
         .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
         .map_err(error::map)?;
     let cap = (1.5 * (rows as f64).sqrt()).max(100.0) as i64;
-    // Counting stops past the cap: a common word is not counted to the end.
-    let sql = format!(
-        "SELECT count(*) FROM (SELECT rowid FROM {0}_fts WHERE {0}_fts MATCH ?1 LIMIT ?2)",
-        table.name
-    );
-    let matches = query_one(conn, &sql, vec![Value::Text(expr.to_owned()), Value::Integer(cap + 1)], |r| {
-        r.get::<_, i64>(0)
-    })?;
-    Ok(matches.unwrap_or(0) <= cap)
+    // Reading stops past the cap: a common word is not read to the end.
+    let sql = format!("SELECT rowid FROM {0}_fts WHERE {0}_fts MATCH ?1 LIMIT ?2", table.name);
+    let params = vec![Value::Text(expr.to_owned()), Value::Integer(cap + 1)];
+    let rowids = query_rows(conn, &sql, params, |r| r.get::<_, i64>(0).map(Value::Integer))?;
+    Ok((rowids.len() as i64 <= cap).then_some(rowids))
 }
 
 fn before_clause(w: &mut Where, time_column: &str, before: Option<TimeCursor>) {
