@@ -46,6 +46,6 @@ pub use service::{
     Conversion, ConvertLead, CreatedApiKey, Crm, CrmBuilder, DEFAULT_LIMIT, IDEMPOTENCY_KEY_FIELD,
     IMPORT_BATCH, IdempotencyClaim, IdempotencyConfig, Idempotent, ImportMode, ImportReport, ListRequest,
     Login, MAX_IDEMPOTENCY_KEY_LEN, MAX_LIMIT, NewTenantInfo, Page, Registration, RowError, Session,
-    TenantCreated, TimelineItem,
+    TenantCreated, TimelineItem, check_idempotency_key,
 };
 pub use store::{Filter, Store};

@@ -35,6 +35,11 @@ impl ApiError {
         }))
     }
 
+    /// 413 for a body over the limit.
+    pub fn too_large() -> Self {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large", "The body is too large.")
+    }
+
     /// 422 naming one field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         ApiError::Core(Error::invalid(field, message))

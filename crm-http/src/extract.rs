@@ -36,12 +36,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-large",
-                    "Body too large",
-                    "The body is too large.",
-                )
+                ApiError::too_large()
             } else {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,

@@ -14,7 +14,7 @@ use axum::extract::{FromRequestParts, OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use crm_core::{Error, IDEMPOTENCY_KEY_FIELD, IdempotencyClaim, Scope};
+use crm_core::{Error, IdempotencyClaim, Scope};
 use serde::{Deserialize, Serialize};
 
 use crate::ApiState;
@@ -51,15 +51,14 @@ pub(crate) async fn idempotency(State(state): State<ApiState>, request: Request,
 
 async fn run_once(state: &ApiState, request: Request, next: Next) -> Result<Response, Response> {
     let (mut parts, body) = request.into_parts();
-    let key = parts.headers.get(&IDEMPOTENCY_KEY).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let Some(key) = key else {
-        let message = "must be 1 to 255 printable ASCII characters";
-        return Err(ApiError::Core(Error::invalid(IDEMPOTENCY_KEY_FIELD, message)).into_response());
-    };
+    // Bytes that are not text become U+FFFD, which the key rule refuses like any non-ASCII.
+    let key = parts.headers.get(&IDEMPOTENCY_KEY).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let key = key.unwrap_or_default();
+    crm_core::check_idempotency_key(&key).map_err(|e| ApiError::Core(e).into_response())?;
     let Auth(scope) =
         Auth::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
     let limit = if parts.uri.path().ends_with("/leads/import") { MAX_IMPORT_BYTES } else { MAX_BODY_BYTES };
-    let body = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::too_large().into_response())?;
     let content_type = parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes).unwrap_or_default();
     // The path as the client sent it, before any nesting stripped a prefix.
     let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |original| &original.0);
@@ -146,9 +145,4 @@ fn replay(text: &str) -> Response {
     }
     response.headers_mut().insert(REPLAYED.clone(), HeaderValue::from_static("true"));
     response
-}
-
-fn too_large() -> Response {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Body too large", "The body is too large.")
-        .into_response()
 }

@@ -148,7 +148,7 @@ impl Crm {
         key: &str,
         request: &[&[u8]],
     ) -> Result<IdempotencyClaim> {
-        check_key(key)?;
+        check_idempotency_key(key)?;
         if scope.claim().is_some() {
             return Err(Error::internal("the scope already runs under an idempotency key"));
         }
@@ -294,8 +294,9 @@ fn in_progress() -> Error {
     Error::Conflict("a request with this Idempotency-Key is still in progress; retry later".into())
 }
 
-/// Keys are 1–255 printable ASCII characters (a UUID is the usual choice).
-fn check_key(key: &str) -> Result<()> {
+/// Checks a key's form: 1–255 printable ASCII characters (a UUID is the usual choice).
+/// [`Crm::claim_idempotency_key`] checks it too; adapters may call it before anything else.
+pub fn check_idempotency_key(key: &str) -> Result<()> {
     let printable = key.bytes().all(|b| (b' '..=b'~').contains(&b));
     if key.trim().is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !printable {
         return Err(Error::invalid(

@@ -22,6 +22,7 @@ pub use convert::{Conversion, ConvertLead};
 pub(crate) use idempotency::ClaimHandle;
 pub use idempotency::{
     IDEMPOTENCY_KEY_FIELD, IdempotencyClaim, IdempotencyConfig, Idempotent, MAX_IDEMPOTENCY_KEY_LEN,
+    check_idempotency_key,
 };
 pub use import::{IMPORT_BATCH, ImportMode, ImportReport, RowError};
 pub use list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Page};
