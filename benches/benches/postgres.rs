@@ -124,21 +124,6 @@ fn list_and_search(c: &mut Criterion) {
             });
             group.finish();
         }
-        drop(f);
-
-        // The same searches once a superuser has marked the match operator LEAKPROOF, so that
-        // RLS lets the search index serve the words (see PgStore).
-        let f = rt.block_on(pg::seeded_with(&url, n, true));
-        for (name, q) in [("surname", surname.as_str()), ("company_1pct", company.as_str())] {
-            let mut group = c.benchmark_group(format!("pg_search_{name}"));
-            group.bench_function(BenchmarkId::new("crm (@@ LEAKPROOF)", &size), |b| {
-                b.to_async(&rt).iter(|| async {
-                    let page = f.crm.list::<Lead>(&f.scope, ListRequest::new().limit(50).q(q)).await;
-                    black_box(page.expect("search"))
-                })
-            });
-            group.finish();
-        }
     }
 }
 

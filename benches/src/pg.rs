@@ -64,19 +64,11 @@ pub async fn fresh(url: &str) -> Fixture {
     Fixture { crm, scope, pool, _db: Some(db) }
 }
 
-/// The bench tenant holding leads `0..n` (see [`seeded_with`]), with the match operator as
-/// Postgres ships it (not `LEAKPROOF`).
-pub async fn seeded(url: &str, n: usize) -> Fixture {
-    seeded_with(url, n, false).await
-}
-
 /// The bench tenant holding leads `0..n`, imported through the library, in a database kept
 /// between runs (`crm_bench_leads_<n>_seed<version>_<schema>`); marked complete by a comment on
 /// the database, and vacuumed and analyzed after seeding, as autovacuum does soon after a bulk
-/// load (which also moves the search index's pending entries into the index proper). Benches
-/// on it only read. `leakproof` marks the text-match operator `LEAKPROOF` in that database (or
-/// unmarks it), which lets searches use the search index under RLS (see `PgStore`).
-pub async fn seeded_with(url: &str, n: usize, leakproof: bool) -> Fixture {
+/// load. Benches on it only read.
+pub async fn seeded(url: &str, n: usize) -> Fixture {
     let key = crate::fingerprint(&[&migrations_text()]);
     let name = format!("crm_bench_leads_{n}_seed{}_{key}", crate::SEED_VERSION);
     let admin: PgConnectOptions = url.parse().expect("postgres url");
@@ -109,12 +101,6 @@ pub async fn seeded_with(url: &str, n: usize, leakproof: bool) -> Fixture {
             .await
             .expect("mark seeded");
     }
-    let mut db = PgConnection::connect_with(&options).await.expect("connect");
-    let mark = if leakproof { "LEAKPROOF" } else { "NOT LEAKPROOF" };
-    sqlx::query(AssertSqlSafe(format!("ALTER FUNCTION ts_match_vq(tsvector, tsquery) {mark}")))
-        .execute(&mut db)
-        .await
-        .expect("mark the match operator (needs a superuser)");
     let store = PgStore::connect_with(options, pool_options()).await.expect("store");
     let pool = store.pool().clone();
     let crm = Crm::new(store);
@@ -216,25 +202,33 @@ pub async fn list_by_status(
     rows.iter().map(RawLead::from_row).collect()
 }
 
-/// Raw full-text page, as a developer who knows the data would write it: for a rare word, every
-/// match fetched through the search index (a materialized CTE, so the planner cannot pick the
-/// id walk) and sorted; for a common one, the plain query, which the planner runs as a walk of
-/// the id index newest first.
+/// Raw full-text page, as a developer who knows the data would write it: for a rare word, its
+/// matches looked up in the term index (`search_terms`, the store's schema) and sorted; for a
+/// common one, the plain query, which the planner runs as a walk of the id index newest first.
 pub async fn search(pool: &PgPool, tenant: Uuid, terms: &[&str], limit: i64, rare: bool) -> Vec<RawLead> {
     let expr: Vec<String> = terms.iter().map(|t| format!("'{t}':*")).collect();
-    let query = format!(
-        "SELECT {LEAD_COLUMNS} FROM leads t WHERE t.tenant_id = $1 AND t.deleted_at IS NULL \
-         AND t.search @@ $2::tsquery"
-    );
-    let sql = if rare {
-        format!("WITH m AS MATERIALIZED ({query}) SELECT * FROM m ORDER BY id DESC LIMIT $3")
+    let query = if rare {
+        format!(
+            "SELECT {LEAD_COLUMNS} FROM leads t WHERE t.tenant_id = $1 AND t.deleted_at IS NULL \
+             AND t.search @@ $2::tsquery AND t.id IN (SELECT s.record_id FROM search_terms s \
+             WHERE s.tenant_id = $1 AND s.kind = 'lead' AND s.word >= $4 AND s.word < $5)"
+        )
     } else {
-        format!("{query} ORDER BY t.id DESC LIMIT $3")
+        format!(
+            "SELECT {LEAD_COLUMNS} FROM leads t WHERE t.tenant_id = $1 AND t.deleted_at IS NULL \
+             AND t.search @@ $2::tsquery AND $4::text IS NOT NULL AND $5::text IS NOT NULL"
+        )
     };
-    let rows = sqlx::query(AssertSqlSafe(sql))
+    let longest = terms.iter().max_by_key(|t| t.len()).expect("a term");
+    // Terms here are ASCII lower-case letters: the successor of a prefix bumps its last byte.
+    let mut end = longest.as_bytes().to_vec();
+    *end.last_mut().expect("a letter") += 1;
+    let rows = sqlx::query(AssertSqlSafe(format!("{query} ORDER BY t.id DESC LIMIT $3")))
         .bind(tenant)
         .bind(expr.join(" & "))
         .bind(limit)
+        .bind(*longest)
+        .bind(String::from_utf8(end).expect("ascii"))
         .fetch_all(pool)
         .await
         .expect("rows");

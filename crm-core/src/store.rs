@@ -270,6 +270,20 @@ pub struct ListQuery {
     pub after: Option<Uuid>,
 }
 
+impl ListQuery {
+    /// The first page of every live record of `kind`, as many as a page holds by default; set
+    /// the public fields to narrow it. For stores' own tests: core builds the queries it sends.
+    pub fn new(kind: Kind) -> Self {
+        Self {
+            kind,
+            filter: Filter::default(),
+            search: Vec::new(),
+            limit: crate::service::DEFAULT_LIMIT,
+            after: None,
+        }
+    }
+}
+
 /// A position in a time-ordered stream (timeline, audit log): strictly before `(at, id)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TimeCursor {

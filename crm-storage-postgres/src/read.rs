@@ -138,19 +138,23 @@ fn target_column(kind: Kind) -> &'static str {
     }
 }
 
-/// `search_index`: whether a text search may go through the search index (see
-/// [`crate::PgStore`]'s `search_index_usable`); without it the id walk is the only plan.
 pub(crate) async fn list(
     conn: &mut PgConnection,
     tenant: TenantId,
     query: &ListQuery,
-    search_index: bool,
 ) -> Result<Vec<Entity>> {
-    let Some(table) = rows::table_of(query.kind) else { return Ok(Vec::new()) };
+    let Some((sql, values)) = list_statement(tenant, query) else { return Ok(Vec::new()) };
+    fetch_all(conn, sql, values, |row| rows::entity(query.kind, row)).await
+}
+
+/// The statement and values of [`list`]; `None` for kinds that have no table.
+fn list_statement(tenant: TenantId, query: &ListQuery) -> Option<(String, Vec<Val>)> {
+    let table = rows::table_of(query.kind)?;
     let f = &query.filter;
     let mut w = Where::new(tenant);
     w.and("t.deleted_at IS NULL", []);
     if !query.search.is_empty() {
+        // Every term, rechecked on the record (the term index below finds candidates for one).
         // Terms are lower-case alphanumeric words (crm_core::search), safe inside quotes.
         let expr: Vec<String> = query.search.iter().map(|t| format!("'{}':*", t.replace('\'', ""))).collect();
         w.and("t.search @@ ?::tsquery", [Val::Text(Some(expr.join(" & ")))]);
@@ -200,35 +204,76 @@ pub(crate) async fn list(
     if let Some(after) = query.after {
         w.and("t.id < ?", [uuid(after)]);
     }
-    let kind = query.kind;
-    let sql = if query.search.is_empty() || !search_index {
-        format!("{} WHERE {} ORDER BY t.id DESC LIMIT {}", table.select(), w.sql(), query.limit)
-    } else {
-        // The planner cannot tell a rare prefix from a common one (it guesses ~0.5 % of rows), and
-        // for a rare one its favourite plan — walking the id index newest first until a page is
-        // full — reads every row of a large tenant. So the matches are fetched through the search
-        // index first, up to a cap, and sorted; only past the cap does the walk run (a gated
-        // branch of the same statement), and then it meets a page of matches soon.
-        format!(
-            "WITH m AS MATERIALIZED ({select} WHERE {where_} LIMIT {probe})
-             (SELECT m.* FROM m WHERE (SELECT count(*) FROM m) <= {cap} ORDER BY m.id DESC LIMIT {limit})
-             UNION ALL
-             ({select} WHERE {where_} AND (SELECT count(*) FROM m) > {cap} ORDER BY t.id DESC LIMIT {limit})",
-            select = table.select(),
-            where_ = w.sql(),
-            probe = SEARCH_CAP + 1,
-            cap = SEARCH_CAP,
-            limit = query.limit,
-        )
+    let Some(term) = query.search.iter().max_by_key(|t| t.chars().count()) else {
+        let sql = format!("{} WHERE {} ORDER BY t.id DESC LIMIT {}", table.select(), w.sql(), query.limit);
+        return Some((sql, w.values));
     };
-    fetch_all(conn, sql, w.values, |row| rows::entity(kind, row)).await
+    // The planner cannot tell a rare prefix from a common one (it guesses ~0.5 % of rows), and
+    // for a rare one its favourite plan — walking the id index newest first until a page is
+    // full — reads every row of a large tenant. So the records having a word that starts with
+    // the longest term (likely the rarest) are looked up in `search_terms` first, up to a cap,
+    // and those that match every condition are sorted (each looked up by id: `OFFSET 0` keeps the
+    // planner, which has no statistics yet for a fresh import, from turning the lookups into a
+    // scan with the candidates as a filter); only past the cap does the walk run (a
+    // gated branch of the same statement), and then it meets a page of matches soon. The term
+    // range and the tenant are B-tree conditions on LEAKPROOF operators, so Row-Level Security
+    // lets the index evaluate them (see migration 0004).
+    let mut terms = vec![
+        Val::Text(Some(query.kind.as_str().into())),
+        Val::Text(Some(term.clone())),
+        Val::Text(Some(prefix_successor(term))),
+    ];
+    let mut after = String::new();
+    if let Some(id) = query.after {
+        terms.push(uuid(id));
+        after = format!(" AND s.record_id < ${}", w.values.len() + terms.len());
+    }
+    let n = w.values.len();
+    let sql = format!(
+        "WITH m AS MATERIALIZED (
+             SELECT s.record_id FROM search_terms s
+             WHERE s.tenant_id = $1 AND s.kind = ${k} AND s.word >= ${from} AND s.word < ${to}{after}
+             LIMIT {probe})
+         (SELECT l.* FROM (SELECT DISTINCT record_id FROM m) c,
+              LATERAL ({select} WHERE {where_} AND t.id = c.record_id OFFSET 0) l
+          WHERE (SELECT count(*) FROM m) <= {cap} ORDER BY l.id DESC LIMIT {limit})
+         UNION ALL
+         ({select} WHERE {where_} AND (SELECT count(*) FROM m) > {cap} ORDER BY t.id DESC LIMIT {limit})",
+        k = n + 1,
+        from = n + 2,
+        to = n + 3,
+        select = table.select(),
+        where_ = w.sql(),
+        probe = SEARCH_CAP + 1,
+        cap = SEARCH_CAP,
+        limit = query.limit,
+    );
+    w.values.extend(terms);
+    Some((sql, w.values))
 }
 
-/// Matches a search fetches through the search index before it walks the id index instead
-/// (constant: with a parameter the planner assumes a small limit and scans the table). Fetching
-/// costs about one row visit per match, walking about page × rows / matches; they break even near
-/// 1.5 × √rows, i.e. here for a tenant of about half a million rows.
+/// Term rows a search reads from `search_terms` before it walks the id index instead (constant:
+/// with a parameter the planner assumes a small limit and scans the table). Fetching costs about
+/// one row visit per match, walking about page × rows / matches; they break even near
+/// 1.5 × √rows, i.e. here for a tenant of about half a million rows. A record counts once per
+/// word the term starts, so the walk may start a little early; it finds the same page.
 const SEARCH_CAP: i64 = 1_000;
+
+/// The least string greater than every string that starts with `prefix`, in code point order
+/// (the `C` collation of `search_terms.word`): `prefix` with its last character incremented,
+/// dropping trailing characters that cannot be. Terms are non-empty alphanumeric words, so the
+/// result is never empty in practice; an empty one would only make the range empty.
+fn prefix_successor(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            break;
+        }
+    }
+    chars.into_iter().collect()
+}
 
 fn before_clause(w: &mut Where, time_column: &str, before: Option<TimeCursor>) {
     if let Some(c) = before {
@@ -347,4 +392,90 @@ pub(crate) async fn idempotency_record(
     let values =
         vec![uuid(tenant.uuid()), Val::Text(Some(principal.to_owned())), Val::Text(Some(key.to_owned()))];
     fetch_one(conn, sql, values, rows::idempotency_record).await
+}
+
+#[cfg(test)]
+mod tests {
+    use crm_core::model::{Kind, Lead, NewLead};
+    use crm_core::store::ListQuery;
+    use crm_core::testkit::{deterministic_crm, tenant};
+    use crm_core::{ImportMode, TenantId};
+    use serde_json::Value;
+
+    use super::{list_statement, prefix_successor};
+    use crate::rows::bind_all;
+    use crate::store::APP_ROLE;
+
+    #[test]
+    fn a_prefix_successor_bounds_exactly_the_words_that_start_with_it() {
+        assert_eq!(prefix_successor("acm"), "acn");
+        assert_eq!(prefix_successor("az"), "a{");
+        assert_eq!(prefix_successor("jos\u{e9}"), "jos\u{ea}");
+        // Surrogates are not characters: the successor of U+D7FF is U+E000.
+        assert_eq!(prefix_successor("a\u{d7ff}"), "a\u{e000}");
+        assert_eq!(prefix_successor("a\u{10ffff}"), "b");
+        for word in ["acm", "acme", "acm\u{10ffff}x"] {
+            assert!(word >= "acm" && word < prefix_successor("acm").as_str(), "{word}");
+        }
+        assert!("acn" >= prefix_successor("acm").as_str());
+    }
+
+    /// Rows of `leads` a plan read (returned or filtered out), from `EXPLAIN (ANALYZE, FORMAT JSON)`.
+    fn lead_rows_read(node: &Value) -> f64 {
+        let num = |k: &str| node.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+        let own = if node.get("Relation Name").and_then(Value::as_str) == Some("leads") {
+            (num("Actual Rows") + num("Rows Removed by Filter")) * num("Actual Loops")
+        } else {
+            0.0
+        };
+        let children = node.get("Plans").and_then(Value::as_array).into_iter().flatten();
+        own + children.map(lead_rows_read).sum::<f64>()
+    }
+
+    /// What RLS would otherwise cost: with the match operator not LEAKPROOF, the GIN index could
+    /// not look a word up for the application role, and a rare word's search read every row.
+    #[tokio::test]
+    async fn a_rare_word_is_looked_up_not_scanned_for_under_rls() {
+        let Some(store) = crate::testing::fresh_store().await else { return };
+        let crm = deterministic_crm((*store).clone(), 1);
+        let acme = tenant(&crm, "Acme").await;
+        let rows = (0..3_000)
+            .map(|i| NewLead {
+                last_name: Some(format!("Row {i}")),
+                company: Some(if i == 1_234 { "Zyzzyva Labs" } else { "Common Corp" }.into()),
+                ..NewLead::default()
+            })
+            .collect();
+        crm.import::<Lead>(&acme.owner_scope, rows, ImportMode::Atomic).await.unwrap();
+        let tenant_id: TenantId = acme.owner_scope.tenant_id();
+
+        let explain = |q: &'static str| {
+            let store = &store;
+            async move {
+                let mut query = ListQuery::new(Kind::Lead);
+                query.search = vec![q.to_owned()];
+                let (sql, values) = list_statement(tenant_id, &query).unwrap();
+                let mut tx = store.pool().begin().await.unwrap();
+                sqlx::query("SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)")
+                    .bind(APP_ROLE)
+                    .bind(tenant_id.uuid().to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}");
+                let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(explain)), values)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                let plan: Value = sqlx::Row::get(&row, 0);
+                plan[0]["Plan"].clone()
+            }
+        };
+        let rare = explain("zyzz").await;
+        assert!(rare.to_string().contains("search_terms_pkey"), "{rare}");
+        assert!(lead_rows_read(&rare) <= 2.0, "a rare word read {} leads: {rare}", lead_rows_read(&rare));
+        let common = explain("common").await;
+        let read = lead_rows_read(&common);
+        assert!((50.0..=60.0).contains(&read), "a common word walks to a page: {read} leads read");
+    }
 }

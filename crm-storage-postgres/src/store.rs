@@ -1,7 +1,5 @@
 //! [`PgStore`]: the `crm_core::Store` implementation, and its scoped transactions.
 
-use std::sync::{Arc, OnceLock};
-
 use async_trait::async_trait;
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
@@ -25,8 +23,6 @@ pub const APP_ROLE: &str = "crm_app";
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// Whether text searches can use the search index; see [`PgStore::search_index_usable`].
-    search_index: Arc<OnceLock<bool>>,
 }
 
 impl PgStore {
@@ -47,7 +43,7 @@ impl PgStore {
 
     /// Wraps an existing pool without migrating (when migrations run as a separate step).
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool, search_index: Arc::default() }
+        Self { pool }
     }
 
     /// Applies pending migrations (needs the owning role).
@@ -63,26 +59,6 @@ impl PgStore {
     /// Checks that the database answers (for readiness probes).
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(drop).map_err(error::map)
-    }
-
-    /// Whether a text search can use the `(tenant_id, search)` index under Row-Level Security.
-    ///
-    /// Postgres applies a policy before any condition whose operator might leak what it sees
-    /// (is not `LEAKPROOF`), and an index may only evaluate such a condition if it comes first. The
-    /// match operator `tsvector @@ tsquery` is not marked `LEAKPROOF` by default, so under RLS the
-    /// index serves only the tenant, and a search for a rare word reads every row of the tenant.
-    /// A superuser may mark it, once per database —
-    /// `ALTER FUNCTION ts_match_vq(tsvector, tsquery) LEAKPROOF` (whether its errors could reveal
-    /// anything about a row is the DBA's judgement; Postgres does not vouch for it) — after which
-    /// searches look words up in the index. Checked once per store.
-    async fn search_index_usable(&self) -> Result<bool> {
-        if let Some(usable) = self.search_index.get() {
-            return Ok(*usable);
-        }
-        let sql =
-            "SELECT proleakproof FROM pg_proc WHERE oid = 'ts_match_vq(tsvector, tsquery)'::regprocedure";
-        let usable: bool = sqlx::query_scalar(sql).fetch_one(&self.pool).await.map_err(error::map)?;
-        Ok(*self.search_index.get_or_init(|| usable))
     }
 
     /// Begins a transaction as [`APP_ROLE`], confined to `tenant` (none: no tenant rows visible).
@@ -162,8 +138,7 @@ impl Store for PgStore {
 
     async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
         let tenant = scope.tenant_id();
-        let search_index = !query.search.is_empty() && self.search_index_usable().await?;
-        scoped!(self, Some(tenant), |c| read::list(c, tenant, query, search_index))
+        scoped!(self, Some(tenant), |c| read::list(c, tenant, query))
     }
 
     async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {

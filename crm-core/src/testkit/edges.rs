@@ -42,6 +42,31 @@ pub async fn search_words_are_the_same_on_every_store(crm: Crm) {
     assert_eq!(found("tok").await, ["東京 Tokyo"]);
 }
 
+/// Long words are found by any prefix a query can hold (terms are cut to 64 characters); words
+/// alike in their first 64 characters, on one record or on two, find each record once.
+pub async fn long_words_are_found_by_their_prefixes(crm: Crm) {
+    let acme = tenant(&crm, "Acme").await;
+    let s = &acme.owner_scope;
+    let stem = "x".repeat(100);
+    let both = NewLead {
+        first_name: Some(format!("{stem}alpha")),
+        last_name: Some(format!("{stem}beta")),
+        ..NewLead::default()
+    };
+    let both = crm.create::<Lead>(s, both).await.unwrap().meta.id.uuid();
+    let one = NewLead { last_name: Some(format!("{stem}gamma")), ..NewLead::default() };
+    let one = crm.create::<Lead>(s, one).await.unwrap().meta.id.uuid();
+    let crm = &crm;
+    let found = |q: String| async move {
+        let page = crm.list::<Lead>(s, ListRequest::new().q(q)).await.unwrap();
+        page.data.into_iter().map(|l| l.meta.id.uuid()).collect::<Vec<_>>()
+    };
+    assert_eq!(found("x".repeat(10)).await, [one, both]);
+    assert_eq!(found("x".repeat(64)).await, [one, both]);
+    assert_eq!(found(format!("{stem}beta")).await, [one, both], "the term is cut to 64 characters");
+    assert!(found("y".repeat(70)).await.is_empty());
+}
+
 /// Times and dates outside the years 1–9999 are refused naming the field, everywhere.
 pub async fn out_of_range_times_are_validation_errors(crm: Crm) {
     let acme = tenant(&crm, "Acme").await;

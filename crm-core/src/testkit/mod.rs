@@ -161,6 +161,7 @@ macro_rules! store_conformance_tests {
         );
         $crate::store_conformance_tests!(@cases_in edges $make;
             search_words_are_the_same_on_every_store,
+            long_words_are_found_by_their_prefixes,
             out_of_range_times_are_validation_errors,
             too_many_filters_are_refused,
             company_only_lead_converts_with_a_named_contact,
