@@ -210,14 +210,19 @@ fn list_statement(tenant: TenantId, query: &ListQuery) -> Option<(String, Vec<Va
     };
     // The planner cannot tell a rare prefix from a common one (it guesses ~0.5 % of rows), and
     // for a rare one its favourite plan — walking the id index newest first until a page is
-    // full — reads every row of a large tenant. So the records having a word that starts with
-    // the longest term (likely the rarest) are looked up in `search_terms` first, up to a cap,
-    // and those that match every condition are sorted (each looked up by id: `OFFSET 0` keeps the
-    // planner, which has no statistics yet for a fresh import, from turning the lookups into a
-    // scan with the candidates as a filter); only past the cap does the walk run (a
-    // gated branch of the same statement), and then it meets a page of matches soon. The term
-    // range and the tenant are B-tree conditions on LEAKPROOF operators, so Row-Level Security
-    // lets the index evaluate them (see migration 0004).
+    // full — reads every row of a large tenant. So the statement picks its plan as it runs, from
+    // what `search_terms` holds for the longest term (likely the rarest); each branch is gated
+    // on that, and only one runs:
+    // 1. at most `SEARCH_CAP` records start a word with the term: look each up by id and sort
+    //    those that match every condition (`OFFSET 0` keeps the planner, which may have no
+    //    statistics yet after an import, from turning the lookups into a filtered scan);
+    // 2. more, but all under one word (a company name, a common surname): that word's terms
+    //    are already in id order, newest first, so the page is the first matching ones — as
+    //    cheap for 1M records as for 10k;
+    // 3. more, under several words (a prefix such as "a"): walk the id index newest first;
+    //    with that many matches it meets a page of them soon.
+    // The term conditions and the tenant are B-tree comparisons on LEAKPROOF operators, so
+    // Row-Level Security lets the index evaluate them (see migration 0004).
     let mut terms = vec![
         Val::Text(Some(query.kind.as_str().into())),
         Val::Text(Some(term.clone())),
@@ -229,19 +234,25 @@ fn list_statement(tenant: TenantId, query: &ListQuery) -> Option<(String, Vec<Va
         after = format!(" AND s.record_id < ${}", w.values.len() + terms.len());
     }
     let n = w.values.len();
+    let (k, from, to) = (n + 1, n + 2, n + 3);
+    let range = format!("s.tenant_id = $1 AND s.kind = ${k} AND s.word >= ${from} AND s.word < ${to}");
     let sql = format!(
-        "WITH m AS MATERIALIZED (
-             SELECT s.record_id FROM search_terms s
-             WHERE s.tenant_id = $1 AND s.kind = ${k} AND s.word >= ${from} AND s.word < ${to}{after}
-             LIMIT {probe})
+        "WITH m AS MATERIALIZED (SELECT s.record_id FROM search_terms s WHERE {range}{after} LIMIT {probe}),
+              v AS MATERIALIZED (SELECT (SELECT s.word FROM search_terms s WHERE {range} ORDER BY s.word LIMIT 1) AS lo,
+                                        (SELECT s.word FROM search_terms s WHERE {range} ORDER BY s.word DESC LIMIT 1) AS hi)
          (SELECT l.* FROM (SELECT DISTINCT record_id FROM m) c,
               LATERAL ({select} WHERE {where_} AND t.id = c.record_id OFFSET 0) l
           WHERE (SELECT count(*) FROM m) <= {cap} ORDER BY l.id DESC LIMIT {limit})
          UNION ALL
-         ({select} WHERE {where_} AND (SELECT count(*) FROM m) > {cap} ORDER BY t.id DESC LIMIT {limit})",
-        k = n + 1,
-        from = n + 2,
-        to = n + 3,
+         (SELECT l.* FROM (SELECT s.record_id FROM search_terms s
+                           WHERE s.tenant_id = $1 AND s.kind = ${k} AND s.word = (SELECT lo FROM v){after}
+                           ORDER BY s.record_id DESC) c,
+              LATERAL ({select} WHERE {where_} AND t.id = c.record_id OFFSET 0) l
+          WHERE (SELECT count(*) FROM m) > {cap} AND (SELECT lo = hi FROM v)
+          ORDER BY c.record_id DESC LIMIT {limit})
+         UNION ALL
+         ({select} WHERE {where_} AND (SELECT count(*) FROM m) > {cap} AND NOT (SELECT lo = hi FROM v)
+          ORDER BY t.id DESC LIMIT {limit})",
         select = table.select(),
         where_ = w.sql(),
         probe = SEARCH_CAP + 1,
@@ -252,11 +263,11 @@ fn list_statement(tenant: TenantId, query: &ListQuery) -> Option<(String, Vec<Va
     Some((sql, w.values))
 }
 
-/// Term rows a search reads from `search_terms` before it walks the id index instead (constant:
+/// Term rows a search reads from `search_terms` before it stops fetching every match (constant:
 /// with a parameter the planner assumes a small limit and scans the table). Fetching costs about
 /// one row visit per match, walking about page × rows / matches; they break even near
 /// 1.5 × √rows, i.e. here for a tenant of about half a million rows. A record counts once per
-/// word the term starts, so the walk may start a little early; it finds the same page.
+/// word the term starts, so a later branch may run a little early; it finds the same page.
 const SEARCH_CAP: i64 = 1_000;
 
 /// The least string greater than every string that starts with `prefix`, in code point order
@@ -420,16 +431,16 @@ mod tests {
         assert!("acn" >= prefix_successor("acm").as_str());
     }
 
-    /// Rows of `leads` a plan read (returned or filtered out), from `EXPLAIN (ANALYZE, FORMAT JSON)`.
-    fn lead_rows_read(node: &Value) -> f64 {
+    /// Rows of `relation` a plan read (returned or filtered out), from `EXPLAIN (ANALYZE, FORMAT JSON)`.
+    fn rows_read(node: &Value, relation: &str) -> f64 {
         let num = |k: &str| node.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-        let own = if node.get("Relation Name").and_then(Value::as_str) == Some("leads") {
+        let own = if node.get("Relation Name").and_then(Value::as_str) == Some(relation) {
             (num("Actual Rows") + num("Rows Removed by Filter")) * num("Actual Loops")
         } else {
             0.0
         };
         let children = node.get("Plans").and_then(Value::as_array).into_iter().flatten();
-        own + children.map(lead_rows_read).sum::<f64>()
+        own + children.map(|c| rows_read(c, relation)).sum::<f64>()
     }
 
     /// What RLS would otherwise cost: with the match operator not LEAKPROOF, the GIN index could
@@ -449,33 +460,56 @@ mod tests {
         crm.import::<Lead>(&acme.owner_scope, rows, ImportMode::Atomic).await.unwrap();
         let tenant_id: TenantId = acme.owner_scope.tenant_id();
 
-        let explain = |q: &'static str| {
-            let store = &store;
-            async move {
-                let mut query = ListQuery::new(Kind::Lead);
-                query.search = vec![q.to_owned()];
-                let (sql, values) = list_statement(tenant_id, &query).unwrap();
-                let mut tx = store.pool().begin().await.unwrap();
-                sqlx::query("SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)")
-                    .bind(APP_ROLE)
-                    .bind(tenant_id.uuid().to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
-                let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}");
-                let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(explain)), values)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .unwrap();
-                let plan: Value = sqlx::Row::get(&row, 0);
-                plan[0]["Plan"].clone()
-            }
-        };
-        let rare = explain("zyzz").await;
-        assert!(rare.to_string().contains("search_terms_pkey"), "{rare}");
-        assert!(lead_rows_read(&rare) <= 2.0, "a rare word read {} leads: {rare}", lead_rows_read(&rare));
-        let common = explain("common").await;
-        let read = lead_rows_read(&common);
-        assert!((50.0..=60.0).contains(&read), "a common word walks to a page: {read} leads read");
+        for plans in ["auto", "force_generic_plan"] {
+            let explain = |q: &'static str| {
+                let store = &store;
+                async move {
+                    let mut query = ListQuery::new(Kind::Lead);
+                    query.search = vec![q.to_owned()];
+                    let (sql, values) = list_statement(tenant_id, &query).unwrap();
+                    let mut tx = store.pool().begin().await.unwrap();
+                    let settings =
+                        "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true),
+                                set_config('plan_cache_mode', $3, true)";
+                    sqlx::query(settings)
+                        .bind(APP_ROLE)
+                        .bind(tenant_id.uuid().to_string())
+                        .bind(plans)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                    let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}");
+                    let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(explain)), values)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .unwrap();
+                    let plan: Value = sqlx::Row::get(&row, 0);
+                    plan[0]["Plan"].clone()
+                }
+            };
+            let rare = explain("zyzz").await;
+            assert!(rare.to_string().contains("search_terms_pkey"), "{plans}: {rare}");
+            let read = rows_read(&rare, "leads");
+            assert!(read <= 2.0, "{plans}: a rare word read {read} leads: {rare}");
+            // "common" is on 2,999 leads, one word: its terms, in id order, give the page.
+            let common = explain("common").await;
+            let (leads, terms) = (rows_read(&common, "leads"), rows_read(&common, "search_terms"));
+            assert!(
+                (50.0..=60.0).contains(&leads),
+                "{plans}: a common word reads a page: {leads} leads read"
+            );
+            assert!(
+                terms >= 1_001.0 + 50.0,
+                "{plans}: a page of the word's terms after the capped count: {terms}"
+            );
+            // "co" starts two words (common, corp): the id walk finds the page.
+            let prefix = explain("co").await;
+            let (leads, terms) = (rows_read(&prefix, "leads"), rows_read(&prefix, "search_terms"));
+            assert!(
+                (50.0..=60.0).contains(&leads),
+                "{plans}: a common prefix walks to a page: {leads} leads read"
+            );
+            assert!(terms <= 1_001.0 + 2.0, "{plans}: the capped count and the range's ends only: {terms}");
+        }
     }
 }

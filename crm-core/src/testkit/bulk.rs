@@ -171,5 +171,8 @@ pub async fn search_pages_alike_for_common_and_rare_words(crm: Crm) {
     assert_eq!(search_all(&crm, s, "rare", None).await, expected("Rare Labs", None));
     assert_eq!(search_all(&crm, s, "rare labs", None).await.len(), 3);
     assert_eq!(search_all(&crm, s, "row", None).await.len(), 1_203);
+    // Prefixes of several words each (common, corp; row, rare), over a thousand records.
+    assert_eq!(search_all(&crm, s, "co", None).await, expected("Common Corp", None));
+    assert_eq!(search_all(&crm, s, "r", None).await.len(), 1_203);
     assert!(search_all(&crm, s, "rare common", None).await.is_empty());
 }
