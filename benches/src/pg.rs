@@ -202,33 +202,23 @@ pub async fn list_by_status(
     rows.iter().map(RawLead::from_row).collect()
 }
 
-/// Raw full-text page, as a developer who knows the data would write it: for a rare word, its
-/// matches looked up in the term index (`search_terms`, the store's schema) and sorted; for a
-/// common one, the plain query, which the planner runs as a walk of the id index newest first.
+/// Raw search page, as a developer who knows the data would write it, on the store's term index
+/// (`search_terms`): for a rare word, the records of the words it starts, sorted; for a common
+/// one (a whole word), that word's records in id order, newest first, until the page is full.
 pub async fn search(pool: &PgPool, tenant: Uuid, terms: &[&str], limit: i64, rare: bool) -> Vec<RawLead> {
-    let expr: Vec<String> = terms.iter().map(|t| format!("'{t}':*")).collect();
-    let query = if rare {
-        format!(
-            "SELECT {LEAD_COLUMNS} FROM leads t WHERE t.tenant_id = $1 AND t.deleted_at IS NULL \
-             AND t.search @@ $2::tsquery AND t.id IN (SELECT s.record_id FROM search_terms s \
-             WHERE s.tenant_id = $1 AND s.kind = 'lead' AND s.word >= $4 AND s.word < $5)"
-        )
-    } else {
-        format!(
-            "SELECT {LEAD_COLUMNS} FROM leads t WHERE t.tenant_id = $1 AND t.deleted_at IS NULL \
-             AND t.search @@ $2::tsquery AND $4::text IS NOT NULL AND $5::text IS NOT NULL"
-        )
-    };
-    let longest = terms.iter().max_by_key(|t| t.len()).expect("a term");
-    // Terms here are ASCII lower-case letters: the successor of a prefix bumps its last byte.
-    let mut end = longest.as_bytes().to_vec();
-    *end.last_mut().expect("a letter") += 1;
-    let rows = sqlx::query(AssertSqlSafe(format!("{query} ORDER BY t.id DESC LIMIT $3")))
+    let word = if rare { "s.word >= $2 AND s.word < $3" } else { "s.word = $2 AND $3::text IS NOT NULL" };
+    let order = if rare { "t.id" } else { "s.record_id" };
+    let sql = format!(
+        "SELECT {LEAD_COLUMNS} FROM search_terms s JOIN leads t ON t.tenant_id = s.tenant_id \
+         AND t.id = s.record_id WHERE s.tenant_id = $1 AND s.kind = 'lead' AND {word} \
+         AND t.deleted_at IS NULL ORDER BY {order} DESC LIMIT $4"
+    );
+    let term = terms.iter().max_by_key(|t| t.len()).expect("a term");
+    let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(tenant)
-        .bind(expr.join(" & "))
+        .bind(*term)
+        .bind(crm_core::search::prefix_successor(term))
         .bind(limit)
-        .bind(*longest)
-        .bind(String::from_utf8(end).expect("ascii"))
         .fetch_all(pool)
         .await
         .expect("rows");

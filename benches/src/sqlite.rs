@@ -166,18 +166,21 @@ pub fn list_by_status(
     rows.collect::<rusqlite::Result<_>>().expect("rows")
 }
 
-/// Raw full-text page, as a developer who knows the data would write it: for a rare word, the
-/// matches fetched by rowid and sorted (`+` keeps SQLite off the id index); for a common one,
-/// the id index walked newest first, checking each row against the match set.
+/// Raw search page, as a developer who knows the data would write it, on the store's term index
+/// (`search_terms`): for a rare word, the records of the words it starts, sorted; for a common
+/// one (a whole word), that word's records in id order, newest first, until the page is full.
 pub fn search(conn: &Connection, tenant: &[u8], terms: &[&str], limit: u32, rare: bool) -> Vec<RawLead> {
-    let expr: Vec<String> = terms.iter().map(|t| format!("\"{t}\"*")).collect();
-    let plus = if rare { "+" } else { "" };
+    let word = if rare { "s.word >= ?2 AND s.word < ?3" } else { "s.word = ?2 AND ?3 IS NOT NULL" };
+    let order = if rare { "t.id" } else { "s.record_id" };
     let sql = format!(
-        "SELECT {LEAD_COLUMNS} FROM leads t WHERE {plus}t.tenant_id = ?1 AND t.deleted_at IS NULL \
-         AND t.rowid IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH ?2) ORDER BY t.id DESC LIMIT ?3"
+        "SELECT {LEAD_COLUMNS} FROM search_terms s CROSS JOIN leads t ON t.tenant_id = s.tenant_id \
+         AND t.id = s.record_id WHERE s.tenant_id = ?1 AND s.kind = 'lead' AND {word} \
+         AND t.deleted_at IS NULL ORDER BY {order} DESC LIMIT ?4"
     );
+    let term = terms.iter().max_by_key(|t| t.len()).expect("a term");
+    let end = crm_core::search::prefix_successor(term);
     let mut stmt = conn.prepare_cached(&sql).expect("prepare");
-    let rows = stmt.query_map(params![tenant, expr.join(" AND "), limit], RawLead::from_row).expect("query");
+    let rows = stmt.query_map(params![tenant, term, end, limit], RawLead::from_row).expect("query");
     rows.collect::<rusqlite::Result<_>>().expect("rows")
 }
 

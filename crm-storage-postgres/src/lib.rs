@@ -9,6 +9,8 @@
 //! `BYPASSRLS`, owns no table) and sets `app.tenant_id`, both transaction-local
 //! (`set_config(…, true)`), so a pooled connection carries no tenant or role to its next use.
 //! A query that forgot its tenant filter returns nothing rather than another tenant's rows.
+//! Point reads (a record by id, a membership) send the same settings and a prepared statement
+//! as one message, which Postgres runs as one implicit transaction: one round trip, not two.
 //! The audit table is append-only for the application role (no `UPDATE`, `DELETE`, `TRUNCATE`).
 //!
 //! ## Roles a deployment needs
@@ -30,6 +32,7 @@
 mod bulk;
 mod error;
 mod migrate;
+mod point;
 mod read;
 mod rows;
 mod store;

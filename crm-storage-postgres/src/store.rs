@@ -12,7 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::rows::Val;
+use crate::point::PointRead;
+use crate::rows::{self, Val};
 use crate::{error, migrate, read, write};
 
 /// The role every transaction switches to: no `BYPASSRLS`, owns nothing (created by the
@@ -150,8 +151,9 @@ impl Store for PgStore {
     }
 
     async fn membership(&self, scope: &Scope, user_id: UserId) -> Result<Option<Membership>> {
-        let tenant = scope.tenant_id();
-        scoped!(self, Some(tenant), |c| read::membership(c, tenant, user_id))
+        let read = PointRead::by(&rows::MEMBERSHIPS, "user_id");
+        let row = read.fetch(&self.pool, scope.tenant_id(), user_id.uuid()).await?;
+        row.map(|r| rows::membership(&r).map_err(error::map)).transpose()
     }
 
     async fn members(&self, scope: &Scope) -> Result<Vec<Member>> {
@@ -160,8 +162,9 @@ impl Store for PgStore {
     }
 
     async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
-        let tenant = scope.tenant_id();
-        scoped!(self, Some(tenant), |c| read::get(c, tenant, kind, id))
+        let Some(table) = rows::table_of(kind) else { return Ok(None) };
+        let row = PointRead::record(table).fetch(&self.pool, scope.tenant_id(), id).await?;
+        row.map(|r| rows::entity(kind, &r).map_err(error::map)).transpose()
     }
 
     async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {

@@ -191,6 +191,36 @@ async fn pooled_connection_keeps_no_tenant_after_a_transaction() {
     sqlx::query("RESET ROLE").execute(&mut *conn).await.unwrap();
 }
 
+/// Point reads (a record by id) send the settings and a prepared statement in one message,
+/// preparing it on a connection that lacks it — also after a host reset the connection.
+#[tokio::test]
+async fn point_reads_prepare_again_after_a_reset_and_stay_in_their_tenant() {
+    let Some(w) = world().await else { return };
+    let pool = PgPoolOptions::new().max_connections(1).connect_with(w.options.clone()).await.unwrap();
+    let crm = Crm::new(PgStore::from_pool(pool.clone()));
+    let scope = crm.scope_for(w.a.tenant.id, w.a.owner.id).await.unwrap();
+    assert_eq!(crm.get(&scope, w.lead_a.meta.id).await.unwrap().meta.id, w.lead_a.meta.id);
+    let prepared: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'crm_%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(prepared >= 1, "the point read is prepared on its connection");
+
+    sqlx::query("DISCARD ALL").execute(&pool).await.unwrap();
+    assert_eq!(crm.get(&scope, w.lead_a.meta.id).await.unwrap().meta.id, w.lead_a.meta.id);
+    let other: Result<Lead, _> = crm.get(&scope, w.lead_b.meta.id).await;
+    assert!(matches!(other, Err(crm_core::Error::NotFound)), "{other:?}");
+
+    let (tenant, role): (Option<String>, String) =
+        sqlx::query_as("SELECT current_setting('app.tenant_id', true), current_user::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(tenant.unwrap_or_default().is_empty(), "tenant setting leaked past a point read");
+    assert_ne!(role, "crm_app", "role switch leaked past a point read");
+}
+
 #[tokio::test]
 async fn audit_log_is_append_only_for_the_app_role() {
     let Some(w) = world().await else { return };

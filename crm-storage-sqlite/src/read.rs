@@ -148,31 +148,24 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     let Some(table) = rows::table_of(query.kind) else { return Ok(Vec::new()) };
     let f = &query.filter;
     let mut w = Where::new(tenant);
-    let mut rowid_array: Option<(usize, rusqlite::vtab::array::Array)> = None;
+    let mut id_array: Option<(usize, rusqlite::vtab::array::Array)> = None;
     w.and("t.deleted_at IS NULL", []);
-    if !query.search.is_empty() {
-        // The full-text query runs once, as a set the rows are checked against. (As a join, SQLite
-        // may instead walk the table in id order and re-run the full-text query for every row.)
-        let expr: Vec<String> =
-            query.search.iter().map(|term| format!("\"{}\"*", term.replace('"', ""))).collect();
-        let expr = expr.join(" AND ");
-        match few_matches(conn, table, &expr)? {
-            // Few matches: fetch them by rowid (the set already found, passed as an array) and
-            // sort them; `+` keeps SQLite from walking the tenant's id index instead, which would
-            // read every row of a large tenant to find one.
-            Some(rowids) if rowids.is_empty() => return Ok(Vec::new()),
-            Some(rowids) => {
-                w.clauses[0] = "+t.tenant_id = ?1".into();
-                // A placeholder in the values, bound as an array when the statement runs.
-                w.and("t.rowid IN rarray(?)", [Value::Null]);
-                rowid_array = Some((w.params.len() - 1, Rc::new(rowids)));
+    // Every term must start a word of the record: `search_words` is its words, space-separated.
+    for term in &query.search {
+        w.and("instr(' ' || t.search_words, ' ' || ?) > 0", [Value::Text(term.clone())]);
+    }
+    let mut one_word = None;
+    if let Some(term) = query.search.iter().max_by_key(|t| t.chars().count()) {
+        match search_plan(conn, tenant, table, query.kind, term)? {
+            SearchPlan::Nothing => return Ok(Vec::new()),
+            SearchPlan::OneWord(word) => one_word = Some(word),
+            // Few matches: fetch them by id and sort them.
+            SearchPlan::Few(ids) => {
+                w.and("t.id IN rarray(?)", [Value::Null]);
+                id_array = Some((w.params.len() - 1, Rc::new(ids)));
             }
-            // Many matches: walking the id index newest first meets a page of them soon.
-            None => {
-                let clause =
-                    format!("t.rowid IN (SELECT rowid FROM {0}_fts WHERE {0}_fts MATCH ?)", table.name);
-                w.and(&clause, [Value::Text(expr)]);
-            }
+            // Many, under several words: walking the id index newest first meets a page soon.
+            SearchPlan::Walk => {}
         }
     }
     if let Some(status) = f.status {
@@ -239,18 +232,37 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     }
     let limit = Value::Integer(query.limit.into());
     let cols: Vec<String> = table.columns.iter().map(|c| format!("t.{c}")).collect();
-    let sql = format!(
-        "SELECT {} FROM {} t WHERE {} ORDER BY t.id DESC LIMIT ?{}",
-        cols.join(", "),
-        table.name,
-        w.sql(),
-        w.params.len() + 1
-    );
+    let sql = match one_word {
+        // One word holds every match: its terms come in id order, so the page is the first
+        // records among them that pass the filters (CROSS JOIN: terms drive, records follow).
+        Some(word) => {
+            w.clauses.push("s.tenant_id = ?1".into());
+            w.and("s.kind = ? AND s.word = ?", [Value::Text(query.kind.as_str().into()), Value::Text(word)]);
+            if let Some(after) = query.after {
+                w.and("s.record_id < ?", [rows::uuid(after)]);
+            }
+            format!(
+                "SELECT {} FROM search_terms s CROSS JOIN {} t ON t.tenant_id = s.tenant_id AND t.id = s.record_id
+                 WHERE {} ORDER BY s.record_id DESC LIMIT ?{}",
+                cols.join(", "),
+                table.name,
+                w.sql(),
+                w.params.len() + 1
+            )
+        }
+        None => format!(
+            "SELECT {} FROM {} t WHERE {} ORDER BY t.id DESC LIMIT ?{}",
+            cols.join(", "),
+            table.name,
+            w.sql(),
+            w.params.len() + 1
+        ),
+    };
     let mut params = w.params;
     params.push(limit);
     let kind = query.kind;
     let mut bound: Vec<&dyn rusqlite::ToSql> = params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
-    if let Some((at, array)) = &rowid_array {
+    if let Some((at, array)) = &id_array {
         bound[*at] = array;
     }
     let mut stmt = conn.prepare_cached(&sql).map_err(error::map)?;
@@ -258,22 +270,58 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(error::map)
 }
 
-/// The rowids a full-text query matches if they are few enough to fetch them all rather than
-/// walk the id index (`None`: too many). Fetching costs about one row visit per match; walking, about page × rows / matches
-/// visits until a page is full. They break even near 1.5 × √rows, so that is the cut (with `rows`
-/// the table's largest rowid, all tenants together, and matches also counted in every tenant):
-/// either way a search visits at most a few √rows rows, however common its words.
-fn few_matches(conn: &Connection, table: &Table, expr: &str) -> Result<Option<Vec<Value>>> {
+/// How a search finds its page, from what `search_terms` holds for its longest term.
+enum SearchPlan {
+    /// No word starts with the term.
+    Nothing,
+    /// Exactly one word does: walk its records in id order.
+    OneWord(String),
+    /// Several words do, on these few records (ids, possibly repeated).
+    Few(Vec<Value>),
+    /// Several words do, on many records.
+    Walk,
+}
+
+/// Chooses the plan: the first and last word the term starts (two index probes), then, if they
+/// differ, the matching records up to a cap. Fetching matches costs about one row visit each;
+/// walking the id index, about page × rows / matches visits until a page is full. They break
+/// even near 1.5 × √rows, so that is the cap (with `rows` the table's largest rowid, all tenants
+/// together); either way a search visits at most a few √rows rows, however common its words.
+fn search_plan(
+    conn: &Connection,
+    tenant: TenantId,
+    table: &Table,
+    kind: Kind,
+    term: &str,
+) -> Result<SearchPlan> {
+    let range = "tenant_id = ?1 AND kind = ?2 AND word >= ?3 AND word < ?4";
+    let params = || {
+        vec![
+            rows::uuid(tenant.uuid()),
+            Value::Text(kind.as_str().into()),
+            Value::Text(term.to_owned()),
+            Value::Text(crm_core::search::prefix_successor(term)),
+        ]
+    };
+    let end = |order: &str| {
+        let sql = format!("SELECT word FROM search_terms WHERE {range} ORDER BY word {order} LIMIT 1");
+        query_one(conn, &sql, params(), |r| r.get::<_, String>(0))
+    };
+    let Some(first) = end("ASC")? else { return Ok(SearchPlan::Nothing) };
+    if end("DESC")?.as_deref() == Some(first.as_str()) {
+        return Ok(SearchPlan::OneWord(first));
+    }
     let rows: i64 = conn
         .prepare_cached(&format!("SELECT coalesce(max(rowid), 0) FROM {}", table.name))
         .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
         .map_err(error::map)?;
     let cap = (1.5 * (rows as f64).sqrt()).max(100.0) as i64;
-    // Reading stops past the cap: a common word is not read to the end.
-    let sql = format!("SELECT rowid FROM {0}_fts WHERE {0}_fts MATCH ?1 LIMIT ?2", table.name);
-    let params = vec![Value::Text(expr.to_owned()), Value::Integer(cap + 1)];
-    let rowids = query_rows(conn, &sql, params, |r| r.get::<_, i64>(0).map(Value::Integer))?;
-    Ok((rowids.len() as i64 <= cap).then_some(rowids))
+    // Reading stops past the cap: a common prefix is not read to the end.
+    let sql = format!("SELECT record_id FROM search_terms WHERE {range} LIMIT ?5");
+    let mut values = params();
+    values.push(Value::Integer(cap + 1));
+    let ids = query_rows(conn, &sql, values, |r| r.get::<_, Value>(0))?;
+    Ok(if ids.len() as i64 <= cap { SearchPlan::Few(ids) } else { SearchPlan::Walk })
 }
 
 fn before_clause(w: &mut Where, time_column: &str, before: Option<TimeCursor>) {
