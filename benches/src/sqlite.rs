@@ -75,13 +75,15 @@ fn migrations_text() -> String {
     files.iter().map(|f| std::fs::read_to_string(f).expect("migration")).collect()
 }
 
-/// A raw connection with the store's pragmas, for the baseline.
+/// A raw connection with the store's settings, for the baseline (the planner stability
+/// guarantee too: without it a `LIMIT ?` statement is re-prepared at every execution).
 pub fn raw(path: &Path) -> Connection {
     let conn = Connection::open(path).expect("open raw");
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
     )
     .expect("pragmas");
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).expect("qpsg");
     conn
 }
 

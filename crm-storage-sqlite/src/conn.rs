@@ -20,6 +20,7 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use crm_core::{Error, Result};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
@@ -64,8 +65,11 @@ const GROUP_LIMIT: usize = 256;
 /// How long a reader that just answered a lone caller looks for its next read before it sleeps.
 const READER_SPIN: Duration = Duration::from_micros(50);
 
-/// How long a caller looks for a free reader's answer before it yields.
-const CALLER_SPIN: Duration = Duration::from_micros(20);
+/// How long a lone caller looks for its reader's answer before it yields: long enough for a
+/// page of 50 records here (~130 µs). A yielded caller is woken by the kernel, which on a VM
+/// took ~70 µs — half the cost of a page read alone (measured: 210 µs with a 20 µs spin, 139 µs
+/// with this one). Callers never spin while other reads are in flight.
+const CALLER_SPIN: Duration = Duration::from_micros(150);
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 type WriteJob = Box<dyn FnOnce(&mut Connection) -> Result<()> + Send>;
@@ -366,6 +370,10 @@ fn open(path: Option<&Path>, flags: OpenFlags, options: &SqliteOptions) -> Resul
     ))
     .map_err(error::map)?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Plans must not depend on bound values: SQLite otherwise re-prepares (parses and plans
+    // again) a statement at every execution whose `LIMIT ?` or compared values it looked at —
+    // every list page did, doubling its cost. No query here relies on a value-dependent plan.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(error::map)?;
     // `rarray(?)`: a search passes the rowids it already found as one parameter.
     rusqlite::vtab::array::load_module(&conn).map_err(error::map)?;
     Ok(conn)

@@ -282,11 +282,11 @@ enum SearchPlan {
     Walk,
 }
 
-/// Chooses the plan: the first and last word the term starts (two index probes), then, if they
-/// differ, the matching records up to a cap. Fetching matches costs about one row visit each;
-/// walking the id index, about page × rows / matches visits until a page is full. They break
-/// even near 1.5 × √rows, so that is the cap (with `rows` the table's largest rowid, all tenants
-/// together); either way a search visits at most a few √rows rows, however common its words.
+/// Chooses the plan: the first and last word the term starts (two index probes, one statement),
+/// then, if they differ, the matching records up to a cap. Fetching matches costs about one row
+/// visit each; walking the id index, about page × rows / matches visits until a page is full.
+/// They break even near 1.5 × √rows, so that is the cap (with `rows` the table's largest rowid,
+/// all tenants together); either way a search visits at most a few √rows rows.
 fn search_plan(
     conn: &Connection,
     tenant: TenantId,
@@ -303,12 +303,15 @@ fn search_plan(
             Value::Text(crm_core::search::prefix_successor(term)),
         ]
     };
-    let end = |order: &str| {
-        let sql = format!("SELECT word FROM search_terms WHERE {range} ORDER BY word {order} LIMIT 1");
-        query_one(conn, &sql, params(), |r| r.get::<_, String>(0))
-    };
-    let Some(first) = end("ASC")? else { return Ok(SearchPlan::Nothing) };
-    if end("DESC")?.as_deref() == Some(first.as_str()) {
+    let sql = format!(
+        "SELECT (SELECT word FROM search_terms WHERE {range} ORDER BY word LIMIT 1),
+                (SELECT word FROM search_terms WHERE {range} ORDER BY word DESC LIMIT 1)"
+    );
+    let ends = query_one(conn, &sql, params(), |r| {
+        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    let Some((Some(first), last)) = ends else { return Ok(SearchPlan::Nothing) };
+    if last.as_deref() == Some(first.as_str()) {
         return Ok(SearchPlan::OneWord(first));
     }
     let rows: i64 = conn
