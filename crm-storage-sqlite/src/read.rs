@@ -101,6 +101,7 @@ pub(crate) fn stage_history(conn: &Connection, tenant: TenantId, deal: Uuid) -> 
 }
 
 /// Builds a `WHERE` clause with numbered parameters.
+#[derive(Clone)]
 struct Where {
     clauses: Vec<String>,
     params: Vec<Value>,
@@ -148,25 +149,10 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     let Some(table) = rows::table_of(query.kind) else { return Ok(Vec::new()) };
     let f = &query.filter;
     let mut w = Where::new(tenant);
-    let mut id_array: Option<(usize, rusqlite::vtab::array::Array)> = None;
     w.and("t.deleted_at IS NULL", []);
     // Every term must start a word of the record: `search_words` is its words, space-separated.
     for term in &query.search {
         w.and("instr(' ' || t.search_words, ' ' || ?) > 0", [Value::Text(term.clone())]);
-    }
-    let mut one_word = None;
-    if let Some(term) = query.search.iter().max_by_key(|t| t.chars().count()) {
-        match search_plan(conn, tenant, table, query.kind, term)? {
-            SearchPlan::Nothing => return Ok(Vec::new()),
-            SearchPlan::OneWord(word) => one_word = Some(word),
-            // Few matches: fetch them by id and sort them.
-            SearchPlan::Few(ids) => {
-                w.and("t.id IN rarray(?)", [Value::Null]);
-                id_array = Some((w.params.len() - 1, Rc::new(ids)));
-            }
-            // Many, under several words: walking the id index newest first meets a page soon.
-            SearchPlan::Walk => {}
-        }
     }
     if let Some(status) = f.status {
         w.and("t.status = ?", [Value::Text(status.as_str().into())]);
@@ -230,42 +216,97 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     if let Some(after) = query.after {
         w.and("t.id < ?", [rows::uuid(after)]);
     }
-    let limit = Value::Integer(query.limit.into());
-    let cols: Vec<String> = table.columns.iter().map(|c| format!("t.{c}")).collect();
-    let sql = match one_word {
-        // One word holds every match: its terms come in id order, so the page is the first
-        // records among them that pass the filters (CROSS JOIN: terms drive, records follow).
-        Some(word) => {
-            w.clauses.push("s.tenant_id = ?1".into());
-            w.and("s.kind = ? AND s.word = ?", [Value::Text(query.kind.as_str().into()), Value::Text(word)]);
-            if let Some(after) = query.after {
-                w.and("s.record_id < ?", [rows::uuid(after)]);
-            }
-            format!(
-                "SELECT {} FROM search_terms s CROSS JOIN {} t ON t.tenant_id = s.tenant_id AND t.id = s.record_id
-                 WHERE {} ORDER BY s.record_id DESC LIMIT ?{}",
-                cols.join(", "),
-                table.name,
-                w.sql(),
-                w.params.len() + 1
-            )
-        }
-        None => format!(
-            "SELECT {} FROM {} t WHERE {} ORDER BY t.id DESC LIMIT ?{}",
-            cols.join(", "),
-            table.name,
-            w.sql(),
-            w.params.len() + 1
-        ),
+    let Some(term) = query.search.iter().max_by_key(|t| t.chars().count()) else {
+        return page(conn, table, query, w, None);
     };
-    let mut params = w.params;
-    params.push(limit);
+    // The usual search — a surname, a company — names one word: try that plan first, in one
+    // statement that finds the word itself (and finds nothing when the term starts several).
+    let found = one_word_page(conn, table, query, w.clone(), term)?;
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    match search_plan(conn, tenant, table, query.kind, term)? {
+        SearchPlan::Nothing | SearchPlan::OneWord => Ok(Vec::new()),
+        // Few matches: fetch them by id and sort them.
+        SearchPlan::Few(ids) => {
+            w.and("t.id IN rarray(?)", [Value::Null]);
+            let at = w.params.len() - 1;
+            page(conn, table, query, w, Some((at, Rc::new(ids))))
+        }
+        // Many, under several words: walking the id index newest first meets a page soon.
+        SearchPlan::Walk => page(conn, table, query, w, None),
+    }
+}
+
+/// A page of `table` newest first, `array` bound at its parameter index (`rarray(?)`).
+fn page(
+    conn: &Connection,
+    table: &Table,
+    query: &ListQuery,
+    w: Where,
+    array: Option<(usize, rusqlite::vtab::array::Array)>,
+) -> Result<Vec<Entity>> {
+    let sql = format!(
+        "SELECT {} FROM {} t WHERE {} ORDER BY t.id DESC LIMIT ?{}",
+        columns(table),
+        table.name,
+        w.sql(),
+        w.params.len() + 1
+    );
+    run_page(conn, &sql, query, w.params, array)
+}
+
+/// The page when the term starts exactly one word: that word's terms come in id order, so the
+/// page is the first records among them that pass the filters (CROSS JOIN: terms drive,
+/// records follow). Empty when the term starts no word or several.
+fn one_word_page(
+    conn: &Connection,
+    table: &Table,
+    query: &ListQuery,
+    mut w: Where,
+    term: &str,
+) -> Result<Vec<Entity>> {
+    w.params.push(Value::Text(query.kind.as_str().into()));
+    let k = w.params.len();
+    w.params.push(Value::Text(term.to_owned()));
+    w.params.push(Value::Text(crm_core::search::prefix_successor(term)));
+    let range = format!("tenant_id = ?1 AND kind = ?{k} AND word >= ?{} AND word < ?{}", k + 1, k + 2);
+    let first = format!("(SELECT word FROM search_terms WHERE {range} ORDER BY word LIMIT 1)");
+    let last = format!("(SELECT word FROM search_terms WHERE {range} ORDER BY word DESC LIMIT 1)");
+    w.clauses.push(format!("s.tenant_id = ?1 AND s.kind = ?{k} AND s.word = {first} AND {first} = {last}"));
+    if let Some(after) = query.after {
+        w.and("s.record_id < ?", [rows::uuid(after)]);
+    }
+    let sql = format!(
+        "SELECT {} FROM search_terms s CROSS JOIN {} t ON t.tenant_id = s.tenant_id AND t.id = s.record_id
+         WHERE {} ORDER BY s.record_id DESC LIMIT ?{}",
+        columns(table),
+        table.name,
+        w.sql(),
+        w.params.len() + 1
+    );
+    run_page(conn, &sql, query, w.params, None)
+}
+
+fn columns(table: &Table) -> String {
+    let cols: Vec<String> = table.columns.iter().map(|c| format!("t.{c}")).collect();
+    cols.join(", ")
+}
+
+fn run_page(
+    conn: &Connection,
+    sql: &str,
+    query: &ListQuery,
+    mut params: Vec<Value>,
+    array: Option<(usize, rusqlite::vtab::array::Array)>,
+) -> Result<Vec<Entity>> {
+    params.push(Value::Integer(query.limit.into()));
     let kind = query.kind;
     let mut bound: Vec<&dyn rusqlite::ToSql> = params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
-    if let Some((at, array)) = &id_array {
+    if let Some((at, array)) = &array {
         bound[*at] = array;
     }
-    let mut stmt = conn.prepare_cached(&sql).map_err(error::map)?;
+    let mut stmt = conn.prepare_cached(sql).map_err(error::map)?;
     let rows = stmt.query_map(&bound[..], |row| rows::entity(kind, row)).map_err(error::map)?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(error::map)
 }
@@ -274,8 +315,8 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
 enum SearchPlan {
     /// No word starts with the term.
     Nothing,
-    /// Exactly one word does: walk its records in id order.
-    OneWord(String),
+    /// Exactly one word does (see [`one_word_page`]).
+    OneWord,
     /// Several words do, on these few records (ids, possibly repeated).
     Few(Vec<Value>),
     /// Several words do, on many records.
@@ -312,7 +353,7 @@ fn search_plan(
     })?;
     let Some((Some(first), last)) = ends else { return Ok(SearchPlan::Nothing) };
     if last.as_deref() == Some(first.as_str()) {
-        return Ok(SearchPlan::OneWord(first));
+        return Ok(SearchPlan::OneWord);
     }
     let rows: i64 = conn
         .prepare_cached(&format!("SELECT coalesce(max(rowid), 0) FROM {}", table.name))
