@@ -13,13 +13,16 @@
 //! `SELECT` instead was measured and lost 12 % of requests per second under load to parsing and
 //! planning. Only UUIDs printed by `uuid` (hex and dashes) are inlined into the message.
 
+use std::sync::LazyLock;
+
+use crm_core::model::Kind;
 use crm_core::{Result, TenantId};
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
 
 use crate::error;
-use crate::rows::Table;
+use crate::rows::{self, Table};
 use crate::store::APP_ROLE;
 
 /// A prepared point read: its name and the statement, keyed by `(tenant_id, $2)`.
@@ -29,14 +32,26 @@ pub(crate) struct PointRead {
 }
 
 impl PointRead {
-    /// A live record of `table` by id.
-    pub fn record(table: &Table) -> Self {
-        Self::new(table, "get", "t.id = $2 AND t.deleted_at IS NULL")
+    /// A live record of `kind` by id; `None` for kinds without a table. Built once per kind:
+    /// formatting the column list is a good part of the client's work for a point read.
+    pub fn record(kind: Kind) -> Option<&'static PointRead> {
+        static READS: LazyLock<Vec<(Kind, PointRead)>> = LazyLock::new(|| {
+            [Kind::Pipeline, Kind::Lead, Kind::Contact, Kind::Account, Kind::Deal, Kind::Activity]
+                .into_iter()
+                .filter_map(|kind| {
+                    let table = rows::table_of(kind)?;
+                    Some((kind, PointRead::new(table, "get", "t.id = $2 AND t.deleted_at IS NULL")))
+                })
+                .collect()
+        });
+        READS.iter().find(|(k, _)| *k == kind).map(|(_, read)| read)
     }
 
-    /// A row of `table` by `column` within the tenant (a membership by user id).
-    pub fn by(table: &Table, column: &str) -> Self {
-        Self::new(table, column, &format!("t.{column} = $2"))
+    /// A membership by user id within the tenant.
+    pub fn membership() -> &'static PointRead {
+        static READ: LazyLock<PointRead> =
+            LazyLock::new(|| PointRead::new(&rows::MEMBERSHIPS, "user_id", "t.user_id = $2"));
+        &READ
     }
 
     fn new(table: &Table, what: &str, condition: &str) -> Self {

@@ -151,8 +151,7 @@ impl Store for PgStore {
     }
 
     async fn membership(&self, scope: &Scope, user_id: UserId) -> Result<Option<Membership>> {
-        let read = PointRead::by(&rows::MEMBERSHIPS, "user_id");
-        let row = read.fetch(&self.pool, scope.tenant_id(), user_id.uuid()).await?;
+        let row = PointRead::membership().fetch(&self.pool, scope.tenant_id(), user_id.uuid()).await?;
         row.map(|r| rows::membership(&r).map_err(error::map)).transpose()
     }
 
@@ -162,8 +161,8 @@ impl Store for PgStore {
     }
 
     async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
-        let Some(table) = rows::table_of(kind) else { return Ok(None) };
-        let row = PointRead::record(table).fetch(&self.pool, scope.tenant_id(), id).await?;
+        let Some(read) = PointRead::record(kind) else { return Ok(None) };
+        let row = read.fetch(&self.pool, scope.tenant_id(), id).await?;
         row.map(|r| rows::entity(kind, &r).map_err(error::map)).transpose()
     }
 

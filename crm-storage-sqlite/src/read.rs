@@ -270,7 +270,7 @@ fn one_word_page(
     let k = w.params.len();
     w.params.push(Value::Text(term.to_owned()));
     w.params.push(Value::Text(crm_core::search::prefix_successor(term)));
-    let range = format!("tenant_id = ?1 AND kind = ?{k} AND word >= ?{} AND word < ?{}", k + 1, k + 2);
+    let range = term_range(k);
     let first = format!("(SELECT word FROM search_terms WHERE {range} ORDER BY word LIMIT 1)");
     let last = format!("(SELECT word FROM search_terms WHERE {range} ORDER BY word DESC LIMIT 1)");
     w.clauses.push(format!("s.tenant_id = ?1 AND s.kind = ?{k} AND s.word = {first} AND {first} = {last}"));
@@ -286,6 +286,12 @@ fn one_word_page(
         w.params.len() + 1
     );
     run_page(conn, &sql, query, w.params, None)
+}
+
+/// The `search_terms` rows of the tenant (`?1`) whose word a term starts: the kind, the term and
+/// its successor are parameters `k`, `k + 1` and `k + 2`.
+fn term_range(k: usize) -> String {
+    format!("tenant_id = ?1 AND kind = ?{k} AND word >= ?{} AND word < ?{}", k + 1, k + 2)
 }
 
 fn columns(table: &Table) -> String {
@@ -335,7 +341,7 @@ fn search_plan(
     kind: Kind,
     term: &str,
 ) -> Result<SearchPlan> {
-    let range = "tenant_id = ?1 AND kind = ?2 AND word >= ?3 AND word < ?4";
+    let range = term_range(2);
     let params = || {
         vec![
             rows::uuid(tenant.uuid()),
