@@ -43,6 +43,8 @@ cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     if [[ -n "$PG_DB" ]]; then psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true; fi
+    # Server logs are kept for a look at any refusals.
+    mkdir -p "$ROOT/target/load-logs" && cp "$WORK"/*.log "$ROOT/target/load-logs/" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -102,7 +104,7 @@ load() {
 row() {
     local store="$1" case="$2" file="$3"
     jq -r --arg s "$store" --arg c "$case" \
-        '"| \($s) | \($c) | \(.summary.requestsPerSec | floor) | \(.latencyPercentiles.p50 * 1000 * 100 | round / 100) | \(.latencyPercentiles.p99 * 1000 * 100 | round / 100) | \([.statusCodeDistribution | to_entries[] | select(.key | startswith("2") | not) | .value] | add // 0) |"' \
+        '"| \($s) | \($c) | \(.summary.requestsPerSec | floor) | \(.latencyPercentiles.p50 * 1000 * 100 | round / 100) | \(.latencyPercentiles.p99 * 1000 * 100 | round / 100) | \([.statusCodeDistribution | to_entries[] | select(.key | startswith("2") | not) | "\(.value) × \(.key)"] | join(", ") | if . == "" then "0" else . end) |"' \
         "$file" | tee -a "$REPORT"
 }
 

@@ -7,7 +7,7 @@ use crm_core::model::{
     Member, Membership, Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
-use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
+use crm_core::{DomainEvent, Error, Result, Scope, TenantId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -84,7 +84,16 @@ impl PgStore {
         let begin = format!(
             "BEGIN; SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '{tenant}', true){plans}"
         );
-        self.pool.begin_with(AssertSqlSafe(begin)).await.map_err(error::map)
+        // The BEGIN runs in a task of its own, to the end even if its caller gives up: sqlx 0.9.0
+        // forgets a BEGIN whose future is dropped before the answer (transact-rs/sqlx#4393), so
+        // the pooled connection would stay in that transaction for its next users — each failing
+        // with 25P02 once one statement failed. A finished transaction nobody takes is dropped,
+        // and so rolled back, like any other.
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin_with(AssertSqlSafe(begin)).await })
+            .await
+            .map_err(|_| Error::internal("a transaction could not begin: its task stopped"))?
+            .map_err(error::map)
     }
 }
 
