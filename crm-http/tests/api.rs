@@ -432,6 +432,11 @@ async fn cors_echoes_only_allowed_origins() {
     assert_eq!(allowed.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
     let other = send(&app, preflight("https://evil.example")).await;
     assert!(!other.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+
+    // No origin configured (the default): no origin is ever allowed.
+    let closed = router(ApiState::new(Crm::new(SqliteStore::open_in_memory().await.unwrap())));
+    let refused = send(&closed, preflight("https://app.example")).await;
+    assert!(!refused.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
 }
 
 #[tokio::test]
