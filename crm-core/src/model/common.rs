@@ -76,8 +76,10 @@ pub struct RecordMeta<T> {
     /// Optimistic-concurrency version: 1 on create, +1 on every change.
     pub version: i64,
     /// When it was created.
+    #[serde(serialize_with = "super::timestamp::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it last changed.
+    #[serde(serialize_with = "super::timestamp::rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// When it was soft-deleted; reads never return deleted records.
     #[serde(skip)]

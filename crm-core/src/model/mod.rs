@@ -13,6 +13,7 @@ mod identity;
 mod lead;
 mod pipeline;
 mod tenant;
+mod timestamp;
 
 pub use account::{Account, AccountId, AccountPatch, NewAccount};
 pub use activity::{Activity, ActivityId, ActivityKind, ActivityPatch, ActivityTarget, NewActivity};
