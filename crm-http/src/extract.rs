@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::ApiState;
 use crate::error::ApiError;
+use crate::limit::ApiKeyOrTenant;
 use crate::middleware::RequestId;
 
 /// A JSON body. Wrong media type is 415, too large 413, malformed JSON 400, and JSON of the
@@ -132,8 +133,8 @@ impl FromRequestParts<ApiState> for Auth {
             }
         }
         let key = match scope.principal() {
-            crm_core::Principal::ApiKey { key_id, .. } => format!("key:{key_id}"),
-            _ => format!("tenant:{}", scope.tenant_id()),
+            crm_core::Principal::ApiKey { key_id, .. } => ApiKeyOrTenant::ApiKey(*key_id),
+            _ => ApiKeyOrTenant::Tenant(scope.tenant_id()),
         };
         // The headers go out with a refusal too, so a client can see its budget is spent.
         let (limit_headers, allowed) = state.limiters.check_api(key);

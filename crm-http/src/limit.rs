@@ -17,7 +17,15 @@ use governor::{Quota, RateLimiter};
 use crate::ApiState;
 use crate::error::ApiError;
 
-type Keyed = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
+
+/// What the API limit counts against: a tenant's users together, or one API key. (Keys that
+/// are values, not strings: building and hashing a string was a tenth of a limit check.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ApiKeyOrTenant {
+    Tenant(crm_core::TenantId),
+    ApiKey(crm_core::model::ApiKeyId),
+}
 
 /// Requests per minute allowed per key.
 #[derive(Debug, Clone, Copy)]
@@ -37,12 +45,13 @@ impl Default for RateLimits {
 /// The limiters of one router.
 #[derive(Debug, Clone)]
 pub(crate) struct Limiters {
-    auth: Arc<Keyed>,
-    api: Arc<Keyed>,
+    /// Per client address (`None`: unknown, all such clients together).
+    auth: Arc<Keyed<Option<std::net::IpAddr>>>,
+    api: Arc<Keyed<ApiKeyOrTenant>>,
     limits: RateLimits,
 }
 
-fn keyed(per_minute: u32) -> Arc<Keyed> {
+fn keyed<K: Clone + Eq + std::hash::Hash>(per_minute: u32) -> Arc<Keyed<K>> {
     let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
     Arc::new(RateLimiter::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>())
 }
@@ -54,7 +63,7 @@ impl Limiters {
 
     /// Checks one request against the API limiter for `key` (a tenant or an API key): the
     /// `RateLimit-*` headers for the response, refused or not, and whether it may go on.
-    pub(crate) fn check_api(&self, key: String) -> (HeaderMap, Result<(), ApiError>) {
+    pub(crate) fn check_api(&self, key: ApiKeyOrTenant) -> (HeaderMap, Result<(), ApiError>) {
         check(&self.api, key, self.limits.api_per_minute)
     }
 }
@@ -63,7 +72,11 @@ impl Limiters {
 const SWEEP_EVERY: u64 = 4096;
 static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-fn check(limiter: &Keyed, key: String, limit: u32) -> (HeaderMap, Result<(), ApiError>) {
+fn check<K: Clone + Eq + std::hash::Hash>(
+    limiter: &Keyed<K>,
+    key: K,
+    limit: u32,
+) -> (HeaderMap, Result<(), ApiError>) {
     // Keyed limiters keep a cell per key; without sweeping, a client rotating addresses or keys
     // would grow memory without bound.
     if CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
@@ -91,8 +104,7 @@ fn check(limiter: &Keyed, key: String, limit: u32) -> (HeaderMap, Result<(), Api
 /// Per-address limit for the authentication endpoints (registration, login, refresh, logout).
 pub(crate) async fn auth_limit(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     let trusted = &state.config.trusted_proxies;
-    let address = crate::client_ip::client_ip(request.extensions(), request.headers(), trusted)
-        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let address = crate::client_ip::client_ip(request.extensions(), request.headers(), trusted);
     let (headers, allowed) = check(&state.limiters.auth, address, state.limiters.limits.auth_per_minute);
     let mut response = match allowed {
         Ok(()) => next.run(request).await,
