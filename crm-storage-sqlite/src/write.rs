@@ -9,46 +9,91 @@ use rusqlite::{Connection, params_from_iter};
 use crate::error;
 use crate::rows;
 
-pub(crate) fn commit(conn: &mut Connection, tenant: TenantId, changes: ChangeSet) -> Result<()> {
-    // The writer thread has begun an immediate transaction (the write lock is held); on any error
-    // the savepoint is dropped, which rolls back everything this change set did and nothing else.
-    let tx = conn.savepoint().map_err(error::map)?;
+/// A change set with its rows already turned into SQL values. The writer is one thread that
+/// every write in the process goes through, so this is done by the caller, before the hand-off:
+/// building the values (JSON of audit entries and events included) was a tenth of the writer's
+/// time for a create.
+pub(crate) struct Prepared {
+    tenant: TenantId,
+    writes: Vec<Step>,
+    guards: Vec<Guard>,
+    /// Audit entries, then events: `(table, values)` rows inserted after the writes.
+    rows: Vec<(&'static rows::Table, Vec<Value>)>,
+}
+
+enum Step {
+    Insert(&'static rows::Table, Vec<Value>),
+    /// Values end with the expected version.
+    Update(&'static rows::Table, Vec<Value>),
+    /// Memberships, tokens, keys, login failures, idempotency: rare next to rows.
+    Other(Box<Write>),
+}
+
+/// Checks that every row is the scope's tenant's and turns the rows into SQL values.
+pub(crate) fn prepare(tenant: TenantId, changes: ChangeSet) -> Result<Prepared> {
+    let mut writes = Vec::with_capacity(changes.writes.len());
     for write in changes.writes {
-        apply(&tx, tenant, write)?;
+        writes.push(match write {
+            Write::Insert(entity) => {
+                check_tenant(tenant, entity.tenant_id())?;
+                let (table, values) = rows::to_row(&entity).ok_or_else(unsupported)?;
+                Step::Insert(table, values)
+            }
+            Write::Update { entity, expected_version } => {
+                check_tenant(tenant, entity.tenant_id())?;
+                let (table, mut values) = rows::to_row(&entity).ok_or_else(unsupported)?;
+                if !table.columns.contains(&"version") {
+                    return Err(unsupported());
+                }
+                values.push(Value::Integer(expected_version));
+                Step::Update(table, values)
+            }
+            other => Step::Other(Box::new(other)),
+        });
     }
-    // The writer holds the database lock, so guards checked here cannot race another commit.
-    for guard in &changes.guards {
-        check_guard(&tx, tenant, *guard)?;
-    }
+    let mut rows = Vec::with_capacity(changes.audit.len() + changes.events.len());
     for entry in &changes.audit {
         check_tenant(tenant, Some(entry.tenant_id))?;
-        execute(&tx, rows::AUDIT.insert_sql(), rows::audit_row(entry))?;
+        rows.push((&rows::AUDIT, rows::audit_row(entry)));
     }
     for event in &changes.events {
         check_tenant(tenant, Some(event.tenant_id))?;
-        execute(&tx, rows::OUTBOX.insert_sql(), rows::event_row(event))?;
+        rows.push((&rows::OUTBOX, rows::event_row(event)));
+    }
+    Ok(Prepared { tenant, writes, guards: changes.guards, rows })
+}
+
+/// Applies a prepared change set on the writer's connection.
+pub(crate) fn commit(conn: &mut Connection, prepared: Prepared) -> Result<()> {
+    let Prepared { tenant, writes, guards, rows } = prepared;
+    // The writer thread has begun an immediate transaction (the write lock is held); on any error
+    // the savepoint is dropped, which rolls back everything this change set did and nothing else.
+    let tx = conn.savepoint().map_err(error::map)?;
+    for step in writes {
+        match step {
+            Step::Insert(table, values) => {
+                execute(&tx, table.insert_sql(), values)?;
+            }
+            Step::Update(table, values) => {
+                if execute(&tx, table.update_sql(), values)? == 0 {
+                    return Err(Error::stale_version());
+                }
+            }
+            Step::Other(write) => apply(&tx, tenant, *write)?,
+        }
+    }
+    // The writer holds the database lock, so guards checked here cannot race another commit.
+    for guard in &guards {
+        check_guard(&tx, tenant, *guard)?;
+    }
+    for (table, values) in rows {
+        execute(&tx, table.insert_sql(), values)?;
     }
     tx.commit().map_err(error::map)
 }
 
 fn apply(tx: &Connection, tenant: TenantId, write: Write) -> Result<()> {
     match write {
-        Write::Insert(entity) => {
-            check_tenant(tenant, entity.tenant_id())?;
-            let (table, values) = rows::to_row(&entity).ok_or_else(unsupported)?;
-            execute(tx, table.insert_sql(), values)?;
-        }
-        Write::Update { entity, expected_version } => {
-            check_tenant(tenant, entity.tenant_id())?;
-            let (table, mut values) = rows::to_row(&entity).ok_or_else(unsupported)?;
-            if !table.columns.contains(&"version") {
-                return Err(unsupported());
-            }
-            values.push(Value::Integer(expected_version));
-            if execute(tx, table.update_sql(), values)? == 0 {
-                return Err(Error::stale_version());
-            }
-        }
         Write::RemoveMembership { user_id, expected_version } => {
             let sql = "DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2 AND version = ?3";
             let params =
