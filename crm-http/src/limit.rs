@@ -19,8 +19,8 @@ use crate::error::ApiError;
 
 type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
-/// What the API limit counts against: a tenant's users together, or one API key. (Keys that
-/// are values, not strings: building and hashing a string was a tenth of a limit check.)
+/// What the API limit counts against: a tenant's users together, or one API key. A value, so
+/// no string is built for it at every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ApiKeyOrTenant {
     Tenant(crm_core::TenantId),
