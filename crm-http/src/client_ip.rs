@@ -103,7 +103,7 @@ impl FromRequestParts<ApiState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(&parts.extensions, &parts.headers, &state.config.trusted_proxies)))
+        Ok(ClientIp(client_ip(&parts.extensions, &parts.headers, &state.config().trusted_proxies)))
     }
 }
 

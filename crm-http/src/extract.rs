@@ -118,16 +118,16 @@ impl FromRequestParts<ApiState> for Auth {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
         let scope = match (bearer, header_str("x-api-key")) {
-            (Some(token), _) if token.starts_with("crm_") => state.crm.authenticate_api_key(token).await?,
-            (Some(token), _) => state.crm.authenticate(token)?,
-            (None, Some(key)) => state.crm.authenticate_api_key(key).await?,
+            (Some(token), _) if token.starts_with("crm_") => state.crm().authenticate_api_key(token).await?,
+            (Some(token), _) => state.crm().authenticate(token)?,
+            (None, Some(key)) => state.crm().authenticate_api_key(key).await?,
             (None, None) => return Err(Error::Unauthenticated.into()),
         };
-        if let Some(named) = named_tenant(&parts.headers, &state.config)? {
+        if let Some(named) = named_tenant(&parts.headers, state.config())? {
             let named = named.as_str();
             let tenant = scope.tenant_id();
             let same = named == tenant.to_string()
-                || state.crm.tenant(tenant).await.is_ok_and(|t| t.slug.eq_ignore_ascii_case(named));
+                || state.crm().tenant(tenant).await.is_ok_and(|t| t.slug.eq_ignore_ascii_case(named));
             if !same {
                 return Err(Error::Forbidden.into());
             }
@@ -137,7 +137,7 @@ impl FromRequestParts<ApiState> for Auth {
             _ => ApiKeyOrTenant::Tenant(scope.tenant_id()),
         };
         // The headers go out with a refusal too, so a client can see its budget is spent.
-        let (limit_headers, allowed) = state.limiters.check_api(key);
+        let (limit_headers, allowed) = state.limiters().check_api(key);
         if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
             if let Ok(mut slot) = slot.0.lock() {
                 *slot = Some(limit_headers);

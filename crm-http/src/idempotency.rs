@@ -65,7 +65,7 @@ async fn run_once(state: &ApiState, request: Request, next: Next) -> Result<Resp
     let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default().to_owned();
     let request_parts: [&[u8]; 4] =
         [parts.method.as_str().as_bytes(), target.as_bytes(), content_type, &body];
-    let claim = state.crm.claim_idempotency_key(&scope, &key, &request_parts).await;
+    let claim = state.crm().claim_idempotency_key(&scope, &key, &request_parts).await;
     let scope = match claim.map_err(|e| ApiError::Core(e).into_response())? {
         IdempotencyClaim::Replay(text) => return Ok(replay(&text)),
         IdempotencyClaim::Run(scope) => scope,
@@ -83,7 +83,7 @@ async fn run_once(state: &ApiState, request: Request, next: Next) -> Result<Resp
         return Err(ApiError::Core(Error::internal("could not read a response body")).into_response());
     };
     let recorded = record(response_parts.status, &response_parts.headers, &body);
-    match state.crm.complete_idempotency_key(&scope, recorded).await {
+    match state.crm().complete_idempotency_key(&scope, recorded).await {
         Ok(()) => Ok(Response::from_parts(response_parts, Body::from(body))),
         Err(error) => {
             abandon(state, &scope).await;
@@ -99,7 +99,7 @@ async fn run_once(state: &ApiState, request: Request, next: Next) -> Result<Resp
 
 /// Frees the key of a request that failed, so a retry runs again.
 async fn abandon(state: &ApiState, scope: &Scope) {
-    if let Err(error) = state.crm.abandon_idempotency_key(scope).await {
+    if let Err(error) = state.crm().abandon_idempotency_key(scope).await {
         tracing::warn!(%error, "could not release an idempotency key; it frees itself when its lease ends");
     }
 }

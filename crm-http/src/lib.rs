@@ -26,30 +26,50 @@ pub use limit::RateLimits;
 pub use problem::{Problem, ProblemField};
 pub use routes::router;
 
+use std::sync::Arc;
+
 use crm_core::Crm;
 
-/// What every handler gets: the CRM and the HTTP settings.
+/// What every handler gets: the CRM and the HTTP settings. One shared allocation, because
+/// axum clones the state into every extractor and middleware of every request.
 #[derive(Debug, Clone)]
-pub struct ApiState {
-    /// The services.
-    pub crm: Crm,
-    /// HTTP settings.
-    pub config: HttpConfig,
+pub struct ApiState(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    crm: Crm,
+    config: HttpConfig,
     limiters: limit::Limiters,
 }
 
 impl ApiState {
     /// State over a CRM with default settings.
     pub fn new(crm: Crm) -> Self {
-        let config = HttpConfig::default();
-        Self { crm, limiters: limit::Limiters::new(config.rate_limits), config }
+        Self::build(crm, HttpConfig::default())
     }
 
-    /// Replaces the HTTP settings.
-    pub fn with_config(mut self, config: HttpConfig) -> Self {
-        self.limiters = limit::Limiters::new(config.rate_limits);
-        self.config = config;
-        self
+    /// Replaces the HTTP settings (and so starts fresh rate-limit budgets).
+    pub fn with_config(self, config: HttpConfig) -> Self {
+        Self::build(self.0.crm.clone(), config)
+    }
+
+    fn build(crm: Crm, config: HttpConfig) -> Self {
+        let limiters = limit::Limiters::new(config.rate_limits);
+        Self(Arc::new(Shared { crm, config, limiters }))
+    }
+
+    /// The services.
+    pub fn crm(&self) -> &Crm {
+        &self.0.crm
+    }
+
+    /// HTTP settings.
+    pub fn config(&self) -> &HttpConfig {
+        &self.0.config
+    }
+
+    pub(crate) fn limiters(&self) -> &limit::Limiters {
+        &self.0.limiters
     }
 }
 

@@ -3,7 +3,6 @@
 //! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -43,17 +42,17 @@ impl Default for RateLimits {
 }
 
 /// The limiters of one router.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Limiters {
     /// Per client address (`None`: unknown, all such clients together).
-    auth: Arc<Keyed<Option<std::net::IpAddr>>>,
-    api: Arc<Keyed<ApiKeyOrTenant>>,
+    auth: Keyed<Option<std::net::IpAddr>>,
+    api: Keyed<ApiKeyOrTenant>,
     limits: RateLimits,
 }
 
-fn keyed<K: Clone + Eq + std::hash::Hash>(per_minute: u32) -> Arc<Keyed<K>> {
+fn keyed<K: Clone + Eq + std::hash::Hash>(per_minute: u32) -> Keyed<K> {
     let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-    Arc::new(RateLimiter::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>())
+    RateLimiter::keyed(Quota::per_minute(n)).with_middleware::<StateInformationMiddleware>()
 }
 
 impl Limiters {
@@ -103,9 +102,9 @@ fn check<K: Clone + Eq + std::hash::Hash>(
 
 /// Per-address limit for the authentication endpoints (registration, login, refresh, logout).
 pub(crate) async fn auth_limit(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let trusted = &state.config.trusted_proxies;
+    let trusted = &state.config().trusted_proxies;
     let address = crate::client_ip::client_ip(request.extensions(), request.headers(), trusted);
-    let (headers, allowed) = check(&state.limiters.auth, address, state.limiters.limits.auth_per_minute);
+    let (headers, allowed) = check(&state.limiters().auth, address, state.limiters().limits.auth_per_minute);
     let mut response = match allowed {
         Ok(()) => next.run(request).await,
         Err(error) => error.into_response(),

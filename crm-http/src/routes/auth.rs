@@ -27,7 +27,7 @@ fn no_store(status: StatusCode, session: &Session) -> Response {
 /// there.
 #[utoipa::path(
     post,
-    path = "/auth/register",
+    path = "/api/auth/register",
     tag = "auth",
     operation_id = "register",
     security(),
@@ -43,7 +43,7 @@ pub async fn register(
     State(state): State<ApiState>,
     JsonBody(input): JsonBody<Registration>,
 ) -> Result<Response, ApiError> {
-    let session = state.crm.register(input).await?;
+    let session = state.crm().register(input).await?;
     Ok(no_store(StatusCode::CREATED, &session))
 }
 
@@ -67,7 +67,7 @@ async fn resolve_tenant(state: &ApiState, name: &str) -> Option<TenantId> {
     if let Ok(id) = name.parse::<TenantId>() {
         return Some(id);
     }
-    state.crm.tenant_by_slug(&name.to_ascii_lowercase()).await.ok().map(|t| t.id)
+    state.crm().tenant_by_slug(&name.to_ascii_lowercase()).await.ok().map(|t| t.id)
 }
 
 /// Log in
@@ -77,7 +77,7 @@ async fn resolve_tenant(state: &ApiState, name: &str) -> Option<TenantId> {
 /// lock the account and the client out for a while (429).
 #[utoipa::path(
     post,
-    path = "/auth/login",
+    path = "/api/auth/login",
     tag = "auth",
     operation_id = "login",
     security(),
@@ -97,7 +97,7 @@ pub async fn login(
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let named = crate::extract::named_tenant(&headers, &state.config)?;
+    let named = crate::extract::named_tenant(&headers, state.config())?;
     let name = match (named.as_deref(), body.tenant.as_deref()) {
         (Some(h), Some(b)) if !h.eq_ignore_ascii_case(b) => return Err(Error::Forbidden.into()),
         (Some(h), _) => h.to_owned(),
@@ -115,7 +115,7 @@ pub async fn login(
         resolve_tenant(&state, name).await.unwrap_or_else(|| TenantId::from_uuid(uuid::Uuid::nil()));
     let client = client.map(|ip| ip.to_string());
     let login = Login { tenant_id, email: body.email, password: body.password, client };
-    let session = state.crm.login(login).await?;
+    let session = state.crm().login(login).await?;
     Ok(no_store(StatusCode::OK, &session))
 }
 
@@ -133,7 +133,7 @@ pub struct RefreshBody {
 /// token revokes its whole family (401).
 #[utoipa::path(
     post,
-    path = "/auth/refresh",
+    path = "/api/auth/refresh",
     tag = "auth",
     operation_id = "refresh",
     security(),
@@ -149,7 +149,7 @@ pub async fn refresh(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<Response, ApiError> {
-    let session = state.crm.refresh(&body.refresh_token).await?;
+    let session = state.crm().refresh(&body.refresh_token).await?;
     Ok(no_store(StatusCode::OK, &session))
 }
 
@@ -159,7 +159,7 @@ pub async fn refresh(
 /// stay valid until they expire.
 #[utoipa::path(
     post,
-    path = "/auth/logout",
+    path = "/api/auth/logout",
     tag = "auth",
     operation_id = "logout",
     security(),
@@ -174,7 +174,7 @@ pub async fn logout(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody<RefreshBody>,
 ) -> Result<StatusCode, ApiError> {
-    state.crm.logout(&body.refresh_token).await?;
+    state.crm().logout(&body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -234,7 +234,7 @@ fn scope_names() -> utoipa::openapi::Object {
 /// The caller's tenant, user (or API key), role and effective permissions.
 #[utoipa::path(
     get,
-    path = "/auth/me",
+    path = "/api/auth/me",
     tag = "auth",
     operation_id = "me",
     responses(
@@ -244,9 +244,9 @@ fn scope_names() -> utoipa::openapi::Object {
     )
 )]
 pub async fn me(State(state): State<ApiState>, Auth(scope): Auth) -> Result<Json<Me>, ApiError> {
-    let tenant = state.crm.tenant(scope.tenant_id()).await?;
+    let tenant = state.crm().tenant(scope.tenant_id()).await?;
     let user = match scope.principal() {
-        crm_core::Principal::User { user_id, .. } => Some(state.crm.member(&scope, *user_id).await?.user),
+        crm_core::Principal::User { user_id, .. } => Some(state.crm().member(&scope, *user_id).await?.user),
         _ => None,
     };
     let api_key_id = match scope.principal() {
@@ -254,7 +254,7 @@ pub async fn me(State(state): State<ApiState>, Auth(scope): Auth) -> Result<Json
         _ => None,
     };
     let permissions = state
-        .crm
+        .crm()
         .permissions(&scope)
         .into_iter()
         .map(|(resource, action, grant)| Permission {

@@ -49,7 +49,7 @@ pub async fn live() -> Json<Health> {
     )
 )]
 pub async fn ready(State(state): State<ApiState>) -> Result<Json<Health>, ApiError> {
-    match state.crm.ping().await {
+    match state.crm().ping().await {
         Ok(()) => Ok(Json(Health { status: HealthStatus::Ready })),
         Err(_) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -27,9 +27,9 @@ pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
 pub fn router(state: ApiState) -> Router {
     let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
-        state.config.request_timeout,
+        state.config().request_timeout,
     );
-    let hsts = state.config.hsts;
+    let hsts = state.config().hsts;
     let (router, mut doc) = documented_routes(&state).split_for_parts();
     crate::openapi::cross_cutting(&mut doc);
     let router = router
@@ -38,10 +38,10 @@ pub fn router(state: ApiState) -> Router {
         .layer(timeout);
     // With no origin allowed, browsers refuse cross-origin calls on their own; the layer would
     // only add `Vary` headers, at 4 % of a read's CPU.
-    let router = if state.config.cors_origins.is_empty() {
+    let router = if state.config().cors_origins.is_empty() {
         router
     } else {
-        router.layer(cors_layer(&state.config.cors_origins))
+        router.layer(cors_layer(&state.config().cors_origins))
     };
     router
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -67,25 +67,34 @@ fn documented_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(keyed(state, routes!(more::convert)))
         .routes(routes!(more::timeline))
         .routes(routes!(more::audit_logs))
-        .routes(keyed(state, routes!(more::list_users, more::add_user)))
-        .routes(keyed(state, routes!(more::get_user, more::update_user, more::remove_user)))
-        .routes(keyed(state, routes!(more::list_api_keys, more::create_api_key)))
+        .routes(routes!(more::list_users))
+        .routes(keyed(state, routes!(more::add_user)))
+        .routes(routes!(more::get_user, more::remove_user))
+        .routes(keyed(state, routes!(more::update_user)))
+        .routes(routes!(more::list_api_keys))
+        .routes(keyed(state, routes!(more::create_api_key)))
         .routes(routes!(more::revoke_api_key))
-        .routes(keyed(state, routes!(more::list_pipelines, more::create_pipeline)))
-        .routes(keyed(state, routes!(more::get_pipeline, more::update_pipeline)))
+        .routes(routes!(more::list_pipelines))
+        .routes(keyed(state, routes!(more::create_pipeline)))
+        .routes(routes!(more::get_pipeline))
+        .routes(keyed(state, routes!(more::update_pipeline)))
         .merge(records::routes(state));
-    let api = OpenApiRouter::new().merge(auth_routes).merge(resources).fallback(records::not_found);
+    // The API paths carry their `/api` prefix rather than being nested under it: a nested
+    // route rebuilds every request's URI to strip the prefix.
     OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(crate::openapi::document))
-        .nest("/api", api)
+        .merge(auth_routes)
+        .merge(resources)
         .fallback(records::not_found)
 }
 
-/// Sends a route's `POST`/`PATCH` through the idempotency layer. Layered per method router (not
-/// with `Router::route_layer`, which also wraps the 405 answer), so a method the path does not
-/// serve is 405 whatever `Idempotency-Key` it carries.
+/// Sends a `POST` or `PATCH` handler through the idempotency layer. Register only write
+/// handlers with it (reads on the same path go in a plain `routes!`; axum merges the two), so a
+/// read pays nothing for it. Layered per method router (not with `Router::route_layer`, which
+/// also wraps the 405 answer), so a method the path does not serve is 405 whatever
+/// `Idempotency-Key` it carries.
 pub(super) fn keyed(state: &ApiState, route: UtoipaMethodRouter<ApiState>) -> UtoipaMethodRouter<ApiState> {
     let (schemas, paths, methods) = route;
     let layer = axum::middleware::from_fn_with_state(state.clone(), crate::idempotency::idempotency);

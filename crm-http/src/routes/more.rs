@@ -28,7 +28,7 @@ fn id(raw: &str) -> Result<Uuid, ApiError> {
 /// lead converts once; converting it again is 409.
 #[utoipa::path(
     post,
-    path = "/leads/{id}/convert",
+    path = "/api/leads/{id}/convert",
     tag = "leads",
     operation_id = "convert_lead",
     params(("id" = Uuid, Path, description = "The lead.")),
@@ -46,7 +46,7 @@ pub async fn convert(
     JsonBody(input): JsonBody<ConvertLead>,
 ) -> Result<Json<Conversion>, ApiError> {
     let lead: LeadId = id(&lead)?.into();
-    Ok(Json(state.crm.convert_lead(&scope, lead, input).await?))
+    Ok(Json(state.crm().convert_lead(&scope, lead, input).await?))
 }
 
 /// A page of a time-ordered list.
@@ -66,7 +66,7 @@ pub struct PageParams {
 /// The record's activities and the audited changes to it, newest first.
 #[utoipa::path(
     get,
-    path = "/{resource}/{id}/timeline",
+    path = "/api/{resource}/{id}/timeline",
     tag = "activities",
     operation_id = "timeline",
     params(
@@ -91,7 +91,7 @@ pub async fn timeline(
         _ => return Err(Error::NotFound.into()),
     };
     let target = ActivityTarget::from_parts(kind, id(&record)?).ok_or(Error::NotFound)?;
-    Ok(Json(state.crm.timeline(&scope, target, page.cursor.as_deref(), page.limit).await?))
+    Ok(Json(state.crm().timeline(&scope, target, page.cursor.as_deref(), page.limit).await?))
 }
 
 /// Filters and page of the audit log.
@@ -122,7 +122,7 @@ pub struct AuditParams {
 /// Every change to the tenant's records and settings, newest first (admins).
 #[utoipa::path(
     get,
-    path = "/audit-logs",
+    path = "/api/audit-logs",
     tag = "audit",
     operation_id = "list_audit_logs",
     params(AuditParams),
@@ -146,7 +146,7 @@ pub async fn audit_logs(
         from: p.from,
         to: p.to,
     };
-    Ok(Json(state.crm.audit_log(&scope, query, p.cursor.as_deref(), p.limit).await?))
+    Ok(Json(state.crm().audit_log(&scope, query, p.cursor.as_deref(), p.limit).await?))
 }
 
 /// List members
@@ -154,7 +154,7 @@ pub async fn audit_logs(
 /// Every member of the tenant, in one page (`next_cursor` is always `null`).
 #[utoipa::path(
     get,
-    path = "/users",
+    path = "/api/users",
     tag = "users",
     operation_id = "list_users",
     responses((status = 200, description = "The members.", body = Page<Member>))
@@ -164,7 +164,7 @@ pub async fn list_users(
     Auth(scope): Auth,
     StrictQuery(NoQuery {}): StrictQuery<NoQuery>,
 ) -> Result<Json<Page<Member>>, ApiError> {
-    let members = state.crm.members(&scope).await?;
+    let members = state.crm().members(&scope).await?;
     Ok(Json(Page { data: members, next_cursor: None }))
 }
 
@@ -174,7 +174,7 @@ pub async fn list_users(
 /// given password). Only owners may grant `owner`.
 #[utoipa::path(
     post,
-    path = "/users",
+    path = "/api/users",
     tag = "users",
     operation_id = "add_user",
     request_body = NewMember,
@@ -192,7 +192,7 @@ pub async fn add_user(
     OriginalUri(uri): OriginalUri,
     JsonBody(new): JsonBody<NewMember>,
 ) -> Result<Response, ApiError> {
-    let member = state.crm.add_member(&scope, new).await?;
+    let member = state.crm().add_member(&scope, new).await?;
     let response = tagged(StatusCode::CREATED, &member, member.version);
     Ok(located(response, &uri, member.user.id))
 }
@@ -235,7 +235,7 @@ fn precondition(expected: Option<i64>) -> impl Fn(Error) -> ApiError {
 /// Get a member
 #[utoipa::path(
     get,
-    path = "/users/{id}",
+    path = "/api/users/{id}",
     tag = "users",
     operation_id = "get_user",
     params(("id" = Uuid, Path, description = "The member's user id.")),
@@ -247,7 +247,7 @@ pub async fn get_user(
     Auth(scope): Auth,
     Path(user): Path<String>,
 ) -> Result<Response, ApiError> {
-    let member = state.crm.member(&scope, id(&user)?.into()).await?;
+    let member = state.crm().member(&scope, id(&user)?.into()).await?;
     Ok(tagged(StatusCode::OK, &member, member.version))
 }
 
@@ -262,7 +262,7 @@ pub struct RolePatch {
 /// Change a member's role
 #[utoipa::path(
     patch,
-    path = "/users/{id}",
+    path = "/api/users/{id}",
     tag = "users",
     operation_id = "update_user",
     params(("id" = Uuid, Path, description = "The member's user id."), IfMatch),
@@ -285,10 +285,10 @@ pub async fn update_user(
     let expected = if_match(&headers)?;
     let version = match expected {
         Some(v) => v,
-        None => state.crm.member(&scope, user).await?.version,
+        None => state.crm().member(&scope, user).await?.version,
     };
     let member =
-        state.crm.change_role(&scope, user, version, patch.role).await.map_err(precondition(expected))?;
+        state.crm().change_role(&scope, user, version, patch.role).await.map_err(precondition(expected))?;
     Ok(tagged(StatusCode::OK, &member, member.version))
 }
 
@@ -298,7 +298,7 @@ pub async fn update_user(
 /// be removed (409).
 #[utoipa::path(
     delete,
-    path = "/users/{id}",
+    path = "/api/users/{id}",
     tag = "users",
     operation_id = "remove_user",
     params(("id" = Uuid, Path, description = "The member's user id."), IfMatch),
@@ -315,7 +315,7 @@ pub async fn remove_user(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let expected = if_match(&headers)?;
-    state.crm.remove_member(&scope, id(&user)?.into(), expected).await.map_err(precondition(expected))?;
+    state.crm().remove_member(&scope, id(&user)?.into(), expected).await.map_err(precondition(expected))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -324,7 +324,7 @@ pub async fn remove_user(
 /// The tenant's API keys, revoked ones included, without their secrets.
 #[utoipa::path(
     get,
-    path = "/api-keys",
+    path = "/api/api-keys",
     tag = "api-keys",
     operation_id = "list_api_keys",
     responses((status = 200, description = "Every key, in one page.", body = Page<ApiKey>))
@@ -334,7 +334,7 @@ pub async fn list_api_keys(
     Auth(scope): Auth,
     StrictQuery(NoQuery {}): StrictQuery<NoQuery>,
 ) -> Result<Json<Page<ApiKey>>, ApiError> {
-    Ok(Json(Page { data: state.crm.api_keys(&scope).await?, next_cursor: None }))
+    Ok(Json(Page { data: state.crm().api_keys(&scope).await?, next_cursor: None }))
 }
 
 /// Create an API key
@@ -342,7 +342,7 @@ pub async fn list_api_keys(
 /// The secret is in `key`, shown this once.
 #[utoipa::path(
     post,
-    path = "/api-keys",
+    path = "/api/api-keys",
     tag = "api-keys",
     operation_id = "create_api_key",
     request_body = NewApiKey,
@@ -356,7 +356,7 @@ pub async fn create_api_key(
     Auth(scope): Auth,
     JsonBody(new): JsonBody<NewApiKey>,
 ) -> Result<Response, ApiError> {
-    let created = state.crm.create_api_key(&scope, new).await?;
+    let created = state.crm().create_api_key(&scope, new).await?;
     let mut response = (StatusCode::CREATED, Json(&created)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
@@ -367,7 +367,7 @@ pub async fn create_api_key(
 /// It stops authenticating at once. Revoking a revoked key changes nothing.
 #[utoipa::path(
     delete,
-    path = "/api-keys/{id}",
+    path = "/api/api-keys/{id}",
     tag = "api-keys",
     operation_id = "revoke_api_key",
     params(("id" = Uuid, Path, description = "The key."), IfMatch),
@@ -383,14 +383,18 @@ pub async fn revoke_api_key(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let expected = if_match(&headers)?;
-    state.crm.revoke_api_key_at(&scope, id(&key)?.into(), expected).await.map_err(precondition(expected))?;
+    state
+        .crm()
+        .revoke_api_key_at(&scope, id(&key)?.into(), expected)
+        .await
+        .map_err(precondition(expected))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// List pipelines
 #[utoipa::path(
     get,
-    path = "/pipelines",
+    path = "/api/pipelines",
     tag = "pipelines",
     operation_id = "list_pipelines",
     responses((status = 200, description = "Every pipeline, in one page.", body = Page<Pipeline>))
@@ -400,13 +404,13 @@ pub async fn list_pipelines(
     Auth(scope): Auth,
     StrictQuery(NoQuery {}): StrictQuery<NoQuery>,
 ) -> Result<Json<Page<Pipeline>>, ApiError> {
-    Ok(Json(Page { data: state.crm.pipelines(&scope).await?, next_cursor: None }))
+    Ok(Json(Page { data: state.crm().pipelines(&scope).await?, next_cursor: None }))
 }
 
 /// Create a pipeline
 #[utoipa::path(
     post,
-    path = "/pipelines",
+    path = "/api/pipelines",
     tag = "pipelines",
     operation_id = "create_pipeline",
     request_body = NewPipeline,
@@ -421,7 +425,7 @@ pub async fn create_pipeline(
     OriginalUri(uri): OriginalUri,
     JsonBody(new): JsonBody<NewPipeline>,
 ) -> Result<Response, ApiError> {
-    let pipeline = state.crm.create_pipeline(&scope, new).await?;
+    let pipeline = state.crm().create_pipeline(&scope, new).await?;
     let response = tagged(StatusCode::CREATED, &pipeline, pipeline.meta.version);
     Ok(located(response, &uri, pipeline.meta.id))
 }
@@ -429,7 +433,7 @@ pub async fn create_pipeline(
 /// Get a pipeline
 #[utoipa::path(
     get,
-    path = "/pipelines/{id}",
+    path = "/api/pipelines/{id}",
     tag = "pipelines",
     operation_id = "get_pipeline",
     params(("id" = Uuid, Path, description = "The pipeline.")),
@@ -441,7 +445,7 @@ pub async fn get_pipeline(
     Auth(scope): Auth,
     Path(p): Path<String>,
 ) -> Result<Response, ApiError> {
-    let pipeline = state.crm.pipeline(&scope, id(&p)?.into()).await?;
+    let pipeline = state.crm().pipeline(&scope, id(&p)?.into()).await?;
     Ok(tagged(StatusCode::OK, &pipeline, pipeline.meta.version))
 }
 
@@ -451,7 +455,7 @@ pub async fn get_pipeline(
 /// removed (409).
 #[utoipa::path(
     patch,
-    path = "/pipelines/{id}",
+    path = "/api/pipelines/{id}",
     tag = "pipelines",
     operation_id = "update_pipeline",
     params(
@@ -477,9 +481,9 @@ pub async fn update_pipeline(
     let expected = if_match(&headers)?;
     let version = match expected {
         Some(v) => v,
-        None => state.crm.pipeline(&scope, id).await?.meta.version,
+        None => state.crm().pipeline(&scope, id).await?.meta.version,
     };
     let pipeline =
-        state.crm.update_pipeline(&scope, id, version, patch).await.map_err(precondition(expected))?;
+        state.crm().update_pipeline(&scope, id, version, patch).await.map_err(precondition(expected))?;
     Ok(tagged(StatusCode::OK, &pipeline, pipeline.meta.version))
 }

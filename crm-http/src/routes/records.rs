@@ -27,16 +27,26 @@ use crate::openapi::{Conflict, PreconditionFailed};
 /// `GET/POST /<resource>` and `GET/PATCH/DELETE /<resource>/{id}` for the five record types.
 pub fn routes(state: &ApiState) -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
-        .routes(keyed(state, routes!(leads::list, leads::create)))
-        .routes(keyed(state, routes!(leads::get, leads::update, leads::delete)))
-        .routes(keyed(state, routes!(contacts::list, contacts::create)))
-        .routes(keyed(state, routes!(contacts::get, contacts::update, contacts::delete)))
-        .routes(keyed(state, routes!(accounts::list, accounts::create)))
-        .routes(keyed(state, routes!(accounts::get, accounts::update, accounts::delete)))
-        .routes(keyed(state, routes!(deals::list, deals::create)))
-        .routes(keyed(state, routes!(deals::get, deals::update, deals::delete)))
-        .routes(keyed(state, routes!(activities::list, activities::create)))
-        .routes(keyed(state, routes!(activities::get, activities::update, activities::delete)))
+        .routes(routes!(leads::list))
+        .routes(keyed(state, routes!(leads::create)))
+        .routes(routes!(leads::get, leads::delete))
+        .routes(keyed(state, routes!(leads::update)))
+        .routes(routes!(contacts::list))
+        .routes(keyed(state, routes!(contacts::create)))
+        .routes(routes!(contacts::get, contacts::delete))
+        .routes(keyed(state, routes!(contacts::update)))
+        .routes(routes!(accounts::list))
+        .routes(keyed(state, routes!(accounts::create)))
+        .routes(routes!(accounts::get, accounts::delete))
+        .routes(keyed(state, routes!(accounts::update)))
+        .routes(routes!(deals::list))
+        .routes(keyed(state, routes!(deals::create)))
+        .routes(routes!(deals::get, deals::delete))
+        .routes(keyed(state, routes!(deals::update)))
+        .routes(routes!(activities::list))
+        .routes(keyed(state, routes!(activities::create)))
+        .routes(routes!(activities::get, activities::delete))
+        .routes(keyed(state, routes!(activities::update)))
 }
 
 /// What the list of a searchable record type says about its filters beyond the parameters.
@@ -174,15 +184,15 @@ macro_rules! record_resource {
 }
 
 record_resource!(leads: Lead, NewLead, LeadPatch, filters = LeadFilters,
-    list = "/leads", item = "/leads/{id}", list_description = SEARCHABLE_LIST, one = "lead");
+    list = "/api/leads", item = "/api/leads/{id}", list_description = SEARCHABLE_LIST, one = "lead");
 record_resource!(contacts: Contact, NewContact, ContactPatch, filters = ContactFilters,
-    list = "/contacts", item = "/contacts/{id}", list_description = SEARCHABLE_LIST, one = "contact");
+    list = "/api/contacts", item = "/api/contacts/{id}", list_description = SEARCHABLE_LIST, one = "contact");
 record_resource!(accounts: Account, NewAccount, AccountPatch, filters = AccountFilters,
-    list = "/accounts", item = "/accounts/{id}", list_description = SEARCHABLE_LIST, one = "account");
+    list = "/api/accounts", item = "/api/accounts/{id}", list_description = SEARCHABLE_LIST, one = "account");
 record_resource!(deals: Deal, NewDeal, DealPatch, filters = DealFilters,
-    list = "/deals", item = "/deals/{id}", list_description = SEARCHABLE_LIST, one = "deal");
+    list = "/api/deals", item = "/api/deals/{id}", list_description = SEARCHABLE_LIST, one = "deal");
 record_resource!(activities: Activity, NewActivity, ActivityPatch, filters = ActivityFilters,
-    list = "/activities", item = "/activities/{id}", list_description = ACTIVITY_LIST, one = "activity");
+    list = "/api/activities", item = "/api/activities/{id}", list_description = ACTIVITY_LIST, one = "activity");
 
 /// The `If-Match` request header of versioned writes.
 pub(super) struct IfMatch;
@@ -267,7 +277,7 @@ async fn list_records<R: Record>(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<axum::Json<Page<R>>, ApiError> {
     let request = list::parse(pairs)?;
-    Ok(axum::Json(state.crm.list::<R>(&scope, request).await?))
+    Ok(axum::Json(state.crm().list::<R>(&scope, request).await?))
 }
 
 async fn create<R>(
@@ -280,7 +290,7 @@ where
     R: Record,
     R::New: DeserializeOwned,
 {
-    let record = state.crm.create::<R>(&scope, new).await?;
+    let record = state.crm().create::<R>(&scope, new).await?;
     let mut response = with_etag(StatusCode::CREATED, &record);
     let location = format!("{}/{}", uri.path().trim_end_matches('/'), record.meta().id);
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -294,7 +304,7 @@ async fn get_one<R: Record>(
     Auth(scope): Auth,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let record = state.crm.get::<R>(&scope, parse_id(&id)?).await?;
+    let record = state.crm().get::<R>(&scope, parse_id(&id)?).await?;
     Ok(with_etag(StatusCode::OK, &record))
 }
 
@@ -312,7 +322,7 @@ where
     let id = parse_id::<R>(&id)?;
     let expected = if_match(&headers)?;
     let version = current_version(&state, &scope, id, expected).await?;
-    match state.crm.update::<R>(&scope, id, version, patch).await {
+    match state.crm().update::<R>(&scope, id, version, patch).await {
         Ok(record) => Ok(with_etag(StatusCode::OK, &record)),
         Err(Error::Conflict(_)) if expected.is_some() => Err(stale()),
         Err(e) => Err(e.into()),
@@ -327,7 +337,7 @@ async fn delete<R: Record>(
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id::<R>(&id)?;
     let expected = if_match(&headers)?;
-    match state.crm.delete::<R>(&scope, id, expected).await {
+    match state.crm().delete::<R>(&scope, id, expected).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(Error::Conflict(_)) if expected.is_some() => Err(stale()),
         Err(e) => Err(e.into()),
@@ -343,6 +353,6 @@ async fn current_version<R: Record>(
 ) -> Result<i64, ApiError> {
     match expected {
         Some(v) => Ok(v),
-        None => Ok(state.crm.get::<R>(scope, id).await?.meta().version),
+        None => Ok(state.crm().get::<R>(scope, id).await?.meta().version),
     }
 }

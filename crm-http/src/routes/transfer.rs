@@ -87,7 +87,7 @@ on, in any order."
 /// Refused rows are reported by index; `?mode=atomic` writes all or nothing.
 #[utoipa::path(
     post,
-    path = "/leads/import",
+    path = "/api/leads/import",
     tag = "leads",
     operation_id = "import_leads",
     description = concat!(
@@ -141,7 +141,7 @@ pub async fn import_leads(
         return Ok(axum::Json(ImportReport { created: 0, ids: Vec::new(), errors }).into_response());
     }
     let (indexes, leads): (Vec<usize>, Vec<NewLead>) = rows.into_iter().unzip();
-    let report = state.crm.import::<Lead>(&scope, leads, mode).await?;
+    let report = state.crm().import::<Lead>(&scope, leads, mode).await?;
     errors.extend(report.errors.into_iter().map(|e| RowError { row: indexes[e.row], errors: e.errors }));
     errors.sort_by_key(|e| e.row);
     let ids: Vec<uuid::Uuid> = report.created.iter().map(|l| l.meta.id.uuid()).collect();
@@ -220,7 +220,7 @@ fn from_csv(body: &[u8]) -> Result<Parsed, ApiError> {
 /// memory stays flat however many there are.
 #[utoipa::path(
     get,
-    path = "/leads/export",
+    path = "/api/leads/export",
     tag = "leads",
     operation_id = "export_leads",
     description = concat!(
@@ -257,8 +257,8 @@ pub async fn export_leads(
     }
     let request = list::parse(pairs)?.limit(200);
     // Check access and filters before the 200 goes out, so errors are still problems.
-    let first = state.crm.list::<Lead>(&scope, request.clone()).await?;
-    let exporter = Exporter { crm: state.crm.clone(), scope, request, csv };
+    let first = state.crm().list::<Lead>(&scope, request.clone()).await?;
+    let exporter = Exporter { crm: state.crm().clone(), scope, request, csv };
     let chunks = stream::unfold(Some((exporter, Some(first), true)), |state| async move {
         let (exporter, page, first_chunk) = state?;
         let page = match page {
