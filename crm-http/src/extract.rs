@@ -97,9 +97,9 @@ fn missing_field(message: &str) -> Option<String> {
     rest.split('`').next().map(str::to_owned)
 }
 
-/// Where [`Auth`] leaves the `RateLimit-*` headers for the response middleware to add.
+/// Where [`Auth`] leaves the rate-limit budget for the response middleware to report.
 #[derive(Debug, Clone, Default)]
-pub struct RateLimitSlot(pub std::sync::Arc<std::sync::Mutex<Option<axum::http::HeaderMap>>>);
+pub(crate) struct RateLimitSlot(pub std::sync::Arc<std::sync::Mutex<Option<crate::limit::Budget>>>);
 
 /// The caller, authenticated by `Authorization: Bearer <access token | API key>` or
 /// `X-API-Key`. A tenant named by `X-Tenant` must be the token's.
@@ -137,10 +137,10 @@ impl FromRequestParts<ApiState> for Auth {
             _ => ApiKeyOrTenant::Tenant(scope.tenant_id()),
         };
         // The headers go out with a refusal too, so a client can see its budget is spent.
-        let (limit_headers, allowed) = state.limiters().check_api(key);
+        let (budget, allowed) = state.limiters().check_api(key);
         if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
             if let Ok(mut slot) = slot.0.lock() {
-                *slot = Some(limit_headers);
+                *slot = Some(budget);
             }
         }
         allowed?;

@@ -61,8 +61,8 @@ impl Limiters {
     }
 
     /// Checks one request against the API limiter for `key` (a tenant or an API key): the
-    /// `RateLimit-*` headers for the response, refused or not, and whether it may go on.
-    pub(crate) fn check_api(&self, key: ApiKeyOrTenant) -> (HeaderMap, Result<(), ApiError>) {
+    /// budget to report in the response, refused or not, and whether it may go on.
+    pub(crate) fn check_api(&self, key: ApiKeyOrTenant) -> (Budget, Result<(), ApiError>) {
         check(&self.api, key, self.limits.api_per_minute)
     }
 }
@@ -71,31 +71,44 @@ impl Limiters {
 const SWEEP_EVERY: u64 = 4096;
 static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// What the `RateLimit-*` headers of one response say. Plain numbers, so a request carries no
+/// header map of its own until the response is built.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    limit: u32,
+    remaining: u32,
+    reset_secs: u64,
+}
+
+impl Budget {
+    pub(crate) fn add_headers(self, headers: &mut HeaderMap) {
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(self.reset_secs));
+    }
+}
+
 fn check<K: Clone + Eq + std::hash::Hash>(
     limiter: &Keyed<K>,
     key: K,
     limit: u32,
-) -> (HeaderMap, Result<(), ApiError>) {
+) -> (Budget, Result<(), ApiError>) {
     // Keyed limiters keep a cell per key; without sweeping, a client rotating addresses or keys
     // would grow memory without bound.
     if CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
         limiter.retain_recent();
         limiter.shrink_to_fit();
     }
-    let mut headers = HeaderMap::new();
-    headers.insert("ratelimit-limit", HeaderValue::from(limit));
     match limiter.check_key(&key) {
         Ok(snapshot) => {
-            headers.insert("ratelimit-remaining", HeaderValue::from(snapshot.remaining_burst_capacity()));
-            headers.insert("ratelimit-reset", HeaderValue::from(60u32));
-            (headers, Ok(()))
+            let remaining = snapshot.remaining_burst_capacity();
+            (Budget { limit, remaining, reset_secs: 60 }, Ok(()))
         }
         Err(not_until) => {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-            headers.insert("ratelimit-remaining", HeaderValue::from(0u32));
-            headers.insert("ratelimit-reset", HeaderValue::from(secs));
-            (headers, Err(ApiError::Core(crm_core::Error::RateLimited { retry_after_secs: secs })))
+            let refused = Err(ApiError::Core(crm_core::Error::RateLimited { retry_after_secs: secs }));
+            (Budget { limit, remaining: 0, reset_secs: secs }, refused)
         }
     }
 }
@@ -104,11 +117,11 @@ fn check<K: Clone + Eq + std::hash::Hash>(
 pub(crate) async fn auth_limit(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     let trusted = &state.config().trusted_proxies;
     let address = crate::client_ip::client_ip(request.extensions(), request.headers(), trusted);
-    let (headers, allowed) = check(&state.limiters().auth, address, state.limiters().limits.auth_per_minute);
+    let (budget, allowed) = check(&state.limiters().auth, address, state.limiters().limits.auth_per_minute);
     let mut response = match allowed {
         Ok(()) => next.run(request).await,
         Err(error) => error.into_response(),
     };
-    response.headers_mut().extend(headers);
+    budget.add_headers(response.headers_mut());
     response
 }

@@ -18,19 +18,27 @@ static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Echoes a sane incoming `X-Request-Id` (1–128 visible ASCII characters) or makes one, puts it
 /// in problem bodies, and adds the security headers of the API contract.
 pub async fn request_id_and_headers(mut request: Request, next: Next, hsts: bool) -> Response {
-    let incoming = request.headers().get(&X_REQUEST_ID).and_then(|v| v.to_str().ok());
-    let id = match incoming {
-        Some(id) if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) => {
-            id.to_owned()
+    let incoming = request.headers().get(&X_REQUEST_ID).filter(|v| {
+        let id = v.as_bytes();
+        !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
+    });
+    // The echoed header shares the incoming bytes; only a made-up id is formatted.
+    let (id, id_header) = match incoming.and_then(|v| Some((v.to_str().ok()?.to_owned(), v.clone()))) {
+        Some(pair) => pair,
+        None => {
+            let id = uuid::Uuid::now_v7().to_string();
+            let header = HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown"));
+            (id, header)
         }
-        _ => uuid::Uuid::now_v7().to_string(),
     };
-    request.extensions_mut().insert(RequestId(id.clone()));
+    request.extensions_mut().insert(RequestId(id));
     let slot = RateLimitSlot::default();
     request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
-    if let Some(limits) = slot.0.lock().ok().and_then(|mut s| s.take()) {
-        response.headers_mut().extend(limits);
+    // Room for what is added below, so the map grows once rather than rehashing twice.
+    response.headers_mut().reserve(10);
+    if let Some(budget) = slot.0.lock().ok().and_then(|mut s| s.take()) {
+        budget.add_headers(response.headers_mut());
     }
     if response.status().as_u16() >= 400 && response.extensions().get::<Problem>().is_none() {
         // A rejection from axum or a layer (405, a malformed path or query): same format as ours.
@@ -53,7 +61,7 @@ pub async fn request_id_and_headers(mut request: Request, next: Next, hsts: bool
         response = replacement;
     }
     if let Some(mut problem) = response.extensions_mut().remove::<Problem>() {
-        problem.request_id = Some(id.clone());
+        problem.request_id = id_header.to_str().ok().map(str::to_owned);
         let headers = std::mem::take(response.headers_mut());
         response = problem_response(problem);
         for (name, value) in headers.iter() {
@@ -63,9 +71,7 @@ pub async fn request_id_and_headers(mut request: Request, next: Next, hsts: bool
         }
     }
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        headers.insert(X_REQUEST_ID.clone(), value);
-    }
+    headers.insert(X_REQUEST_ID.clone(), id_header);
     let fixed: [(HeaderName, &'static str); 4] = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
