@@ -150,9 +150,12 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     let f = &query.filter;
     let mut w = Where::new(tenant);
     w.and("t.deleted_at IS NULL", []);
+    // The longest term drives the search through `search_terms` (see below).
+    let driving = query.search.iter().max_by_key(|t| t.chars().count());
     // Every term must start a word of the record: `search_words` is its words, space-separated.
-    for term in &query.search {
-        w.and("instr(' ' || t.search_words, ' ' || ?) > 0", [Value::Text(term.clone())]);
+    // The driving term is checked only by the plan that does not find it through its words.
+    for term in query.search.iter().filter(|t| Some(*t) != driving) {
+        starts_a_word(&mut w, term);
     }
     if let Some(status) = f.status {
         w.and("t.status = ?", [Value::Text(status.as_str().into())]);
@@ -216,7 +219,7 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     if let Some(after) = query.after {
         w.and("t.id < ?", [rows::uuid(after)]);
     }
-    let Some(term) = query.search.iter().max_by_key(|t| t.chars().count()) else {
+    let Some(term) = driving else {
         return page(conn, table, query, w, None);
     };
     // The usual search — a surname, a company — names one word: try that plan first, in one
@@ -234,8 +237,16 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
             page(conn, table, query, w, Some((at, Rc::new(ids))))
         }
         // Many, under several words: walking the id index newest first meets a page soon.
-        SearchPlan::Walk => page(conn, table, query, w, None),
+        SearchPlan::Walk => {
+            starts_a_word(&mut w, term);
+            page(conn, table, query, w, None)
+        }
     }
+}
+
+/// Keeps records with a word that starts with `term`.
+fn starts_a_word(w: &mut Where, term: &str) {
+    w.and("instr(' ' || t.search_words, ' ' || ?) > 0", [Value::Text(term.to_owned())]);
 }
 
 /// A page of `table` newest first, `array` bound at its parameter index (`rarray(?)`).
@@ -248,7 +259,7 @@ fn page(
 ) -> Result<Vec<Entity>> {
     let sql = format!(
         "SELECT {} FROM {} t WHERE {} ORDER BY t.id DESC LIMIT ?{}",
-        columns(table),
+        table.aliased_columns(),
         table.name,
         w.sql(),
         w.params.len() + 1
@@ -280,7 +291,7 @@ fn one_word_page(
     let sql = format!(
         "SELECT {} FROM search_terms s CROSS JOIN {} t ON t.tenant_id = s.tenant_id AND t.id = s.record_id
          WHERE {} ORDER BY s.record_id DESC LIMIT ?{}",
-        columns(table),
+        table.aliased_columns(),
         table.name,
         w.sql(),
         w.params.len() + 1
@@ -292,11 +303,6 @@ fn one_word_page(
 /// its successor are parameters `k`, `k + 1` and `k + 2`.
 fn term_range(k: usize) -> String {
     format!("tenant_id = ?1 AND kind = ?{k} AND word >= ?{} AND word < ?{}", k + 1, k + 2)
-}
-
-fn columns(table: &Table) -> String {
-    let cols: Vec<String> = table.columns.iter().map(|c| format!("t.{c}")).collect();
-    cols.join(", ")
 }
 
 fn run_page(

@@ -24,12 +24,22 @@ pub(crate) struct Table {
     pub key: &'static [&'static str],
     insert: OnceLock<String>,
     update: OnceLock<String>,
+    aliased: OnceLock<String>,
 }
 
 impl Table {
     /// `SELECT <columns> FROM <table>`, for reads that decode with this table's converter.
     pub fn select(&self) -> String {
         format!("SELECT {} FROM {}", self.columns.join(", "), self.name)
+    }
+
+    /// The columns as `t.<column>, …`, for queries that alias this table as `t`. Built once:
+    /// every listing and search needs it.
+    pub fn aliased_columns(&self) -> &str {
+        self.aliased.get_or_init(|| {
+            let cols: Vec<String> = self.columns.iter().map(|c| format!("t.{c}")).collect();
+            cols.join(", ")
+        })
     }
 
     pub fn insert_sql(&self) -> &str {
@@ -81,6 +91,7 @@ pub(crate) static TENANTS: Table = Table {
     key: &["id"],
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static USERS: Table = Table {
     name: "users",
@@ -88,6 +99,7 @@ pub(crate) static USERS: Table = Table {
     key: &["id"],
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static MEMBERSHIPS: Table = Table {
     name: "memberships",
@@ -95,6 +107,7 @@ pub(crate) static MEMBERSHIPS: Table = Table {
     key: &["tenant_id", "user_id"],
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static PIPELINES: Table = Table {
     name: "pipelines",
@@ -102,6 +115,7 @@ pub(crate) static PIPELINES: Table = Table {
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static LEADS: Table = Table {
     name: "leads",
@@ -122,6 +136,7 @@ pub(crate) static LEADS: Table = Table {
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static CONTACTS: Table = Table {
     name: "contacts",
@@ -139,6 +154,7 @@ pub(crate) static CONTACTS: Table = Table {
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static ACCOUNTS: Table = Table {
     name: "accounts",
@@ -146,6 +162,7 @@ pub(crate) static ACCOUNTS: Table = Table {
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static DEALS: Table = Table {
     name: "deals",
@@ -167,6 +184,7 @@ pub(crate) static DEALS: Table = Table {
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static ACTIVITIES: Table = Table {
     name: "activities",
@@ -184,6 +202,7 @@ pub(crate) static ACTIVITIES: Table = Table {
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static STAGE_CHANGES: Table = Table {
     name: "deal_stage_changes",
@@ -191,6 +210,7 @@ pub(crate) static STAGE_CHANGES: Table = Table {
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static AUDIT: Table = Table {
     name: "audit_log",
@@ -208,6 +228,7 @@ pub(crate) static AUDIT: Table = Table {
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static OUTBOX: Table = Table {
     name: "outbox",
@@ -215,6 +236,7 @@ pub(crate) static OUTBOX: Table = Table {
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 
 pub(crate) static CREDENTIALS: Table = Table {
@@ -223,6 +245,7 @@ pub(crate) static CREDENTIALS: Table = Table {
     key: &["user_id"],
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static REFRESH_TOKENS: Table = Table {
     name: "refresh_tokens",
@@ -241,6 +264,7 @@ pub(crate) static REFRESH_TOKENS: Table = Table {
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 pub(crate) static API_KEYS: Table = Table {
     name: "api_keys",
@@ -260,6 +284,7 @@ pub(crate) static API_KEYS: Table = Table {
     key: RECORD_KEY,
     insert: OnceLock::new(),
     update: OnceLock::new(),
+    aliased: OnceLock::new(),
 };
 
 /// The table for a record kind that `get`/`list` serve.

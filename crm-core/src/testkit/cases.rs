@@ -1316,6 +1316,27 @@ pub async fn text_search_matches_word_prefixes(crm: Crm) {
     let pages = list_all::<Lead>(&crm, s, ListRequest::new().q("paged sea").limit(3)).await;
     assert_eq!(ids(&pages), newest_first(paged));
 
+    // A term starting several words on many records (past any cap for fetching matches first):
+    // only those records, however the store plans it, with non-matching ones in between.
+    let rows: Vec<NewLead> = (0..180)
+        .map(|i| {
+            let company = match i % 6 {
+                0 => format!("Decoy {i}"),
+                n if n % 2 == 0 => format!("Walkera {i}"),
+                _ => format!("Walkerb {i}"),
+            };
+            NewLead { company: Some(company), ..NewLead::default() }
+        })
+        .collect();
+    let imported = crm.import::<Lead>(s, rows, crate::ImportMode::Atomic).await.unwrap().created;
+    let walkers: Vec<Uuid> = imported
+        .iter()
+        .filter(|l| l.company.as_deref().is_some_and(|c| c.starts_with("Walker")))
+        .map(id)
+        .collect();
+    let pages = list_all::<Lead>(&crm, s, ListRequest::new().q("walker").limit(50)).await;
+    assert_eq!(ids(&pages), newest_first(walkers), "a common prefix of several words");
+
     // Contacts, accounts and deals are searchable by name (and contacts by e-mail).
     let maria = NewContact { email: Some("m.lopez@example.org".into()), ..person("Maria", "Lopez") };
     let maria = crm.create::<Contact>(s, maria).await.unwrap();
