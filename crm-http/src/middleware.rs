@@ -22,9 +22,10 @@ pub async fn request_id_and_headers(mut request: Request, next: Next, hsts: bool
         let id = v.as_bytes();
         !id.is_empty() && id.len() <= 128 && id.iter().all(u8::is_ascii_graphic)
     });
-    // The echoed header shares the incoming bytes; only a made-up id is formatted.
-    let (id, id_header) = match incoming.and_then(|v| Some((v.to_str().ok()?.to_owned(), v.clone()))) {
-        Some(pair) => pair,
+    // The echoed header shares the incoming bytes (visible ASCII, so text); only a made-up id
+    // is formatted.
+    let (id, id_header) = match incoming {
+        Some(v) => (String::from_utf8_lossy(v.as_bytes()).into_owned(), v.clone()),
         None => {
             let id = uuid::Uuid::now_v7().to_string();
             let header = HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown"));

@@ -28,6 +28,18 @@ pub(crate) struct Table {
 }
 
 impl Table {
+    /// A table whose statements are built on first use.
+    const fn new(name: &'static str, columns: &'static [&'static str], key: &'static [&'static str]) -> Self {
+        Self {
+            name,
+            columns,
+            key,
+            insert: OnceLock::new(),
+            update: OnceLock::new(),
+            aliased: OnceLock::new(),
+        }
+    }
+
     /// `SELECT <columns> FROM <table>`, for reads that decode with this table's converter.
     pub fn select(&self) -> String {
         format!("SELECT {} FROM {}", self.columns.join(", "), self.name)
@@ -85,41 +97,18 @@ macro_rules! columns {
     };
 }
 
-pub(crate) static TENANTS: Table = Table {
-    name: "tenants",
-    columns: &["id", "slug", "name", "created_at"],
-    key: &["id"],
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static USERS: Table = Table {
-    name: "users",
-    columns: &["id", "email", "name", "created_at"],
-    key: &["id"],
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static MEMBERSHIPS: Table = Table {
-    name: "memberships",
-    columns: &["tenant_id", "user_id", "role", "version", "created_at", "updated_at"],
-    key: &["tenant_id", "user_id"],
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static PIPELINES: Table = Table {
-    name: "pipelines",
-    columns: columns!("name", "is_default", "stages"),
-    key: RECORD_KEY,
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static LEADS: Table = Table {
-    name: "leads",
-    columns: columns!(
+pub(crate) static TENANTS: Table = Table::new("tenants", &["id", "slug", "name", "created_at"], &["id"]);
+pub(crate) static USERS: Table = Table::new("users", &["id", "email", "name", "created_at"], &["id"]);
+pub(crate) static MEMBERSHIPS: Table = Table::new(
+    "memberships",
+    &["tenant_id", "user_id", "role", "version", "created_at", "updated_at"],
+    &["tenant_id", "user_id"],
+);
+pub(crate) static PIPELINES: Table =
+    Table::new("pipelines", columns!("name", "is_default", "stages"), RECORD_KEY);
+pub(crate) static LEADS: Table = Table::new(
+    "leads",
+    columns!(
         "first_name",
         "last_name",
         "email",
@@ -133,14 +122,11 @@ pub(crate) static LEADS: Table = Table {
         "custom_fields",
         "search_words"
     ),
-    key: RECORD_KEY,
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static CONTACTS: Table = Table {
-    name: "contacts",
-    columns: columns!(
+    RECORD_KEY,
+);
+pub(crate) static CONTACTS: Table = Table::new(
+    "contacts",
+    columns!(
         "first_name",
         "last_name",
         "email",
@@ -151,22 +137,16 @@ pub(crate) static CONTACTS: Table = Table {
         "custom_fields",
         "search_words"
     ),
-    key: RECORD_KEY,
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static ACCOUNTS: Table = Table {
-    name: "accounts",
-    columns: columns!("name", "domain", "industry", "owner_id", "custom_fields", "search_words"),
-    key: RECORD_KEY,
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static DEALS: Table = Table {
-    name: "deals",
-    columns: columns!(
+    RECORD_KEY,
+);
+pub(crate) static ACCOUNTS: Table = Table::new(
+    "accounts",
+    columns!("name", "domain", "industry", "owner_id", "custom_fields", "search_words"),
+    RECORD_KEY,
+);
+pub(crate) static DEALS: Table = Table::new(
+    "deals",
+    columns!(
         "name",
         "amount_minor",
         "currency",
@@ -181,14 +161,11 @@ pub(crate) static DEALS: Table = Table {
         "custom_fields",
         "search_words"
     ),
-    key: RECORD_KEY,
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static ACTIVITIES: Table = Table {
-    name: "activities",
-    columns: columns!(
+    RECORD_KEY,
+);
+pub(crate) static ACTIVITIES: Table = Table::new(
+    "activities",
+    columns!(
         "kind",
         "subject",
         "body",
@@ -199,57 +176,29 @@ pub(crate) static ACTIVITIES: Table = Table {
         "deal_id",
         "owner_id"
     ),
-    key: RECORD_KEY,
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static STAGE_CHANGES: Table = Table {
-    name: "deal_stage_changes",
-    columns: &["tenant_id", "id", "deal_id", "pipeline_id", "from_stage", "to_stage", "actor", "at"],
-    key: RECORD_KEY,
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static AUDIT: Table = Table {
-    name: "audit_log",
-    columns: &[
-        "tenant_id",
-        "id",
-        "actor",
-        "action",
-        "resource",
-        "resource_id",
-        "changes",
-        "request_id",
-        "at",
-    ],
-    key: RECORD_KEY,
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static OUTBOX: Table = Table {
-    name: "outbox",
-    columns: &["tenant_id", "id", "name", "resource", "resource_id", "actor", "payload", "at"],
-    key: RECORD_KEY,
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
+    RECORD_KEY,
+);
+pub(crate) static STAGE_CHANGES: Table = Table::new(
+    "deal_stage_changes",
+    &["tenant_id", "id", "deal_id", "pipeline_id", "from_stage", "to_stage", "actor", "at"],
+    RECORD_KEY,
+);
+pub(crate) static AUDIT: Table = Table::new(
+    "audit_log",
+    &["tenant_id", "id", "actor", "action", "resource", "resource_id", "changes", "request_id", "at"],
+    RECORD_KEY,
+);
+pub(crate) static OUTBOX: Table = Table::new(
+    "outbox",
+    &["tenant_id", "id", "name", "resource", "resource_id", "actor", "payload", "at"],
+    RECORD_KEY,
+);
 
-pub(crate) static CREDENTIALS: Table = Table {
-    name: "credentials",
-    columns: &["user_id", "password_hash", "version", "updated_at"],
-    key: &["user_id"],
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static REFRESH_TOKENS: Table = Table {
-    name: "refresh_tokens",
-    columns: &[
+pub(crate) static CREDENTIALS: Table =
+    Table::new("credentials", &["user_id", "password_hash", "version", "updated_at"], &["user_id"]);
+pub(crate) static REFRESH_TOKENS: Table = Table::new(
+    "refresh_tokens",
+    &[
         "tenant_id",
         "id",
         "family_id",
@@ -261,14 +210,11 @@ pub(crate) static REFRESH_TOKENS: Table = Table {
         "revoked_at",
         "version",
     ],
-    key: RECORD_KEY,
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
-pub(crate) static API_KEYS: Table = Table {
-    name: "api_keys",
-    columns: &[
+    RECORD_KEY,
+);
+pub(crate) static API_KEYS: Table = Table::new(
+    "api_keys",
+    &[
         "tenant_id",
         "id",
         "name",
@@ -281,11 +227,8 @@ pub(crate) static API_KEYS: Table = Table {
         "revoked_at",
         "version",
     ],
-    key: RECORD_KEY,
-    insert: OnceLock::new(),
-    update: OnceLock::new(),
-    aliased: OnceLock::new(),
-};
+    RECORD_KEY,
+);
 
 /// The table for a record kind that `get`/`list` serve.
 pub(crate) fn table_of(kind: Kind) -> Option<&'static Table> {
