@@ -25,6 +25,16 @@ pub fn query_terms(q: &str) -> Vec<String> {
     words(q).map(|w| w.chars().take(MAX_TERM_CHARS).collect()).take(MAX_QUERY_TERMS).collect()
 }
 
+/// Whether `term` is a term [`query_terms`] can produce: one lower-case alphanumeric word of at
+/// most [`MAX_TERM_CHARS`] characters. Stored words are all of this form, so a store answers a
+/// search holding any other term with no rows, without asking its database (a host may call a
+/// store directly, with terms core never made).
+pub fn is_term(term: &str) -> bool {
+    let mut terms = words(term);
+    terms.next().is_some_and(|w| w == term && term.chars().count() <= MAX_TERM_CHARS)
+        && terms.next().is_none()
+}
+
 /// The least string greater than every string that starts with `prefix`, in code point order —
 /// the upper end of the range of words a term prefixes, for stores that keep words in a B-tree
 /// (UTF-8 bytes compared as they are): `prefix` with its last character incremented,
@@ -52,6 +62,17 @@ mod tests {
         assert!(query_terms("@@ --").is_empty());
         assert_eq!(query_terms("a b c d e f g h i j").len(), MAX_QUERY_TERMS);
         assert_eq!(words("José Ñandú").collect::<Vec<_>>(), ["josé", "ñandú"]);
+    }
+
+    #[test]
+    fn terms_are_what_query_terms_makes() {
+        for q in ["Jane.DOE@Acme.com", "José Ñandú İstanbul", &"x".repeat(100)] {
+            assert!(query_terms(q).iter().all(|t| is_term(t)), "{q}");
+        }
+        for bad in ["", "Acme", "a b", "a'", "a\\", "o'brien", "a:*", "a\0", "a&b", &"x".repeat(65)] {
+            assert!(!is_term(bad), "{bad:?}");
+        }
+        assert!(is_term("ñandú") && is_term("x1") && is_term(&"x".repeat(64)));
     }
 
     #[test]

@@ -282,6 +282,28 @@ impl ListQuery {
             after: None,
         }
     }
+
+    /// Whether any stored record could match: `false` when a search term, stage key or
+    /// custom-field filter has a form no stored value has (a term [`crate::search::query_terms`]
+    /// would not make, a name that is not a [`crate::validate::is_key`], a NUL, which
+    /// PostgreSQL cannot hold). Core never builds such a query, but a host may call a store
+    /// directly: a store answers it with no rows rather than sending it to its database.
+    pub fn can_match(&self) -> bool {
+        let f = &self.filter;
+        self.search.iter().all(|t| crate::search::is_term(t))
+            && f.stage.as_deref().is_none_or(crate::validate::is_key)
+            && f.custom_fields.iter().all(|(name, value)| crate::validate::is_key(name) && !holds_nul(value))
+    }
+}
+
+/// Whether a JSON value holds a NUL character in a string or an object key.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
 }
 
 /// A position in a time-ordered stream (timeline, audit log): strictly before `(at, id)`.

@@ -118,7 +118,7 @@ pub(crate) fn opt_phone(field: &str, value: &Option<String>, errors: &mut Vec<Fi
 }
 
 /// A key: lower-case ASCII letters, digits and `_`, 1 to 64 characters (stage keys, field names).
-pub(crate) fn is_key(value: &str) -> bool {
+pub fn is_key(value: &str) -> bool {
     (1..=64).contains(&value.len())
         && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }

@@ -127,9 +127,13 @@ pub(crate) async fn list(
     fetch_all(conn, sql, values, |row| rows::entity(query.kind, row)).await
 }
 
-/// The statement and values of [`list`]; `None` for kinds that have no table.
+/// The statement and values of [`list`]; `None` when nothing can match: a kind that has no
+/// table, or a query no stored record can match ([`ListQuery::can_match`]).
 fn list_statement(tenant: TenantId, query: &ListQuery) -> Option<(String, Vec<Val>)> {
     let table = rows::table_of(query.kind)?;
+    if !query.can_match() {
+        return None;
+    }
     let f = &query.filter;
     let mut w = Where::new(tenant);
     w.and("t.deleted_at IS NULL", []);

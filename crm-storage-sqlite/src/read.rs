@@ -147,6 +147,9 @@ fn target_column(kind: Kind) -> &'static str {
 
 pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Result<Vec<Entity>> {
     let Some(table) = rows::table_of(query.kind) else { return Ok(Vec::new()) };
+    if !query.can_match() {
+        return Ok(Vec::new());
+    }
     let f = &query.filter;
     let mut w = Where::new(tenant);
     w.and("t.deleted_at IS NULL", []);
@@ -189,32 +192,7 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
         w.and("t.created_at < ?", [rows::time(before)]);
     }
     for (name, value) in &f.custom_fields {
-        // Names are validated by core as [a-z0-9_]{1,64}, so they are safe inside the path.
-        let path = format!("'$.\"{name}\"'");
-        let typed = |types: &str| format!("json_type(t.custom_fields, {path}) IN ({types})");
-        match value {
-            serde_json::Value::Null => w.and(&format!("coalesce({}, 1)", typed("'null'")), []),
-            serde_json::Value::Bool(true) => w.and(&typed("'true'"), []),
-            serde_json::Value::Bool(false) => w.and(&typed("'false'"), []),
-            serde_json::Value::Number(n) => {
-                let v =
-                    n.as_i64().map_or_else(|| Value::Real(n.as_f64().unwrap_or(f64::NAN)), Value::Integer);
-                w.and(
-                    &format!("{} AND json_extract(t.custom_fields, {path}) = ?", typed("'integer', 'real'")),
-                    [v],
-                );
-            }
-            serde_json::Value::String(s) => {
-                w.and(
-                    &format!("{} AND json_extract(t.custom_fields, {path}) = ?", typed("'text'")),
-                    [Value::Text(s.clone())],
-                );
-            }
-            other => {
-                let json = Value::Text(other.to_string());
-                w.and(&format!("json_extract(t.custom_fields, {path}) = json(?)"), [json]);
-            }
-        }
+        custom_field(&mut w, name, value);
     }
     if let Some(after) = query.after {
         w.and("t.id < ?", [rows::uuid(after)]);
@@ -240,6 +218,32 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
         SearchPlan::Walk => {
             starts_a_word(&mut w, term);
             page(conn, table, query, w, None)
+        }
+    }
+}
+
+/// Keeps records whose custom field `name` equals `value`, JSON types compared too (`true` is
+/// not `1`, `"10"` is not `10`; `null` also matches a missing field). The JSON path is bound,
+/// never formatted into the statement: `$.` and the name as a JSON string.
+fn custom_field(w: &mut Where, name: &str, value: &serde_json::Value) {
+    let path = || Value::Text(format!("$.{}", serde_json::Value::from(name)));
+    let typed = |types: &str| format!("json_type(t.custom_fields, ?) IN ({types})");
+    match value {
+        serde_json::Value::Null => w.and(&format!("coalesce({}, 1)", typed("'null'")), [path()]),
+        serde_json::Value::Bool(true) => w.and(&typed("'true'"), [path()]),
+        serde_json::Value::Bool(false) => w.and(&typed("'false'"), [path()]),
+        serde_json::Value::Number(n) => {
+            let v = n.as_i64().map_or_else(|| Value::Real(n.as_f64().unwrap_or(f64::NAN)), Value::Integer);
+            let clause = format!("{} AND json_extract(t.custom_fields, ?) = ?", typed("'integer', 'real'"));
+            w.and(&clause, [path(), path(), v]);
+        }
+        serde_json::Value::String(s) => {
+            let clause = format!("{} AND json_extract(t.custom_fields, ?) = ?", typed("'text'"));
+            w.and(&clause, [path(), path(), Value::Text(s.clone())]);
+        }
+        other => {
+            let json = Value::Text(other.to_string());
+            w.and("json_extract(t.custom_fields, ?) = json(?)", [path(), json]);
         }
     }
 }

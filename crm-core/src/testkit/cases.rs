@@ -1390,6 +1390,18 @@ pub async fn custom_field_filter(crm: Crm) {
     assert_eq!(listed::<Lead>(&crm, s, cf(&[("ratio", json!(0.25))])).await, [id(&l6)]);
     assert_eq!(listed::<Lead>(&crm, s, cf(&[("region", json!("emea"))])).await, [id(&l6)]);
     assert!(listed::<Lead>(&crm, s, cf(&[("nope", json!("gold"))])).await.is_empty());
+    // `null` matches a null or missing field; a list matches an equal list only.
+    let all = [id(&l6), id(&l5), id(&l4), id(&l3), id(&l2), id(&l1)];
+    assert_eq!(listed::<Lead>(&crm, s, cf(&[("nope", json!(null))])).await, all, "missing is null");
+    assert_eq!(listed::<Lead>(&crm, s, cf(&[("vip", json!(null))])).await, [id(&l6), id(&l4), id(&l2)]);
+    assert_eq!(listed::<Lead>(&crm, s, cf(&[("tags", json!(["gold"]))])).await, [id(&l6)]);
+    assert!(listed::<Lead>(&crm, s, cf(&[("tags", json!("gold"))])).await.is_empty(), "a list is no string");
+    assert!(listed::<Lead>(&crm, s, cf(&[("tags", json!(["gold", "x"]))])).await.is_empty());
+    assert!(listed::<Lead>(&crm, s, cf(&[("tags", json!([]))])).await.is_empty());
+    assert!(
+        listed::<Lead>(&crm, s, cf(&[("tier", json!(["gold"]))])).await.is_empty(),
+        "a string is no list"
+    );
     let both = cf(&[("tier", json!("gold")), ("seats", json!(10))]);
     assert_eq!(listed::<Lead>(&crm, s, both).await, [id(&l1)], "every pair must match");
     let and_status = Filter { status: Some(LeadStatus::New), ..cf(&[("seats", json!(5))]) };

@@ -8,7 +8,7 @@
 //! crm_core::store_conformance_tests!(|| async { Some(SqliteStore::open_in_memory().await.unwrap()) });
 //! ```
 //!
-//! That expands to one `#[tokio::test]` per behaviour in [`cases`], [`bulk`], [`edges`],
+//! That expands to one `#[tokio::test]` per behaviour in [`cases`], [`bulk`], [`edges`], [`hostile`],
 //! [`idempotency`] and [`identity`], the multi-threaded [`races`],
 //! plus the model-based property tests in [`model`] (records) and [`identity_model`] (members,
 //! logins, tokens and API keys). The suite is the same for every store; differences between stores are not
@@ -26,6 +26,7 @@ macro_rules! assert_err {
 pub mod bulk;
 pub mod cases;
 pub mod edges;
+pub mod hostile;
 pub mod idempotency;
 pub mod identity;
 pub mod identity_model;
@@ -166,6 +167,10 @@ macro_rules! store_conformance_tests {
             too_many_filters_are_refused,
             company_only_lead_converts_with_a_named_contact,
             pipelines_change_but_keep_stages_in_use,
+        );
+        $crate::store_conformance_tests!(@cases_in hostile $make;
+            hostile_custom_field_filters_stay_in_the_tenant,
+            hostile_search_terms_and_stages_stay_in_the_tenant,
         );
         $crate::store_conformance_tests!(@cases_in idempotency $make;
             idempotent_call_runs_once_and_replays,
