@@ -12,7 +12,8 @@
 //! [`idempotency`] and [`identity`], the multi-threaded [`races`],
 //! plus the model-based property tests in [`model`] (records) and [`identity_model`] (members,
 //! logins, tokens and API keys). The suite is the same for every store; differences between stores are not
-//! allowed to show.
+//! allowed to show. Every test runs its store inside an [`isolation::IsolationCheck`], so any
+//! row that crosses a tenant anywhere in the suite fails the test.
 
 /// Asserts that a result is an error matching the pattern, e.g. `Error::NotFound`.
 macro_rules! assert_err {
@@ -30,6 +31,7 @@ pub mod hostile;
 pub mod idempotency;
 pub mod identity;
 pub mod identity_model;
+pub mod isolation;
 pub mod model;
 pub mod races;
 pub mod strategies;
@@ -216,12 +218,18 @@ macro_rules! store_conformance_tests {
         #[test]
         fn model_based_property_test() {
             let make = $make;
-            $crate::testkit::model::run(move || make());
+            $crate::testkit::model::run(move || {
+                let store = make();
+                async move { store.await.map($crate::testkit::isolation::IsolationCheck::new) }
+            });
         }
         #[test]
         fn identity_model_property_test() {
             let make = $make;
-            $crate::testkit::identity_model::run(move || make());
+            $crate::testkit::identity_model::run(move || {
+                let store = make();
+                async move { store.await.map($crate::testkit::isolation::IsolationCheck::new) }
+            });
         }
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -232,7 +240,8 @@ macro_rules! store_conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
                 let make = $make;
-                $crate::testkit::run_case(stringify!($case), make().await, $crate::testkit::$module::$case).await;
+                let store = make().await.map($crate::testkit::isolation::IsolationCheck::new);
+                $crate::testkit::run_case(stringify!($case), store, $crate::testkit::$module::$case).await;
             }
         )*
     };
@@ -241,7 +250,8 @@ macro_rules! store_conformance_tests {
             #[tokio::test]
             async fn $case() {
                 let make = $make;
-                $crate::testkit::run_case(stringify!($case), make().await, $crate::testkit::$module::$case).await;
+                let store = make().await.map($crate::testkit::isolation::IsolationCheck::new);
+                $crate::testkit::run_case(stringify!($case), store, $crate::testkit::$module::$case).await;
             }
         )*
     };

@@ -1,0 +1,93 @@
+//! The conformance suite's isolation check bites: a store that answers lists with the first
+//! tenant's rows, whoever asks, fails the first list another tenant makes.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::model::{
+    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, Lead,
+    LoginFailures, Member, Membership, NewLead, Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant,
+    User,
+};
+use crm_core::store::{ChangeSet, Entity, ListQuery, TimeCursor};
+use crm_core::testkit::isolation::IsolationCheck;
+use crm_core::testkit::{deterministic_crm, tenant};
+use crm_core::{DomainEvent, ListRequest, Result, Scope, Store, TenantId, UserId};
+use crm_storage_sqlite::SqliteStore;
+use uuid::Uuid;
+
+/// Lists with the scope of the first commit it saw, whatever scope it is given.
+#[derive(Debug)]
+struct LeakingStore {
+    inner: SqliteStore,
+    first_scope: Mutex<Option<Scope>>,
+}
+
+/// The `Store` impl: the listed methods delegate to `inner`, the rest are written out.
+macro_rules! store_delegating {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)* { $($own:tt)* }) => {
+        #[async_trait]
+        impl Store for LeakingStore {
+            $(async fn $name(&self, $($arg: $ty),*) -> $ret { self.inner.$name($($arg),*).await })*
+            $($own)*
+        }
+    };
+}
+
+store_delegating! {
+    tenant(id: TenantId) -> Result<Option<Tenant>>;
+    tenant_by_slug(slug: &str) -> Result<Option<Tenant>>;
+    user(id: UserId) -> Result<Option<User>>;
+    user_by_email(email: &str) -> Result<Option<User>>;
+    membership(scope: &Scope, user_id: UserId) -> Result<Option<Membership>>;
+    members(scope: &Scope) -> Result<Vec<Member>>;
+    get(scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>>;
+    pipelines(scope: &Scope) -> Result<Vec<Pipeline>>;
+    stage_history(scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>>;
+    activities_for(scope: &Scope, target: ActivityTarget, before: Option<TimeCursor>, limit: u32) -> Result<Vec<Activity>>;
+    audit_log(scope: &Scope, query: &AuditQuery, before: Option<TimeCursor>, limit: u32) -> Result<Vec<AuditEntry>>;
+    outbox(scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
+    credential(user_id: UserId) -> Result<Option<Credential>>;
+    refresh_token(scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>>;
+    api_key(scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>>;
+    api_keys(scope: &Scope) -> Result<Vec<ApiKey>>;
+    login_failures(scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
+    idempotency_record(scope: &Scope, principal: &str, key: &str) -> Result<Option<IdempotencyRecord>>;
+    {
+        async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+            let first = self.first_scope.lock().unwrap().clone();
+            self.inner.list(first.as_ref().unwrap_or(scope), query).await
+        }
+
+        async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
+            self.first_scope.lock().unwrap().get_or_insert_with(|| scope.clone());
+            self.inner.commit(scope, changes).await
+        }
+    }
+}
+
+#[tokio::test]
+#[should_panic(expected = "tenant isolation broken: a record of another tenant")]
+async fn the_isolation_check_catches_a_store_that_leaks() {
+    let inner = SqliteStore::open_in_memory().await.unwrap();
+    let crm =
+        deterministic_crm(IsolationCheck::new(LeakingStore { inner, first_scope: Mutex::new(None) }), 1);
+    let acme = tenant(&crm, "Acme").await;
+    let lead = NewLead { last_name: Some("Acme's".into()), ..NewLead::default() };
+    crm.create::<Lead>(&acme.owner_scope, lead).await.unwrap();
+    let globex = tenant(&crm, "Globex").await;
+    // The leaking store answers Globex with Acme's lead; the check panics before core sees it.
+    let _ = crm.list::<Lead>(&globex.owner_scope, ListRequest::new()).await;
+}
+
+#[tokio::test]
+async fn the_isolation_check_passes_an_honest_store() {
+    let crm = deterministic_crm(IsolationCheck::new(SqliteStore::open_in_memory().await.unwrap()), 1);
+    let acme = tenant(&crm, "Acme").await;
+    let lead = NewLead { last_name: Some("Acme's".into()), ..NewLead::default() };
+    crm.create::<Lead>(&acme.owner_scope, lead).await.unwrap();
+    let globex = tenant(&crm, "Globex").await;
+    assert!(crm.list::<Lead>(&globex.owner_scope, ListRequest::new()).await.unwrap().data.is_empty());
+    assert_eq!(crm.list::<Lead>(&acme.owner_scope, ListRequest::new()).await.unwrap().data.len(), 1);
+}
