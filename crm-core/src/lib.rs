@@ -23,6 +23,7 @@ pub mod event;
 pub mod hooks;
 mod id;
 pub mod identity;
+pub mod kind;
 pub mod model;
 pub mod policy;
 mod scope;

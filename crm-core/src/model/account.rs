@@ -1,11 +1,31 @@
 use serde::{Deserialize, Serialize};
 
 use super::CustomFields;
+use super::Kind;
 use super::common::{Link, Record, RecordMeta, nullable, owner_link, patch_field, record_common};
 use crate::error::FieldError;
 use crate::id::Id;
+use crate::kind::{FieldDef, FieldType, KindDef};
+use crate::policy::Resource;
 use crate::scope::UserId;
 use crate::validate;
+
+/// The description of accounts (see [`crate::kind`]).
+pub static ACCOUNT: KindDef = KindDef {
+    name: "account",
+    plural: "accounts",
+    kind: Kind::Account,
+    resource: Resource::Account,
+    fields: &[
+        FieldDef::new("name", FieldType::Text).search(),
+        FieldDef::new("domain", FieldType::Text).nullable().search(),
+        FieldDef::new("industry", FieldType::Text).nullable(),
+        FieldDef::new("owner_id", FieldType::Member).nullable().filter(),
+    ],
+    custom_fields: true,
+    one_of: &[],
+    carries_activities: true,
+};
 
 /// Account id.
 pub type AccountId = Id<Account>;

@@ -7,8 +7,33 @@ use super::common::{
 use super::{AccountId, ContactId, CustomFields, Money, PipelineId};
 use crate::error::FieldError;
 use crate::id::Id;
+use crate::kind::{FieldDef, FieldType, KindDef, Writable};
+use crate::policy::Resource;
 use crate::scope::{Actor, TenantId, UserId};
 use crate::validate;
+
+/// The description of deals (see [`crate::kind`]).
+pub static DEAL: KindDef = KindDef {
+    name: "deal",
+    plural: "deals",
+    kind: Kind::Deal,
+    resource: Resource::Deal,
+    fields: &[
+        FieldDef::new("name", FieldType::Text).search(),
+        FieldDef::new("amount", FieldType::Money).nullable(),
+        FieldDef::new("pipeline_id", FieldType::Ref(Kind::Pipeline)).filter(),
+        FieldDef::new("stage", FieldType::Key).filter(),
+        FieldDef::new("expected_close_date", FieldType::Date).nullable(),
+        FieldDef::new("probability", FieldType::Int).nullable(),
+        FieldDef::new("account_id", FieldType::Ref(Kind::Account)).nullable().filter(),
+        FieldDef::new("contact_id", FieldType::Ref(Kind::Contact)).nullable().filter(),
+        FieldDef::new("owner_id", FieldType::Member).nullable().filter(),
+        FieldDef::new("closed_at", FieldType::Time).nullable().write(Writable::Rule),
+    ],
+    custom_fields: true,
+    one_of: &[],
+    carries_activities: true,
+};
 
 /// Deal id.
 pub type DealId = Id<Deal>;

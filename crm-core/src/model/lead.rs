@@ -4,8 +4,33 @@ use super::common::{Kind, Link, Record, RecordMeta, nullable, owner_link, patch_
 use super::{ContactId, CustomFields};
 use crate::error::FieldError;
 use crate::id::Id;
+use crate::kind::{FieldDef, FieldType, KindDef, Writable};
+use crate::policy::Resource;
 use crate::scope::UserId;
 use crate::validate;
+
+/// The description of leads (see [`crate::kind`]).
+pub static LEAD: KindDef = KindDef {
+    name: "lead",
+    plural: "leads",
+    kind: Kind::Lead,
+    resource: Resource::Lead,
+    fields: &[
+        FieldDef::new("first_name", FieldType::Text).nullable().search().personal(),
+        FieldDef::new("last_name", FieldType::Text).nullable().search().personal(),
+        FieldDef::new("email", FieldType::Email).nullable().search().personal(),
+        FieldDef::new("phone", FieldType::Phone).nullable().personal(),
+        FieldDef::new("company", FieldType::Text).nullable().search(),
+        FieldDef::new("title", FieldType::Text).nullable(),
+        FieldDef::new("source", FieldType::Text).nullable(),
+        FieldDef::new("status", FieldType::Enum(&crate::kind::LEAD_STATUSES)).filter(),
+        FieldDef::new("owner_id", FieldType::Member).nullable().filter(),
+        FieldDef::new("converted_contact_id", FieldType::Ref(Kind::Contact)).nullable().write(Writable::Rule),
+    ],
+    custom_fields: true,
+    one_of: &[],
+    carries_activities: true,
+};
 
 /// Lead id.
 pub type LeadId = Id<Lead>;
@@ -81,7 +106,7 @@ impl LeadStatus {
     ];
 
     /// The wire name.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             LeadStatus::New => "new",
             LeadStatus::Contacted => "contacted",

@@ -3,15 +3,15 @@
 //! Each record type has a `New…` input (create) and a `…Patch` input (update). Patch fields are
 //! `Option<Option<T>>` where the field may be cleared: absent = unchanged, `null` = cleared.
 
-mod account;
-mod activity;
+pub(crate) mod account;
+pub(crate) mod activity;
 mod common;
-mod contact;
-mod deal;
+pub(crate) mod contact;
+pub(crate) mod deal;
 mod idempotency;
 mod identity;
-mod lead;
-mod pipeline;
+pub(crate) mod lead;
+pub(crate) mod pipeline;
 mod tenant;
 mod timestamp;
 

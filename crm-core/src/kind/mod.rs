@@ -1,0 +1,469 @@
+//! Record kinds, each described once (invariant 11 of DESIGN.md).
+//!
+//! A [`KindDef`] says what the layers around a record type need to know about it: its wire name
+//! and plural, the policy resource, its fields (one per column, in table order) with their types
+//! and nullability, which lists may filter, sort or search on, which hold personal data, which
+//! other kinds they reference, and which references form an "exactly one of" group. List
+//! validation, store filters and HTTP query parameters derive from it instead of restating each
+//! kind by hand; the domain rules of a kind (create, patch, validate, links, conversion) stay in
+//! its own model file.
+//!
+//! The descriptions are plain public values, so that a host may one day describe a kind of its
+//! own; [`Kind`] stays a closed enum for now, because audit and outbox rows decode it.
+//!
+//! Every kind's table starts with the meta columns (`tenant_id`, `id`, `version`, `created_at`,
+//! `updated_at`, `deleted_at`), which no description lists; then one column per field (two for
+//! [`FieldType::Money`]: `<name>_minor` and `currency`); then `custom_fields` when the kind
+//! carries them, and `search_words` when a field is searchable.
+
+use crate::model::{ActivityKind, Kind, LeadStatus};
+use crate::policy::Resource;
+
+pub use crate::model::account::ACCOUNT;
+pub use crate::model::activity::ACTIVITY;
+pub use crate::model::contact::CONTACT;
+pub use crate::model::deal::DEAL;
+pub use crate::model::lead::LEAD;
+pub use crate::model::pipeline::PIPELINE;
+
+/// Every record kind's description, in [`Kind`] order.
+pub static RECORD_KINDS: [&KindDef; 6] = [&PIPELINE, &LEAD, &CONTACT, &ACCOUNT, &DEAL, &ACTIVITY];
+
+/// The description of one record kind.
+#[derive(Debug)]
+pub struct KindDef {
+    /// The wire name (`lead`): the audit resource, the event prefix, the timeline target.
+    pub name: &'static str,
+    /// The plural (`leads`): the route segment and the table.
+    pub plural: &'static str,
+    /// The kind.
+    pub kind: Kind,
+    /// What the policy authorizes reads and writes of it against.
+    pub resource: Resource,
+    /// Its own fields, in table order (the meta columns are implied).
+    pub fields: &'static [FieldDef],
+    /// Whether it carries a tenant-defined `custom_fields` object (filtered as `cf.<name>`).
+    pub custom_fields: bool,
+    /// Groups of reference fields of which exactly one is set (an activity's target).
+    pub one_of: &'static [&'static [&'static str]],
+    /// Whether activities can be logged on it, so it has a timeline.
+    pub carries_activities: bool,
+}
+
+impl KindDef {
+    /// The field named `name`.
+    pub fn field(&self, name: &str) -> Option<&'static FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Whether lists may filter on the field named `name`.
+    pub fn filters_on(&self, name: &str) -> bool {
+        self.field(name).is_some_and(|f| f.filter)
+    }
+
+    /// Whether text search applies to it (some field is searchable).
+    pub fn searchable(&self) -> bool {
+        self.fields.iter().any(|f| f.search)
+    }
+
+    /// The space-separated [`crate::search::words`] of `values`, the searchable fields' values in
+    /// field order: what a store indexes for text search, computed in core so that results are
+    /// the same on every store.
+    pub fn search_words<'a>(&self, values: impl IntoIterator<Item = Option<&'a str>>) -> String {
+        let words: Vec<String> = values.into_iter().flatten().flat_map(crate::search::words).collect();
+        words.join(" ")
+    }
+
+    /// The field of a [`KindDef::one_of`] group that references a record of `kind`, if any
+    /// (an activity's `deal_id`).
+    pub fn one_of_reference(&self, kind: Kind) -> Option<&'static FieldDef> {
+        let names = self.one_of.iter().flat_map(|group| group.iter());
+        names.filter_map(|name| self.field(name)).find(|f| f.ty == FieldType::Ref(kind))
+    }
+}
+
+impl PartialEq for KindDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+    }
+}
+
+impl Kind {
+    /// The description of a record kind; `None` for tenants, users, members and API keys,
+    /// which identity keeps in tables of its own.
+    pub fn def(self) -> Option<&'static KindDef> {
+        match self {
+            Kind::Pipeline => Some(&PIPELINE),
+            Kind::Lead => Some(&LEAD),
+            Kind::Contact => Some(&CONTACT),
+            Kind::Account => Some(&ACCOUNT),
+            Kind::Deal => Some(&DEAL),
+            Kind::Activity => Some(&ACTIVITY),
+            Kind::Tenant | Kind::User | Kind::Member | Kind::ApiKey => None,
+        }
+    }
+}
+
+/// One field of a kind: one column of its table (two for money).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldDef {
+    /// Its name on the wire and as the column.
+    pub name: &'static str,
+    /// What it holds.
+    pub ty: FieldType,
+    /// Whether it may be absent (`null`).
+    pub nullable: bool,
+    /// Whether lists filter on it by equality (`?name=value`).
+    pub filter: bool,
+    /// Whether lists may be ordered by it (served from tasks on).
+    pub sort: bool,
+    /// Whether text search looks at its words.
+    pub search: bool,
+    /// Whether it holds personal data (what erasure removes and export gathers).
+    pub personal: bool,
+    /// Who sets it.
+    pub write: Writable,
+}
+
+impl FieldDef {
+    /// A required field a caller sets at any time, not filtered, sorted or searched.
+    pub const fn new(name: &'static str, ty: FieldType) -> Self {
+        Self {
+            name,
+            ty,
+            nullable: false,
+            filter: false,
+            sort: false,
+            search: false,
+            personal: false,
+            write: Writable::Always,
+        }
+    }
+
+    /// It may be absent.
+    pub const fn nullable(mut self) -> Self {
+        self.nullable = true;
+        self
+    }
+
+    /// Lists filter on it.
+    pub const fn filter(mut self) -> Self {
+        self.filter = true;
+        self
+    }
+
+    /// Lists may be ordered by it.
+    pub const fn sort(mut self) -> Self {
+        self.sort = true;
+        self
+    }
+
+    /// Text search looks at its words.
+    pub const fn search(mut self) -> Self {
+        self.search = true;
+        self
+    }
+
+    /// It holds personal data.
+    pub const fn personal(mut self) -> Self {
+        self.personal = true;
+        self
+    }
+
+    /// Who sets it.
+    pub const fn write(mut self, write: Writable) -> Self {
+        self.write = write;
+        self
+    }
+}
+
+/// What a field holds: decides its column type in every store and how a filter value parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FieldType {
+    /// Text.
+    Text,
+    /// An e-mail address.
+    Email,
+    /// A phone number.
+    Phone,
+    /// Text, one of these values.
+    Enum(&'static [&'static str]),
+    /// A stage key into the record's pipeline (`a-z`, `0-9`, `_`).
+    Key,
+    /// A 32-bit integer.
+    Int,
+    /// An amount in minor units and its ISO 4217 currency (two columns).
+    Money,
+    /// An instant, to the microsecond.
+    Time,
+    /// A calendar date.
+    Date,
+    /// True or false.
+    Bool,
+    /// A JSON document the kind interprets itself (a pipeline's stages).
+    Json,
+    /// The id of a live record of this kind in the same tenant.
+    Ref(Kind),
+    /// The id of a member of the tenant.
+    Member,
+}
+
+/// Who sets a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writable {
+    /// The caller, on create and on update.
+    Always,
+    /// The caller, on create only.
+    OnCreate,
+    /// Only the kind's rules (a deal's `closed_at`, a lead's `converted_contact_id`).
+    Rule,
+}
+
+/// The wire names of [`LeadStatus`], in declaration order, at compile time.
+pub(crate) const LEAD_STATUSES: [&str; LeadStatus::ALL.len()] = {
+    let mut names = [""; LeadStatus::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = LeadStatus::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
+
+/// The wire names of [`ActivityKind`], in declaration order, at compile time.
+pub(crate) const ACTIVITY_KINDS: [&str; ActivityKind::ALL.len()] = {
+    let mut names = [""; ActivityKind::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = ActivityKind::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use chrono::{TimeZone, Utc};
+    use serde::Serialize;
+    use serde_json::{Value, json};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::model::{
+        Account, Activity, ActivityTarget, Contact, Deal, Lead, Money, NewAccount, NewActivity, NewContact,
+        NewDeal, NewLead, Pipeline, Record, RecordMeta, Stage, StageKind,
+    };
+    use crate::scope::TenantId;
+    use crate::store::Entity;
+    use crate::{Id, UserId};
+
+    fn meta<T>() -> RecordMeta<T> {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap();
+        RecordMeta {
+            id: Id::from_uuid(Uuid::from_u128(1)),
+            tenant_id: TenantId::from_uuid(Uuid::from_u128(2)),
+            version: 1,
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+        }
+    }
+
+    fn id<T>(n: u128) -> Id<T> {
+        Id::from_uuid(Uuid::from_u128(n))
+    }
+
+    fn text(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    /// One record of every listed kind, every field set (an activity has one target).
+    fn samples() -> Vec<(&'static KindDef, Entity, Value)> {
+        let owner = Some(UserId::from_uuid(Uuid::from_u128(3)));
+        let lead = Lead::create(
+            NewLead {
+                first_name: text("Grace"),
+                last_name: text("Hopper"),
+                email: text("Grace.Hopper@Navy.example"),
+                phone: text("+1 555 0100"),
+                company: text("Navy Labs"),
+                title: text("Rear Admiral"),
+                source: text("web"),
+                ..NewLead::default()
+            },
+            meta(),
+            owner,
+        )
+        .unwrap();
+        let contact = Contact::create(
+            NewContact {
+                first_name: text("Ada"),
+                last_name: text("Lovelace"),
+                email: text("ada@engines.example"),
+                phone: text("+44 20 0000"),
+                title: text("Analyst"),
+                account_id: Some(id(4)),
+                ..NewContact::default()
+            },
+            meta(),
+            owner,
+        )
+        .unwrap();
+        let account = Account::create(
+            NewAccount {
+                name: "Analytical Engines".into(),
+                domain: text("engines.example"),
+                industry: text("Computing"),
+                ..NewAccount::default()
+            },
+            meta(),
+            owner,
+        )
+        .unwrap();
+        let mut deal = Deal::create(
+            NewDeal {
+                name: "Difference engine No. 2".into(),
+                amount: Some(Money { amount_minor: 100, currency: "GBP".into() }),
+                pipeline_id: Some(id(5)),
+                stage: text("qualified"),
+                expected_close_date: chrono::NaiveDate::from_ymd_opt(2026, 6, 1),
+                probability: Some(50),
+                account_id: Some(id(4)),
+                contact_id: Some(id(6)),
+                ..NewDeal::default()
+            },
+            meta(),
+            owner,
+        )
+        .unwrap();
+        deal.closed_at = Some(meta::<Deal>().created_at);
+        let mut on_deal = NewActivity::on(ActivityTarget::Deal(id(7)), ActivityKind::Call);
+        on_deal.subject = text("Call");
+        on_deal.body = text("About engines");
+        let activity = Activity::create(on_deal, meta(), owner).unwrap();
+        let pipeline = Pipeline {
+            meta: meta(),
+            name: "Sales".into(),
+            is_default: true,
+            stages: vec![Stage { key: "won".into(), name: "Won".into(), kind: StageKind::Won }],
+        };
+        fn json(record: &impl Serialize) -> Value {
+            serde_json::to_value(record).unwrap()
+        }
+        vec![
+            (&LEAD, Entity::Lead(lead.clone()), json(&lead)),
+            (&CONTACT, Entity::Contact(contact.clone()), json(&contact)),
+            (&ACCOUNT, Entity::Account(account.clone()), json(&account)),
+            (&DEAL, Entity::Deal(deal.clone()), json(&deal)),
+            (&ACTIVITY, Entity::Activity(activity.clone()), json(&activity)),
+            (&PIPELINE, Entity::Pipeline(pipeline.clone()), json(&pipeline)),
+        ]
+    }
+
+    #[test]
+    fn every_record_kind_has_its_description() {
+        for def in RECORD_KINDS {
+            assert_eq!(def.kind.def(), Some(def));
+            assert_eq!(def.name, def.kind.as_str());
+            assert_eq!(def.resource.as_str(), def.name);
+        }
+        for kind in [Kind::Tenant, Kind::User, Kind::Member, Kind::ApiKey] {
+            assert!(kind.def().is_none());
+        }
+    }
+
+    /// The descriptions name exactly the fields a record of the kind serializes.
+    #[test]
+    fn descriptions_list_the_fields_records_carry() {
+        let meta_keys = ["id", "version", "created_at", "updated_at"];
+        for (def, _, json) in samples() {
+            let keys: BTreeSet<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+            let mut declared: BTreeSet<&str> = def.fields.iter().map(|f| f.name).collect();
+            declared.extend(meta_keys);
+            if def.custom_fields {
+                declared.insert("custom_fields");
+            }
+            let grouped: BTreeSet<&str> = def.one_of.iter().flat_map(|g| g.iter().copied()).collect();
+            assert!(keys.is_subset(&declared), "{}: undeclared {:?}", def.name, keys.difference(&declared));
+            let missing: Vec<_> = declared.difference(&keys).filter(|k| !grouped.contains(*k)).collect();
+            assert!(missing.is_empty(), "{}: declared but not carried: {missing:?}", def.name);
+            for group in def.one_of {
+                assert_eq!(
+                    group.iter().filter(|f| keys.contains(*f)).count(),
+                    1,
+                    "{}: one of {group:?}",
+                    def.name
+                );
+                for name in *group {
+                    assert!(def.field(name).is_some_and(|f| matches!(f.ty, FieldType::Ref(_))), "{name}");
+                }
+            }
+            for field in def.fields {
+                let value = json.get(field.name).unwrap_or(&Value::Null);
+                assert!(
+                    field.nullable || !value.is_null(),
+                    "{}.{} is null but not nullable",
+                    def.name,
+                    field.name
+                );
+                if let FieldType::Enum(values) = field.ty {
+                    assert!(values.contains(&value.as_str().unwrap()), "{}.{}", def.name, field.name);
+                }
+            }
+        }
+    }
+
+    /// The filters the descriptions declare are today's filter table, kind by kind.
+    #[test]
+    fn filterable_fields_are_the_list_filters() {
+        use Kind::*;
+        let table: &[(&str, &[Kind])] = &[
+            ("status", &[Lead]),
+            ("owner_id", &[Lead, Contact, Account, Deal, Activity]),
+            ("pipeline_id", &[Deal]),
+            ("stage", &[Deal]),
+            ("account_id", &[Contact, Deal, Activity]),
+            ("contact_id", &[Deal, Activity]),
+            ("lead_id", &[Activity]),
+            ("deal_id", &[Activity]),
+            ("kind", &[Activity]),
+        ];
+        for def in RECORD_KINDS {
+            let declared: BTreeSet<&str> = def.fields.iter().filter(|f| f.filter).map(|f| f.name).collect();
+            let expected: BTreeSet<&str> =
+                table.iter().filter(|(_, kinds)| kinds.contains(&def.kind)).map(|(name, _)| *name).collect();
+            assert_eq!(declared, expected, "{}", def.name);
+        }
+        // An activity's target is its one-of group: every member is a filter.
+        assert!(ACTIVITY.one_of[0].iter().all(|f| ACTIVITY.filters_on(f)));
+        assert_eq!(ACTIVITY.one_of_reference(Deal).map(|f| f.name), Some("deal_id"));
+        assert!(DEAL.one_of_reference(Account).is_none(), "a deal's account is no target");
+        let searchable: Vec<Kind> = RECORD_KINDS.iter().filter(|d| d.searchable()).map(|d| d.kind).collect();
+        assert_eq!(searchable, [Lead, Contact, Account, Deal]);
+        let custom: Vec<Kind> = RECORD_KINDS.iter().filter(|d| d.custom_fields).map(|d| d.kind).collect();
+        assert_eq!(custom, [Lead, Contact, Account, Deal]);
+        let timelines: Vec<Kind> =
+            RECORD_KINDS.iter().filter(|d| d.carries_activities).map(|d| d.kind).collect();
+        assert_eq!(timelines, [Lead, Contact, Account, Deal]);
+    }
+
+    /// Search words from the descriptions are what stores index today.
+    #[test]
+    fn searchable_fields_give_the_indexed_words() {
+        for (def, entity, json) in samples() {
+            let values = def.fields.iter().filter(|f| f.search).map(|f| json[f.name].as_str());
+            let words = def.searchable().then(|| def.search_words(values));
+            assert_eq!(words, entity.search_words(), "{}", def.name);
+        }
+        let (_, lead, _) = &samples()[0];
+        assert_eq!(lead.search_words().unwrap(), "grace hopper grace hopper navy example navy labs");
+        assert_eq!(
+            json!(LEAD_STATUSES),
+            json!(["new", "contacted", "qualified", "unqualified", "converted"])
+        );
+        assert_eq!(json!(ACTIVITY_KINDS), json!(["note", "call", "email", "meeting"]));
+    }
+}
