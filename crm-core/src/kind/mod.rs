@@ -16,6 +16,10 @@
 //! [`FieldType::Money`]: `<name>_minor` and `currency`); then `custom_fields` when the kind
 //! carries them, and `search_words` when a field is searchable.
 
+pub(crate) mod condition;
+
+pub use condition::{Condition, Value};
+
 use crate::model::{ActivityKind, Kind, LeadStatus};
 use crate::policy::Resource;
 

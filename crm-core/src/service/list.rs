@@ -82,30 +82,13 @@ pub(crate) fn limit(limit: Option<u32>) -> Result<u32> {
 pub(crate) fn to_query(kind: Kind, request: ListRequest) -> Result<ListQuery> {
     let f = &request.filter;
     let mut errors = Vec::new();
-    let mut only = |field: &str, present: bool, kinds: &[Kind]| {
-        if present && !kinds.contains(&kind) {
-            errors.push(FieldError::new(field, format!("is not a filter for {} records", kind.as_str())));
-        }
-    };
-    use Kind::*;
-    only("status", f.status.is_some(), &[Lead]);
-    only("pipeline_id", f.pipeline_id.is_some(), &[Deal]);
-    only("stage", f.stage.is_some(), &[Deal]);
-    only("account_id", f.account_id.is_some(), &[Contact, Deal]);
-    only("contact_id", f.contact_id.is_some(), &[Deal]);
-    only("target", f.target.is_some(), &[Activity]);
-    only("kind", f.activity_kind.is_some(), &[Activity]);
-    only("q", request.q.is_some(), &[Lead, Contact, Account, Deal]);
-    only("custom_fields", !f.custom_fields.is_empty(), &[Lead, Contact, Account, Deal]);
-    if let Some(stage) = &f.stage {
-        if !validate::is_key(stage) {
-            errors.push(FieldError::new("stage", "is not a stage key"));
-        }
+    let def = crate::kind::condition::listed(kind)?;
+    crate::kind::condition::lower(def, f, &mut errors);
+    if request.q.is_some() && !def.searchable() {
+        errors.push(FieldError::new("q", format!("is not a filter for {} records", kind.as_str())));
     }
     for (name, value) in &f.custom_fields {
-        if !validate::is_key(name) {
-            errors.push(FieldError::new(format!("cf.{name}"), "is not a custom field name (a-z, 0-9, _)"));
-        } else {
+        if validate::is_key(name) {
             validate::json_strings(&format!("cf.{name}"), value, &mut errors);
         }
     }

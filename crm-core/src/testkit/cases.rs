@@ -1121,6 +1121,19 @@ pub async fn list_filters(crm: Crm) {
     assert_eq!(listed::<Activity>(&crm, s, calls.clone()).await, [aid(&n3), aid(&n2)]);
     let lead_calls = Filter { target: Some(lead_target), ..calls };
     assert_eq!(listed::<Activity>(&crm, s, lead_calls).await, [aid(&n2)]);
+    // An activity's account and contact references are filters like its other targets.
+    let on_account =
+        crm.create::<Activity>(s, note(ActivityTarget::Account(a1.meta.id), "On A1")).await.unwrap();
+    let on_contact =
+        crm.create::<Activity>(s, note(ActivityTarget::Contact(c1.meta.id), "On C1")).await.unwrap();
+    let by_account = Filter { account_id: Some(a1.meta.id), ..Filter::default() };
+    assert_eq!(listed::<Activity>(&crm, s, by_account).await, [aid(&on_account)]);
+    let by_contact = Filter { contact_id: Some(c1.meta.id), ..Filter::default() };
+    assert_eq!(listed::<Activity>(&crm, s, by_contact).await, [aid(&on_contact)]);
+    assert_eq!(
+        listed::<Activity>(&crm, s, on(ActivityTarget::Contact(c1.meta.id))).await,
+        [aid(&on_contact)]
+    );
 
     // Soft-deleted records drop out of every filter.
     crm.delete(s, l_c1.meta.id, None).await.unwrap();

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use crm_core::model::{ActivityKind, ActivityTarget, Kind, LeadStatus};
-use crm_core::{Error, FieldError, Filter, ListRequest};
+use crm_core::{Error, FieldError, Filter, ListRequest, kind};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -82,11 +82,12 @@ fn time(value: &str) -> Option<DateTime<Utc>> {
 }
 
 /// The parameters [`parse`] reads, as each record list documents them: one unit type per list
-/// with the filters its kind accepts (core refuses the others with 422).
+/// with the filters its kind's description declares (core refuses the others with 422).
 mod params {
+    use crm_core::kind::{FieldDef, FieldType, KindDef};
     use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-    use utoipa::openapi::{Ref, RefOr, Required, Schema};
+    use utoipa::openapi::{RefOr, Required, Schema};
 
     fn query(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
         ParameterBuilder::new()
@@ -133,29 +134,49 @@ mod params {
         )
     }
 
-    pub(super) fn id(name: &str, description: &str) -> Parameter {
-        query(name, formatted(KnownFormat::Uuid), description)
-    }
-
-    pub(super) fn by_schema(name: &str, schema: &str, description: &str) -> Parameter {
-        query(name, Ref::from_schema_name(schema), description)
-    }
-
-    pub(super) fn stage() -> Parameter {
-        let key = ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[a-z0-9_]{1,64}$"));
-        query("stage", key, "Only deals at this stage key.")
-    }
-
-    /// A list's own filters, then those of every list: owner and creation time.
-    pub(super) fn filters(own: impl IntoIterator<Item = Parameter>) -> Vec<Parameter> {
+    /// The filters `def` declares, in field order, then the creation-time range every list has.
+    pub(super) fn of(def: &KindDef) -> Vec<Parameter> {
+        let own = def.fields.iter().filter(|f| f.filter).map(|field| {
+            let (schema, what) = field_schema(def, field);
+            query(field.name, schema, &format!("Only {} {what}.", def.plural))
+        });
         let time = || formatted(KnownFormat::DateTime);
-        own.into_iter()
+        def.searchable()
+            .then(q)
+            .into_iter()
+            .chain(own)
             .chain([
-                id("owner_id", "Only records owned by this member."),
-                query("created_after", time(), "Only records created at or after this time."),
-                query("created_before", time(), "Only records created before this time."),
+                query(
+                    "created_after",
+                    time(),
+                    &format!("Only {} created at or after this time.", def.plural),
+                ),
+                query("created_before", time(), &format!("Only {} created before this time.", def.plural)),
             ])
             .collect()
+    }
+
+    /// A filter's schema, from its field's type, and what it keeps.
+    fn field_schema(def: &KindDef, field: &FieldDef) -> (ObjectBuilder, String) {
+        let in_group = def.one_of.iter().any(|group| group.contains(&field.name));
+        match field.ty {
+            FieldType::Enum(values) => {
+                let schema =
+                    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values.iter().copied()));
+                (schema, format!("with this {}", field.name))
+            }
+            FieldType::Key => {
+                let schema =
+                    ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[a-z0-9_]{1,64}$"));
+                (schema, "at this stage key".to_owned())
+            }
+            FieldType::Member => (formatted(KnownFormat::Uuid), "owned by this member".to_owned()),
+            FieldType::Ref(kind) if in_group => {
+                (formatted(KnownFormat::Uuid), format!("on this {}", kind.as_str()))
+            }
+            FieldType::Ref(kind) => (formatted(KnownFormat::Uuid), format!("with this {}", kind.as_str())),
+            _ => (ObjectBuilder::new().schema_type(Type::String), format!("with this {}", field.name)),
+        }
     }
 }
 
@@ -181,42 +202,26 @@ parameter_set!(
 );
 
 parameter_set!(
-    /// Lead filters.
-    LeadFilters => params::filters([
-        params::q(),
-        params::by_schema("status", "LeadStatus", "Only leads with this status."),
-    ])
+    /// Lead filters, from the lead description.
+    LeadFilters => params::of(&kind::LEAD)
 );
 
 parameter_set!(
-    /// Contact filters.
-    ContactFilters => params::filters([
-        params::q(),
-        params::id("account_id", "Only contacts at this account."),
-    ])
+    /// Contact filters, from the contact description.
+    ContactFilters => params::of(&kind::CONTACT)
 );
 
 parameter_set!(
-    /// Account filters.
-    AccountFilters => params::filters([params::q()])
+    /// Account filters, from the account description.
+    AccountFilters => params::of(&kind::ACCOUNT)
 );
 
 parameter_set!(
-    /// Deal filters.
-    DealFilters => params::filters([
-        params::q(),
-        params::id("pipeline_id", "Only deals in this pipeline."),
-        params::stage(),
-        params::id("account_id", "Only deals with this account."),
-        params::id("contact_id", "Only deals with this contact."),
-    ])
+    /// Deal filters, from the deal description.
+    DealFilters => params::of(&kind::DEAL)
 );
 
 parameter_set!(
-    /// Activity filters.
-    ActivityFilters => params::filters([
-        params::by_schema("kind", "ActivityKind", "Only activities of this kind."),
-        params::id("lead_id", "Only activities on this lead."),
-        params::id("deal_id", "Only activities on this deal."),
-    ])
+    /// Activity filters, from the activity description.
+    ActivityFilters => params::of(&kind::ACTIVITY)
 );
