@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::sync::LazyLock;
 
 use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::kind::{ACTIVITY, Condition};
 use crm_core::model::{
     Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     Pipeline, RefreshToken, StageChange, Tenant, User,
@@ -126,23 +127,25 @@ impl Where {
         self.clauses.push(out);
     }
 
+    /// The clauses, each parenthesised, joined with AND.
     fn sql(&self) -> String {
-        self.clauses.join(" AND ")
+        let clauses: Vec<String> = self.clauses.iter().map(|c| format!("({c})")).collect();
+        clauses.join(" AND ")
     }
 }
 
-fn id_value<T>(id: crm_core::Id<T>) -> Value {
-    rows::uuid(id.uuid())
+/// A condition's value as SQLite stores it (ids as 16-byte blobs).
+fn bound(value: crm_core::kind::Value) -> Value {
+    match value {
+        crm_core::kind::Value::Text(text) => Value::Text(text),
+        crm_core::kind::Value::Uuid(id) => rows::uuid(id),
+    }
 }
 
-/// Column holding an activity's target of this kind.
-fn target_column(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Lead => "lead_id",
-        Kind::Contact => "contact_id",
-        Kind::Account => "account_id",
-        _ => "deal_id",
-    }
+/// The column holding an activity's target of `kind`, from the activity description.
+fn target_column(kind: Kind) -> Result<&'static str> {
+    let field = ACTIVITY.one_of_reference(kind);
+    field.map(|f| f.name).ok_or_else(|| crm_core::Error::internal("activities cannot be on this kind"))
 }
 
 pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Result<Vec<Entity>> {
@@ -150,7 +153,6 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     if !query.can_match() {
         return Ok(Vec::new());
     }
-    let f = &query.filter;
     let mut w = Where::new(tenant);
     w.and("t.deleted_at IS NULL", []);
     // The longest term drives the search through `search_terms` (see below).
@@ -160,39 +162,13 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     for term in query.search.iter().filter(|t| Some(*t) != driving) {
         starts_a_word(&mut w, term);
     }
-    if let Some(status) = f.status {
-        w.and("t.status = ?", [Value::Text(status.as_str().into())]);
-    }
-    if let Some(owner) = f.owner_id {
-        w.and("t.owner_id = ?", [id_value(owner)]);
-    }
-    if let Some(pipeline) = f.pipeline_id {
-        w.and("t.pipeline_id = ?", [id_value(pipeline)]);
-    }
-    if let Some(stage) = &f.stage {
-        w.and("t.stage = ?", [Value::Text(stage.clone())]);
-    }
-    if let Some(account) = f.account_id {
-        w.and("t.account_id = ?", [id_value(account)]);
-    }
-    if let Some(contact) = f.contact_id {
-        w.and("t.contact_id = ?", [id_value(contact)]);
-    }
-    if let Some(target) = f.target {
-        let (kind, id) = target.parts();
-        w.and(&format!("t.{} = ?", target_column(kind)), [rows::uuid(id)]);
-    }
-    if let Some(kind) = f.activity_kind {
-        w.and("t.kind = ?", [Value::Text(kind.as_str().into())]);
-    }
-    if let Some(after) = f.created_after {
-        w.and("t.created_at >= ?", [rows::time(after)]);
-    }
-    if let Some(before) = f.created_before {
-        w.and("t.created_at < ?", [rows::time(before)]);
-    }
-    for (name, value) in &f.custom_fields {
-        custom_field(&mut w, name, value);
+    for condition in query.conditions()? {
+        match condition {
+            Condition::Eq(field, value) => w.and(&format!("t.{} = ?", field.name), [bound(value)]),
+            Condition::CreatedFrom(at) => w.and("t.created_at >= ?", [rows::time(at)]),
+            Condition::CreatedBefore(at) => w.and("t.created_at < ?", [rows::time(at)]),
+            Condition::Custom { key, value } => custom_field(&mut w, &key, &value),
+        }
     }
     if let Some(after) = query.after {
         w.and("t.id < ?", [rows::uuid(after)]);
@@ -399,7 +375,7 @@ pub(crate) fn activities_for(
 ) -> Result<Vec<Activity>> {
     let (kind, id) = target.parts();
     let mut w = Where::new(tenant);
-    w.and(&format!("t.{} = ?", target_column(kind)), [rows::uuid(id)]);
+    w.and(&format!("t.{} = ?", target_column(kind)?), [rows::uuid(id)]);
     w.and("t.deleted_at IS NULL", []);
     before_clause(&mut w, "occurred_at", before);
     let sql = format!(
