@@ -2,6 +2,7 @@
 //! applies on top of the explicit `tenant_id` filter that every query carries.
 
 use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::kind::{ACTIVITY, Condition};
 use crm_core::model::{
     Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member, Pipeline,
     RefreshToken, StageChange, Tenant, User,
@@ -104,18 +105,36 @@ impl Where {
         self.clauses.push(out);
     }
 
+    /// The clauses, each parenthesised, joined with AND.
     fn sql(&self) -> String {
-        self.clauses.join(" AND ")
+        let clauses: Vec<String> = self.clauses.iter().map(|c| format!("({c})")).collect();
+        clauses.join(" AND ")
     }
 }
 
-fn target_column(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Lead => "lead_id",
-        Kind::Contact => "contact_id",
-        Kind::Account => "account_id",
-        _ => "deal_id",
+/// A condition's value, bound with the type of its column.
+fn bound(value: crm_core::kind::Value) -> Val {
+    match value {
+        crm_core::kind::Value::Text(text) => Val::Text(Some(text)),
+        crm_core::kind::Value::Uuid(id) => uuid(id),
     }
+}
+
+/// Keeps records whose custom field `key` equals `value` as jsonb (types compared too; `null`
+/// also matches a missing field). The key is bound: `->` takes it as a parameter.
+fn custom_field(w: &mut Where, key: String, value: serde_json::Value) {
+    let key = Val::Text(Some(key));
+    if value.is_null() {
+        w.and("t.custom_fields -> ? IS NULL OR t.custom_fields -> ? = 'null'::jsonb", [key.clone(), key]);
+    } else {
+        w.and("t.custom_fields -> ? = ?", [key, Val::Json(value)]);
+    }
+}
+
+/// The column holding an activity's target of `kind`, from the activity description.
+fn target_column(kind: Kind) -> Result<&'static str> {
+    let field = ACTIVITY.one_of_reference(kind);
+    field.map(|f| f.name).ok_or_else(|| crm_core::Error::internal("activities cannot be on this kind"))
 }
 
 pub(crate) async fn list(
@@ -123,18 +142,18 @@ pub(crate) async fn list(
     tenant: TenantId,
     query: &ListQuery,
 ) -> Result<Vec<Entity>> {
-    let Some((sql, values)) = list_statement(tenant, query) else { return Ok(Vec::new()) };
+    let Some((sql, values)) = list_statement(tenant, query)? else { return Ok(Vec::new()) };
     fetch_all(conn, sql, values, |row| rows::entity(query.kind, row)).await
 }
 
-/// The statement and values of [`list`]; `None` when nothing can match: a kind that has no
+/// The statement and values of [`list`] (a validation error for a filter the kind does not
+/// declare); `None` when nothing can match: a kind that has no
 /// table, or a query no stored record can match ([`ListQuery::can_match`]).
-fn list_statement(tenant: TenantId, query: &ListQuery) -> Option<(String, Vec<Val>)> {
-    let table = rows::table_of(query.kind)?;
+fn list_statement(tenant: TenantId, query: &ListQuery) -> Result<Option<(String, Vec<Val>)>> {
+    let Some(table) = rows::table_of(query.kind) else { return Ok(None) };
     if !query.can_match() {
-        return None;
+        return Ok(None);
     }
-    let f = &query.filter;
     let mut w = Where::new(tenant);
     w.and("t.deleted_at IS NULL", []);
     if !query.search.is_empty() {
@@ -143,46 +162,12 @@ fn list_statement(tenant: TenantId, query: &ListQuery) -> Option<(String, Vec<Va
         let expr: Vec<String> = query.search.iter().map(|t| format!("'{}':*", t.replace('\'', ""))).collect();
         w.and("t.search @@ ?::tsquery", [Val::Text(Some(expr.join(" & ")))]);
     }
-    if let Some(status) = f.status {
-        w.and("t.status = ?", [Val::Text(Some(status.as_str().into()))]);
-    }
-    if let Some(owner) = f.owner_id {
-        w.and("t.owner_id = ?", [uuid(owner.uuid())]);
-    }
-    if let Some(pipeline) = f.pipeline_id {
-        w.and("t.pipeline_id = ?", [uuid(pipeline.uuid())]);
-    }
-    if let Some(stage) = &f.stage {
-        w.and("t.stage = ?", [Val::Text(Some(stage.clone()))]);
-    }
-    if let Some(account) = f.account_id {
-        w.and("t.account_id = ?", [uuid(account.uuid())]);
-    }
-    if let Some(contact) = f.contact_id {
-        w.and("t.contact_id = ?", [uuid(contact.uuid())]);
-    }
-    if let Some(target) = f.target {
-        let (kind, id) = target.parts();
-        w.and(&format!("t.{} = ?", target_column(kind)), [uuid(id)]);
-    }
-    if let Some(kind) = f.activity_kind {
-        w.and("t.kind = ?", [Val::Text(Some(kind.as_str().into()))]);
-    }
-    if let Some(after) = f.created_after {
-        w.and("t.created_at >= ?", [Val::Time(Some(after))]);
-    }
-    if let Some(before) = f.created_before {
-        w.and("t.created_at < ?", [Val::Time(Some(before))]);
-    }
-    for (name, value) in &f.custom_fields {
-        let name = Val::Text(Some(name.clone()));
-        if value.is_null() {
-            w.and(
-                "(t.custom_fields -> ? IS NULL OR t.custom_fields -> ? = 'null'::jsonb)",
-                [name.clone(), name],
-            );
-        } else {
-            w.and("t.custom_fields -> ? = ?", [name, Val::Json(value.clone())]);
+    for condition in query.conditions()? {
+        match condition {
+            Condition::Eq(field, value) => w.and(&format!("t.{} = ?", field.name), [bound(value)]),
+            Condition::CreatedFrom(at) => w.and("t.created_at >= ?", [Val::Time(Some(at))]),
+            Condition::CreatedBefore(at) => w.and("t.created_at < ?", [Val::Time(Some(at))]),
+            Condition::Custom { key, value } => custom_field(&mut w, key, value),
         }
     }
     if let Some(after) = query.after {
@@ -190,7 +175,7 @@ fn list_statement(tenant: TenantId, query: &ListQuery) -> Option<(String, Vec<Va
     }
     let Some(term) = query.search.iter().max_by_key(|t| t.chars().count()) else {
         let sql = format!("{} WHERE {} ORDER BY t.id DESC LIMIT {}", table.select(), w.sql(), query.limit);
-        return Some((sql, w.values));
+        return Ok(Some((sql, w.values)));
     };
     // The planner cannot tell a rare prefix from a common one (it guesses ~0.5 % of rows), and
     // for a rare one its favourite plan — walking the id index newest first until a page is
@@ -245,7 +230,7 @@ fn list_statement(tenant: TenantId, query: &ListQuery) -> Option<(String, Vec<Va
         limit = query.limit,
     );
     w.values.extend(terms);
-    Some((sql, w.values))
+    Ok(Some((sql, w.values)))
 }
 
 /// Term rows a search of several words reads before it walks the id index instead (constant:
@@ -270,7 +255,7 @@ pub(crate) async fn activities_for(
 ) -> Result<Vec<Activity>> {
     let (kind, id) = target.parts();
     let mut w = Where::new(tenant);
-    w.and(&format!("t.{} = ?", target_column(kind)), [uuid(id)]);
+    w.and(&format!("t.{} = ?", target_column(kind)?), [uuid(id)]);
     w.and("t.deleted_at IS NULL", []);
     before_clause(&mut w, "occurred_at", before);
     let sql = format!(
@@ -421,7 +406,7 @@ mod tests {
                 async move {
                     let mut query = ListQuery::new(Kind::Lead);
                     query.search = vec![q.to_owned()];
-                    let (sql, values) = list_statement(tenant_id, &query).unwrap();
+                    let (sql, values) = list_statement(tenant_id, &query).unwrap().unwrap();
                     let mut tx = store.pool().begin().await.unwrap();
                     let settings =
                         "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true),
