@@ -224,27 +224,25 @@ pub enum Writable {
     Rule,
 }
 
-/// The wire names of [`LeadStatus`], in declaration order, at compile time.
-pub(crate) const LEAD_STATUSES: [&str; LeadStatus::ALL.len()] = {
-    let mut names = [""; LeadStatus::ALL.len()];
-    let mut i = 0;
-    while i < names.len() {
-        names[i] = LeadStatus::ALL[i].as_str();
-        i += 1;
-    }
-    names
-};
+/// The wire names of an enum with an `ALL` array and a `const fn as_str`, in declaration
+/// order, computed at compile time (so an [`FieldType::Enum`] cannot disagree with its enum).
+macro_rules! wire_names {
+    ($ty:ty) => {{
+        let mut names = [""; <$ty>::ALL.len()];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = <$ty>::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    }};
+}
 
-/// The wire names of [`ActivityKind`], in declaration order, at compile time.
-pub(crate) const ACTIVITY_KINDS: [&str; ActivityKind::ALL.len()] = {
-    let mut names = [""; ActivityKind::ALL.len()];
-    let mut i = 0;
-    while i < names.len() {
-        names[i] = ActivityKind::ALL[i].as_str();
-        i += 1;
-    }
-    names
-};
+/// The wire names of [`LeadStatus`].
+pub(crate) const LEAD_STATUSES: [&str; LeadStatus::ALL.len()] = wire_names!(LeadStatus);
+
+/// The wire names of [`ActivityKind`].
+pub(crate) const ACTIVITY_KINDS: [&str; ActivityKind::ALL.len()] = wire_names!(ActivityKind);
 
 #[cfg(test)]
 mod tests {
