@@ -114,9 +114,16 @@ impl Where {
 
 /// A condition's value, bound with the type of its column.
 fn bound(value: crm_core::kind::Value) -> Val {
+    use crm_core::kind::Value as V;
     match value {
-        crm_core::kind::Value::Text(text) => Val::Text(Some(text)),
-        crm_core::kind::Value::Uuid(id) => uuid(id),
+        V::Null => Val::Text(None),
+        V::Text(text) => Val::Text(Some(text)),
+        V::Int(n) => Val::Int(Some(n)),
+        V::Bool(b) => Val::Bool(b),
+        V::Uuid(id) => uuid(id),
+        V::Time(t) => Val::Time(Some(t)),
+        V::Date(d) => Val::Date(Some(d)),
+        V::Json(j) => Val::Json(j),
     }
 }
 

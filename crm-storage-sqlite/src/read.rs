@@ -136,9 +136,16 @@ impl Where {
 
 /// A condition's value as SQLite stores it (ids as 16-byte blobs).
 fn bound(value: crm_core::kind::Value) -> Value {
+    use crm_core::kind::Value as V;
     match value {
-        crm_core::kind::Value::Text(text) => Value::Text(text),
-        crm_core::kind::Value::Uuid(id) => rows::uuid(id),
+        V::Null => Value::Null,
+        V::Text(text) => Value::Text(text),
+        V::Int(n) => Value::Integer(n),
+        V::Bool(b) => Value::Integer(b.into()),
+        V::Uuid(id) => rows::uuid(id),
+        V::Time(t) => rows::time(t),
+        V::Date(d) => Value::Text(d.to_string()),
+        V::Json(j) => Value::Text(j.to_string()),
     }
 }
 

@@ -9,25 +9,16 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{FieldDef, FieldType, KindDef};
+use super::{FieldDef, FieldType, KindDef, Value};
 use crate::error::{Error, FieldError, Result};
 use crate::model::Kind;
 use crate::store::{Filter, ListQuery};
 use crate::validate;
 
-/// A value a condition compares a column with.
-///
-/// Not `#[non_exhaustive]`, like [`Condition`]: a store must match every variant, so a new one
-/// is a compile error in every store rather than a silent fallback arm.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// Text (enum values, stage keys).
-    Text(String),
-    /// An id (references, members).
-    Uuid(Uuid),
-}
-
 /// One list condition; a query's conditions combine with AND, in the order given.
+///
+/// Not `#[non_exhaustive]`, like [`Value`]: a store must match every variant, so a new one is a
+/// compile error in every store rather than a silent fallback arm.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     /// The field equals the value.

@@ -13,12 +13,15 @@
 //!
 //! Every kind's table starts with the meta columns (`tenant_id`, `id`, `version`, `created_at`,
 //! `updated_at`, `deleted_at`), which no description lists; then one column per field (two for
-//! [`FieldType::Money`]: `<name>_minor` and `currency`); then `custom_fields` when the kind
+//! [`FieldType::Money`], which names them); then `custom_fields` when the kind
 //! carries them, and `search_words` when a field is searchable.
 
 pub(crate) mod condition;
+mod declare;
+mod row;
 
-pub use condition::{Condition, Value};
+pub use condition::Condition;
+pub use row::{Column, ColumnType, Columns, RecordRow, RowMeta, Stored, Value};
 
 use crate::model::{ActivityKind, Kind, LeadStatus};
 use crate::policy::Resource;
@@ -197,8 +200,13 @@ pub enum FieldType {
     Key,
     /// A 32-bit integer.
     Int,
-    /// An amount in minor units and its ISO 4217 currency (two columns).
-    Money,
+    /// An amount in minor units and its ISO 4217 currency, in these two columns.
+    Money {
+        /// The amount column (`amount_minor`).
+        minor: &'static str,
+        /// The currency column (`currency`).
+        currency: &'static str,
+    },
     /// An instant, to the microsecond.
     Time,
     /// A calendar date.
@@ -467,5 +475,70 @@ mod tests {
             json!(["new", "contacted", "qualified", "unqualified", "converted"])
         );
         assert_eq!(json!(ACTIVITY_KINDS), json!(["note", "call", "email", "meeting"]));
+    }
+
+    fn round_trip<R: Stored + PartialEq + std::fmt::Debug>(record: &R) {
+        let row = record.to_row();
+        row.check().unwrap();
+        assert_eq!(row.def, R::DEF);
+        assert_eq!(row.values.len(), R::DEF.columns().count());
+        assert_eq!(&R::from_row(row).unwrap(), record);
+    }
+
+    /// Every kind's declaration maps its records to rows that fit the description, and back.
+    #[test]
+    fn records_round_trip_through_rows() {
+        for (def, entity, _) in samples() {
+            match entity {
+                Entity::Lead(r) => round_trip(&r),
+                Entity::Contact(r) => round_trip(&r),
+                Entity::Account(r) => round_trip(&r),
+                Entity::Deal(r) => round_trip(&r),
+                Entity::Activity(r) => round_trip(&r),
+                Entity::Pipeline(r) => round_trip(&r),
+                other => panic!("{}: not a record: {other:?}", def.name),
+            }
+        }
+        let deal = match &samples()[3].1 {
+            Entity::Deal(d) => d.clone(),
+            other => panic!("{other:?}"),
+        };
+        let columns: Vec<&str> = DEAL.columns().map(|c| c.name).collect();
+        assert_eq!(&columns[..3], ["name", "amount_minor", "currency"]);
+        let unpriced = Deal { amount: None, closed_at: None, ..deal.clone() };
+        round_trip(&unpriced);
+    }
+
+    /// Rows that do not fit are internal errors, never a record with a wrong field.
+    #[test]
+    fn rows_that_do_not_fit_are_refused() {
+        let (lead, activity) = match (&samples()[0].1, &samples()[4].1) {
+            (Entity::Lead(l), Entity::Activity(a)) => (l.clone(), a.clone()),
+            other => panic!("{other:?}"),
+        };
+        let row = lead.to_row();
+        assert!(Contact::from_row(row.clone()).is_err(), "a lead row is no contact");
+        let mut short = row.clone();
+        short.values.pop();
+        assert!(short.check().is_err() && Lead::from_row(short).is_err());
+        let mut long = row.clone();
+        long.values.push(super::Value::Null);
+        assert!(long.check().is_err() && Lead::from_row(long).is_err());
+        let mut null_status = row.clone();
+        let status = LEAD.columns().position(|c| c.name == "status").unwrap();
+        null_status.values[status] = super::Value::Null;
+        assert!(null_status.check().is_err() && Lead::from_row(null_status).is_err());
+        let mut no_custom = row;
+        no_custom.custom_fields = None;
+        assert!(no_custom.check().is_err() && Lead::from_row(no_custom).is_err());
+
+        let mut two_targets = activity.to_row();
+        let lead_id = ACTIVITY.columns().position(|c| c.name == "lead_id").unwrap();
+        two_targets.values[lead_id] = super::Value::Uuid(Uuid::from_u128(9));
+        assert!(Activity::from_row(two_targets).is_err(), "an activity on two records");
+        let mut no_target = activity.to_row();
+        let deal_id = ACTIVITY.columns().position(|c| c.name == "deal_id").unwrap();
+        no_target.values[deal_id] = super::Value::Null;
+        assert!(Activity::from_row(no_target).is_err(), "an activity on no record");
     }
 }

@@ -1,31 +1,28 @@
 use serde::{Deserialize, Serialize};
 
 use super::CustomFields;
-use super::Kind;
 use super::common::{Link, Record, RecordMeta, nullable, owner_link, patch_field, record_common};
 use crate::error::FieldError;
 use crate::id::Id;
-use crate::kind::{FieldDef, FieldType, KindDef};
-use crate::policy::Resource;
+use crate::kind::FieldType;
 use crate::scope::UserId;
 use crate::validate;
 
-/// The description of accounts (see [`crate::kind`]).
-pub static ACCOUNT: KindDef = KindDef {
-    name: "account",
-    plural: "accounts",
-    kind: Kind::Account,
-    resource: Resource::Account,
-    fields: &[
-        FieldDef::new("name", FieldType::Text).search(),
-        FieldDef::new("domain", FieldType::Text).nullable().search(),
-        FieldDef::new("industry", FieldType::Text).nullable(),
-        FieldDef::new("owner_id", FieldType::Member).nullable().filter(),
-    ],
-    custom_fields: true,
-    one_of: &[],
-    carries_activities: true,
-};
+crate::record_kind! {
+    /// The description of accounts (see [`crate::kind`]).
+    pub static ACCOUNT for Account {
+        name: "account",
+        plural: "accounts",
+        carries_activities: true,
+        custom_fields: custom_fields,
+    }
+    fields {
+        name: FieldType::Text, search;
+        domain: FieldType::Text, nullable, search;
+        industry: FieldType::Text, nullable;
+        owner_id: FieldType::Member, nullable, filter;
+    }
+}
 
 /// Account id.
 pub type AccountId = Id<Account>;

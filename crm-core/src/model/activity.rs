@@ -6,39 +6,32 @@ use super::common::{Kind, Link, Record, RecordMeta, nullable, patch_field, recor
 use super::{AccountId, ContactId, DealId, LeadId};
 use crate::error::FieldError;
 use crate::id::Id;
-use crate::kind::{FieldDef, FieldType, KindDef, Writable};
-use crate::policy::Resource;
+use crate::kind::{FieldType, Writable};
 use crate::scope::UserId;
 use crate::validate;
 
-/// The description of activities (see [`crate::kind`]). The record they are on is one of four
-/// references, exactly one of them set.
-pub static ACTIVITY: KindDef = KindDef {
-    name: "activity",
-    plural: "activities",
-    kind: Kind::Activity,
-    resource: Resource::Activity,
-    fields: &[
-        FieldDef::new("kind", FieldType::Enum(&crate::kind::ACTIVITY_KINDS)).filter(),
-        FieldDef::new("subject", FieldType::Text).nullable(),
-        FieldDef::new("body", FieldType::Text).nullable(),
-        FieldDef::new("occurred_at", FieldType::Time),
-        FieldDef::new("lead_id", FieldType::Ref(Kind::Lead)).nullable().filter().write(Writable::OnCreate),
-        FieldDef::new("contact_id", FieldType::Ref(Kind::Contact))
-            .nullable()
-            .filter()
-            .write(Writable::OnCreate),
-        FieldDef::new("account_id", FieldType::Ref(Kind::Account))
-            .nullable()
-            .filter()
-            .write(Writable::OnCreate),
-        FieldDef::new("deal_id", FieldType::Ref(Kind::Deal)).nullable().filter().write(Writable::OnCreate),
-        FieldDef::new("owner_id", FieldType::Member).nullable().filter(),
-    ],
-    custom_fields: false,
-    one_of: &[&["lead_id", "contact_id", "account_id", "deal_id"]],
-    carries_activities: false,
-};
+crate::record_kind! {
+    /// The description of activities (see [`crate::kind`]). The record they are on is one of four
+    /// references, exactly one of them set.
+    pub static ACTIVITY for Activity {
+        name: "activity",
+        plural: "activities",
+        carries_activities: false,
+    }
+    fields {
+        kind: FieldType::Enum(&crate::kind::ACTIVITY_KINDS), filter;
+        subject: FieldType::Text, nullable;
+        body: FieldType::Text, nullable;
+        occurred_at: FieldType::Time;
+        target => one_of [
+            lead_id: FieldType::Ref(Kind::Lead),
+            contact_id: FieldType::Ref(Kind::Contact),
+            account_id: FieldType::Ref(Kind::Account),
+            deal_id: FieldType::Ref(Kind::Deal),
+        ], nullable, filter, write(Writable::OnCreate);
+        owner_id: FieldType::Member, nullable, filter;
+    }
+}
 
 /// Activity id.
 pub type ActivityId = Id<Activity>;

@@ -6,30 +6,28 @@ use super::common::{
 use super::{AccountId, CustomFields};
 use crate::error::FieldError;
 use crate::id::Id;
-use crate::kind::{FieldDef, FieldType, KindDef};
-use crate::policy::Resource;
+use crate::kind::FieldType;
 use crate::scope::UserId;
 use crate::validate;
 
-/// The description of contacts (see [`crate::kind`]).
-pub static CONTACT: KindDef = KindDef {
-    name: "contact",
-    plural: "contacts",
-    kind: Kind::Contact,
-    resource: Resource::Contact,
-    fields: &[
-        FieldDef::new("first_name", FieldType::Text).nullable().search().personal(),
-        FieldDef::new("last_name", FieldType::Text).nullable().search().personal(),
-        FieldDef::new("email", FieldType::Email).nullable().search().personal(),
-        FieldDef::new("phone", FieldType::Phone).nullable().personal(),
-        FieldDef::new("title", FieldType::Text).nullable(),
-        FieldDef::new("account_id", FieldType::Ref(Kind::Account)).nullable().filter(),
-        FieldDef::new("owner_id", FieldType::Member).nullable().filter(),
-    ],
-    custom_fields: true,
-    one_of: &[],
-    carries_activities: true,
-};
+crate::record_kind! {
+    /// The description of contacts (see [`crate::kind`]).
+    pub static CONTACT for Contact {
+        name: "contact",
+        plural: "contacts",
+        carries_activities: true,
+        custom_fields: custom_fields,
+    }
+    fields {
+        first_name: FieldType::Text, nullable, search, personal;
+        last_name: FieldType::Text, nullable, search, personal;
+        email: FieldType::Email, nullable, search, personal;
+        phone: FieldType::Phone, nullable, personal;
+        title: FieldType::Text, nullable;
+        account_id: FieldType::Ref(Kind::Account), nullable, filter;
+        owner_id: FieldType::Member, nullable, filter;
+    }
+}
 
 /// Contact id.
 pub type ContactId = Id<Contact>;

@@ -7,33 +7,31 @@ use super::common::{
 use super::{AccountId, ContactId, CustomFields, Money, PipelineId};
 use crate::error::FieldError;
 use crate::id::Id;
-use crate::kind::{FieldDef, FieldType, KindDef, Writable};
-use crate::policy::Resource;
+use crate::kind::{FieldType, Writable};
 use crate::scope::{Actor, TenantId, UserId};
 use crate::validate;
 
-/// The description of deals (see [`crate::kind`]).
-pub static DEAL: KindDef = KindDef {
-    name: "deal",
-    plural: "deals",
-    kind: Kind::Deal,
-    resource: Resource::Deal,
-    fields: &[
-        FieldDef::new("name", FieldType::Text).search(),
-        FieldDef::new("amount", FieldType::Money).nullable(),
-        FieldDef::new("pipeline_id", FieldType::Ref(Kind::Pipeline)).filter(),
-        FieldDef::new("stage", FieldType::Key).filter(),
-        FieldDef::new("expected_close_date", FieldType::Date).nullable(),
-        FieldDef::new("probability", FieldType::Int).nullable(),
-        FieldDef::new("account_id", FieldType::Ref(Kind::Account)).nullable().filter(),
-        FieldDef::new("contact_id", FieldType::Ref(Kind::Contact)).nullable().filter(),
-        FieldDef::new("owner_id", FieldType::Member).nullable().filter(),
-        FieldDef::new("closed_at", FieldType::Time).nullable().write(Writable::Rule),
-    ],
-    custom_fields: true,
-    one_of: &[],
-    carries_activities: true,
-};
+crate::record_kind! {
+    /// The description of deals (see [`crate::kind`]).
+    pub static DEAL for Deal {
+        name: "deal",
+        plural: "deals",
+        carries_activities: true,
+        custom_fields: custom_fields,
+    }
+    fields {
+        name: FieldType::Text, search;
+        amount: FieldType::Money { minor: "amount_minor", currency: "currency" }, nullable;
+        pipeline_id: FieldType::Ref(Kind::Pipeline), filter;
+        stage: FieldType::Key, filter;
+        expected_close_date: FieldType::Date, nullable;
+        probability: FieldType::Int, nullable;
+        account_id: FieldType::Ref(Kind::Account), nullable, filter;
+        contact_id: FieldType::Ref(Kind::Contact), nullable, filter;
+        owner_id: FieldType::Member, nullable, filter;
+        closed_at: FieldType::Time, nullable, write(Writable::Rule);
+    }
+}
 
 /// Deal id.
 pub type DealId = Id<Deal>;

@@ -4,33 +4,31 @@ use super::common::{Kind, Link, Record, RecordMeta, nullable, owner_link, patch_
 use super::{ContactId, CustomFields};
 use crate::error::FieldError;
 use crate::id::Id;
-use crate::kind::{FieldDef, FieldType, KindDef, Writable};
-use crate::policy::Resource;
+use crate::kind::{FieldType, Writable};
 use crate::scope::UserId;
 use crate::validate;
 
-/// The description of leads (see [`crate::kind`]).
-pub static LEAD: KindDef = KindDef {
-    name: "lead",
-    plural: "leads",
-    kind: Kind::Lead,
-    resource: Resource::Lead,
-    fields: &[
-        FieldDef::new("first_name", FieldType::Text).nullable().search().personal(),
-        FieldDef::new("last_name", FieldType::Text).nullable().search().personal(),
-        FieldDef::new("email", FieldType::Email).nullable().search().personal(),
-        FieldDef::new("phone", FieldType::Phone).nullable().personal(),
-        FieldDef::new("company", FieldType::Text).nullable().search(),
-        FieldDef::new("title", FieldType::Text).nullable(),
-        FieldDef::new("source", FieldType::Text).nullable(),
-        FieldDef::new("status", FieldType::Enum(&crate::kind::LEAD_STATUSES)).filter(),
-        FieldDef::new("owner_id", FieldType::Member).nullable().filter(),
-        FieldDef::new("converted_contact_id", FieldType::Ref(Kind::Contact)).nullable().write(Writable::Rule),
-    ],
-    custom_fields: true,
-    one_of: &[],
-    carries_activities: true,
-};
+crate::record_kind! {
+    /// The description of leads (see [`crate::kind`]).
+    pub static LEAD for Lead {
+        name: "lead",
+        plural: "leads",
+        carries_activities: true,
+        custom_fields: custom_fields,
+    }
+    fields {
+        first_name: FieldType::Text, nullable, search, personal;
+        last_name: FieldType::Text, nullable, search, personal;
+        email: FieldType::Email, nullable, search, personal;
+        phone: FieldType::Phone, nullable, personal;
+        company: FieldType::Text, nullable, search;
+        title: FieldType::Text, nullable;
+        source: FieldType::Text, nullable;
+        status: FieldType::Enum(&crate::kind::LEAD_STATUSES), filter;
+        owner_id: FieldType::Member, nullable, filter;
+        converted_contact_id: FieldType::Ref(Kind::Contact), nullable, write(Writable::Rule);
+    }
+}
 
 /// Lead id.
 pub type LeadId = Id<Lead>;

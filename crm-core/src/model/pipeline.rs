@@ -1,29 +1,25 @@
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
 use super::RecordMeta;
 use crate::error::FieldError;
 use crate::id::Id;
-use crate::kind::{FieldDef, FieldType, KindDef, Writable};
-use crate::policy::Resource;
+use crate::kind::{FieldType, Writable};
 use crate::validate;
 
-/// The description of pipelines (see [`crate::kind`]): their stages are one JSON document that
-/// the pipeline rules check.
-pub static PIPELINE: KindDef = KindDef {
-    name: "pipeline",
-    plural: "pipelines",
-    kind: Kind::Pipeline,
-    resource: Resource::Pipeline,
-    fields: &[
-        FieldDef::new("name", FieldType::Text),
-        FieldDef::new("is_default", FieldType::Bool).write(Writable::Rule),
-        FieldDef::new("stages", FieldType::Json),
-    ],
-    custom_fields: false,
-    one_of: &[],
-    carries_activities: false,
-};
+crate::record_kind! {
+    /// The description of pipelines (see [`crate::kind`]): their stages are one JSON document that
+    /// the pipeline rules check.
+    pub static PIPELINE for Pipeline {
+        name: "pipeline",
+        plural: "pipelines",
+        carries_activities: false,
+    }
+    fields {
+        name: FieldType::Text;
+        is_default: FieldType::Bool, write(Writable::Rule);
+        stages: FieldType::Json;
+    }
+}
 
 /// Pipeline id.
 pub type PipelineId = Id<Pipeline>;

@@ -1,0 +1,334 @@
+//! Records as rows of plain values: what will cross the store boundary for every kind.
+//!
+//! A record becomes a [`RecordRow`]: its meta columns, then one [`Value`] per column of its
+//! description in table order (two for money), then its custom fields when the kind has them.
+//! [`Stored`] converts both ways with direct field access, generated for each kind by
+//! [`record_kind!`](crate::record_kind) from the same declaration as its [`KindDef`], so the
+//! description and the mapping cannot disagree. Stores will bind and decode the values by
+//! [`ColumnType`], once, for every kind.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use super::{FieldType, KindDef};
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::model::{ActivityKind, ActivityTarget, CustomFields, Kind, LeadStatus, Money, RecordMeta, Stage};
+use crate::scope::TenantId;
+
+/// One column's value. `Null` carries no type: a store binds it by the column's [`ColumnType`].
+///
+/// Not `#[non_exhaustive]`: a store matches every variant, so a new one is a compile error in
+/// each store rather than a silent fallback arm.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// No value.
+    Null,
+    /// Text, and enum values by wire name.
+    Text(String),
+    /// An integer.
+    Int(i64),
+    /// True or false.
+    Bool(bool),
+    /// An id.
+    Uuid(Uuid),
+    /// An instant.
+    Time(DateTime<Utc>),
+    /// A calendar date.
+    Date(NaiveDate),
+    /// A JSON document.
+    Json(serde_json::Value),
+}
+
+/// How a column is stored, from its field's [`FieldType`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// Text.
+    Text,
+    /// A 64-bit integer (32 bits for [`FieldType::Int`]).
+    Int,
+    /// A boolean.
+    Bool,
+    /// A UUID.
+    Uuid,
+    /// An instant.
+    Time,
+    /// A date.
+    Date,
+    /// JSON.
+    Json,
+}
+
+impl Value {
+    /// Whether the value can be stored in a column of type `ty` (`Null` fits any).
+    pub fn fits(&self, ty: ColumnType) -> bool {
+        matches!(
+            (self, ty),
+            (Value::Null, _)
+                | (Value::Text(_), ColumnType::Text)
+                | (Value::Int(_), ColumnType::Int)
+                | (Value::Bool(_), ColumnType::Bool)
+                | (Value::Uuid(_), ColumnType::Uuid)
+                | (Value::Time(_), ColumnType::Time)
+                | (Value::Date(_), ColumnType::Date)
+                | (Value::Json(_), ColumnType::Json)
+        )
+    }
+}
+
+/// One column of a kind's table, after the meta columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// Its name.
+    pub name: &'static str,
+    /// How it is stored.
+    pub ty: ColumnType,
+    /// Whether it may hold `NULL`.
+    pub nullable: bool,
+}
+
+impl KindDef {
+    /// The columns of the kind's fields, in table order: one per field, two for money.
+    pub fn columns(&self) -> impl Iterator<Item = Column> + '_ {
+        self.fields.iter().flat_map(|f| {
+            let one = |ty| [Some(Column { name: f.name, ty, nullable: f.nullable }), None];
+            match f.ty {
+                FieldType::Text
+                | FieldType::Email
+                | FieldType::Phone
+                | FieldType::Enum(_)
+                | FieldType::Key => one(ColumnType::Text),
+                FieldType::Int => one(ColumnType::Int),
+                FieldType::Bool => one(ColumnType::Bool),
+                FieldType::Time => one(ColumnType::Time),
+                FieldType::Date => one(ColumnType::Date),
+                FieldType::Json => one(ColumnType::Json),
+                FieldType::Ref(_) | FieldType::Member => one(ColumnType::Uuid),
+                FieldType::Money { minor, currency } => [
+                    Some(Column { name: minor, ty: ColumnType::Int, nullable: f.nullable }),
+                    Some(Column { name: currency, ty: ColumnType::Text, nullable: f.nullable }),
+                ],
+            }
+            .into_iter()
+            .flatten()
+        })
+    }
+}
+
+/// The columns every record row starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowMeta {
+    /// The owning tenant.
+    pub tenant_id: TenantId,
+    /// The record's id.
+    pub id: Uuid,
+    /// Its version.
+    pub version: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it was soft-deleted.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl RowMeta {
+    /// A record's meta as row columns.
+    pub fn of<T>(meta: &RecordMeta<T>) -> Self {
+        Self {
+            tenant_id: meta.tenant_id,
+            id: meta.id.uuid(),
+            version: meta.version,
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+            deleted_at: meta.deleted_at,
+        }
+    }
+
+    /// The row's meta as a record's.
+    pub fn typed<T>(&self) -> RecordMeta<T> {
+        RecordMeta {
+            id: Id::from_uuid(self.id),
+            tenant_id: self.tenant_id,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            deleted_at: self.deleted_at,
+        }
+    }
+}
+
+/// A record of any kind as a row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordRow {
+    /// Its kind's description.
+    pub def: &'static KindDef,
+    /// The meta columns.
+    pub meta: RowMeta,
+    /// One value per [`KindDef::columns`], in order.
+    pub values: Vec<Value>,
+    /// The custom fields, when the kind carries them.
+    pub custom_fields: Option<CustomFields>,
+}
+
+impl RecordRow {
+    /// Checks the row against its description: one value per column, each of its column's type,
+    /// `Null` only where the column is nullable, custom fields exactly when the kind has them.
+    pub fn check(&self) -> Result<()> {
+        let columns: Vec<Column> = self.def.columns().collect();
+        let bad = |what: String| Err(Error::internal(format!("a {} row {what}", self.def.name)));
+        if columns.len() != self.values.len() {
+            return bad(format!("has {} values for {} columns", self.values.len(), columns.len()));
+        }
+        for (column, value) in columns.iter().zip(&self.values) {
+            if !value.fits(column.ty) || (*value == Value::Null && !column.nullable) {
+                return bad(format!("holds {value:?} in {}", column.name));
+            }
+        }
+        if self.custom_fields.is_some() != self.def.custom_fields {
+            return bad("has custom fields its kind does not, or lacks them".into());
+        }
+        Ok(())
+    }
+}
+
+/// A record type stored through the generic row path.
+pub trait Stored: Sized {
+    /// Its kind's description.
+    const DEF: &'static KindDef;
+    /// The record as a row.
+    fn to_row(&self) -> RecordRow;
+    /// The record from a row of its kind; an internal error if the row does not fit.
+    fn from_row(row: RecordRow) -> Result<Self>;
+}
+
+/// A Rust field type as the column values of its field (one, or several for money and an
+/// activity's target), in column order.
+pub trait Columns: Sized {
+    /// Appends the field's values.
+    fn put(&self, out: &mut Vec<Value>);
+    /// Takes the field's values, in the order [`Columns::put`] wrote them.
+    fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self>;
+}
+
+/// The next value of a row; an internal error when the row is short.
+fn next(values: &mut std::vec::IntoIter<Value>) -> Result<Value> {
+    values.next().ok_or_else(|| Error::internal("a row has fewer values than its kind's columns"))
+}
+
+fn mismatch<T>(value: Value, what: &str) -> Result<T> {
+    Err(Error::internal(format!("expected {what} in a row, found {value:?}")))
+}
+
+/// `Columns` for a type that is one column, and for its `Option` (`Null` when absent).
+macro_rules! one_column {
+    ($ty:ty, $what:literal, |$v:ident| $to:expr, $pattern:pat => $from:expr) => {
+        impl Columns for $ty {
+            fn put(&self, out: &mut Vec<Value>) {
+                let $v = self;
+                out.push($to);
+            }
+            fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
+                match next(values)? {
+                    $pattern => $from,
+                    other => mismatch(other, $what),
+                }
+            }
+        }
+
+        impl Columns for Option<$ty> {
+            fn put(&self, out: &mut Vec<Value>) {
+                match self {
+                    Some(v) => v.put(out),
+                    None => out.push(Value::Null),
+                }
+            }
+            fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
+                match values.as_slice().first() {
+                    Some(Value::Null) => next(values).map(|_| None),
+                    _ => <$ty>::take(values).map(Some),
+                }
+            }
+        }
+    };
+}
+
+one_column!(String, "text", |v| Value::Text(v.clone()), Value::Text(s) => Ok(s));
+one_column!(i32, "a 32-bit integer", |v| Value::Int((*v).into()), Value::Int(n) => {
+    i32::try_from(n).map_err(|_| Error::internal("an integer out of range in a row"))
+});
+one_column!(bool, "a boolean", |v| Value::Bool(*v), Value::Bool(b) => Ok(b));
+one_column!(DateTime<Utc>, "a time", |v| Value::Time(*v), Value::Time(t) => Ok(t));
+one_column!(NaiveDate, "a date", |v| Value::Date(*v), Value::Date(d) => Ok(d));
+one_column!(LeadStatus, "a lead status", |v| Value::Text(v.as_str().into()), Value::Text(s) => {
+    LeadStatus::parse(&s).ok_or_else(|| Error::internal("an unknown lead status in a row"))
+});
+one_column!(ActivityKind, "an activity kind", |v| Value::Text(v.as_str().into()), Value::Text(s) => {
+    ActivityKind::parse(&s).ok_or_else(|| Error::internal("an unknown activity kind in a row"))
+});
+one_column!(Vec<Stage>, "stages", |v| Value::Json(serde_json::to_value(v).unwrap_or_default()), Value::Json(j) => {
+    serde_json::from_value(j).map_err(Error::internal)
+});
+
+impl<T: 'static> Columns for Id<T> {
+    fn put(&self, out: &mut Vec<Value>) {
+        out.push(Value::Uuid(self.uuid()));
+    }
+    fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
+        match next(values)? {
+            Value::Uuid(u) => Ok(Id::from_uuid(u)),
+            other => mismatch(other, "an id"),
+        }
+    }
+}
+
+impl<T: 'static> Columns for Option<Id<T>> {
+    fn put(&self, out: &mut Vec<Value>) {
+        out.push(self.map_or(Value::Null, |id| Value::Uuid(id.uuid())));
+    }
+    fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
+        match next(values)? {
+            Value::Null => Ok(None),
+            Value::Uuid(u) => Ok(Some(Id::from_uuid(u))),
+            other => mismatch(other, "an id"),
+        }
+    }
+}
+
+/// Two columns: the amount in minor units, then the currency.
+impl Columns for Option<Money> {
+    fn put(&self, out: &mut Vec<Value>) {
+        match self {
+            Some(m) => out.extend([Value::Int(m.amount_minor), Value::Text(m.currency.clone())]),
+            None => out.extend([Value::Null, Value::Null]),
+        }
+    }
+    fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
+        match (next(values)?, next(values)?) {
+            (Value::Null, Value::Null) => Ok(None),
+            (Value::Int(amount_minor), Value::Text(currency)) => Ok(Some(Money { amount_minor, currency })),
+            _ => Err(Error::internal("expected an amount and a currency, or neither, in a row")),
+        }
+    }
+}
+
+/// Four columns, `lead_id`, `contact_id`, `account_id`, `deal_id`: exactly one is set.
+impl Columns for ActivityTarget {
+    fn put(&self, out: &mut Vec<Value>) {
+        let (kind, id) = self.parts();
+        for column in [Kind::Lead, Kind::Contact, Kind::Account, Kind::Deal] {
+            out.push(if column == kind { Value::Uuid(id) } else { Value::Null });
+        }
+    }
+    fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
+        let mut target = None;
+        for kind in [Kind::Lead, Kind::Contact, Kind::Account, Kind::Deal] {
+            match next(values)? {
+                Value::Null => {}
+                Value::Uuid(id) if target.is_none() => target = ActivityTarget::from_parts(kind, id),
+                other => return mismatch(other, "exactly one activity target"),
+            }
+        }
+        target.ok_or_else(|| Error::internal("an activity row without a target"))
+    }
+}
