@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::DomainEvent;
+use crate::kind::{RecordRow, Stored};
 use crate::model::{Account, Contact};
 use crate::model::{
     AccountId, Activity, ActivityKind, ActivityTarget, ApiKey, ApiKeyId, ContactId, Credential, Deal, DealId,
@@ -64,24 +65,58 @@ impl Entity {
 }
 
 impl Entity {
-    /// The words a store indexes for text search, space-separated ([`crate::search::words`] of
-    /// the record's names, e-mail, company or domain); `None` for kinds that are not searchable.
-    /// Computing them here keeps search results identical across stores.
-    pub fn search_words(&self) -> Option<String> {
-        let fields: Vec<Option<&str>> = match self {
-            Entity::Lead(r) => vec![
-                r.first_name.as_deref(),
-                r.last_name.as_deref(),
-                r.email.as_deref(),
-                r.company.as_deref(),
-            ],
-            Entity::Contact(r) => vec![r.first_name.as_deref(), r.last_name.as_deref(), r.email.as_deref()],
-            Entity::Account(r) => vec![Some(r.name.as_str()), r.domain.as_deref()],
-            Entity::Deal(r) => vec![Some(r.name.as_str())],
-            _ => return None,
-        };
-        let words: Vec<String> = fields.into_iter().flatten().flat_map(crate::search::words).collect();
-        Some(words.join(" "))
+    /// A record's kind and id; `None` for identity and history rows.
+    pub fn record_key(&self) -> Option<(Kind, Uuid)> {
+        match self {
+            Entity::Pipeline(r) => Some((Kind::Pipeline, r.meta.id.uuid())),
+            Entity::Lead(r) => Some((Kind::Lead, r.meta.id.uuid())),
+            Entity::Contact(r) => Some((Kind::Contact, r.meta.id.uuid())),
+            Entity::Account(r) => Some((Kind::Account, r.meta.id.uuid())),
+            Entity::Deal(r) => Some((Kind::Deal, r.meta.id.uuid())),
+            Entity::Activity(r) => Some((Kind::Activity, r.meta.id.uuid())),
+            Entity::Tenant(_)
+            | Entity::User(_)
+            | Entity::Membership(_)
+            | Entity::StageChange(_)
+            | Entity::Credential(_)
+            | Entity::RefreshToken(_)
+            | Entity::ApiKey(_) => None,
+        }
+    }
+
+    /// A record as a row of its kind; `None` for identity and history rows, which stores keep in
+    /// tables of their own.
+    pub fn to_record_row(&self) -> Option<RecordRow> {
+        match self {
+            Entity::Pipeline(r) => Some(r.to_row()),
+            Entity::Lead(r) => Some(r.to_row()),
+            Entity::Contact(r) => Some(r.to_row()),
+            Entity::Account(r) => Some(r.to_row()),
+            Entity::Deal(r) => Some(r.to_row()),
+            Entity::Activity(r) => Some(r.to_row()),
+            Entity::Tenant(_)
+            | Entity::User(_)
+            | Entity::Membership(_)
+            | Entity::StageChange(_)
+            | Entity::Credential(_)
+            | Entity::RefreshToken(_)
+            | Entity::ApiKey(_) => None,
+        }
+    }
+
+    /// The record a row of its kind holds; an internal error when the row does not fit.
+    pub fn from_record_row(row: RecordRow) -> Result<Entity> {
+        match row.def.kind {
+            Kind::Pipeline => Pipeline::from_row(row).map(Entity::Pipeline),
+            Kind::Lead => Lead::from_row(row).map(Entity::Lead),
+            Kind::Contact => Contact::from_row(row).map(Entity::Contact),
+            Kind::Account => Account::from_row(row).map(Entity::Account),
+            Kind::Deal => Deal::from_row(row).map(Entity::Deal),
+            Kind::Activity => Activity::from_row(row).map(Entity::Activity),
+            Kind::Tenant | Kind::User | Kind::Member | Kind::ApiKey => {
+                Err(crate::Error::internal(format!("{} rows are not records", row.def.name)))
+            }
+        }
     }
 }
 

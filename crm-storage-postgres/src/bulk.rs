@@ -145,7 +145,7 @@ enum Column {
     Text(Vec<Option<String>>),
     Int(Vec<Option<i64>>),
     Int4(Vec<Option<i32>>),
-    Bool(Vec<bool>),
+    Bool(Vec<Option<bool>>),
     Time(Vec<Option<DateTime<Utc>>>),
     Date(Vec<Option<NaiveDate>>),
     Json(Vec<Json>),

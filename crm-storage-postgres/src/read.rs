@@ -63,7 +63,7 @@ pub(crate) async fn members(conn: &mut PgConnection, tenant: TenantId) -> Result
 pub(crate) async fn pipelines(conn: &mut PgConnection, tenant: TenantId) -> Result<Vec<Pipeline>> {
     let sql = format!(
         "{} WHERE t.tenant_id = $1 AND t.deleted_at IS NULL ORDER BY t.created_at, t.id",
-        rows::PIPELINES.select()
+        rows::table_of(Kind::Pipeline).ok_or_else(no_table)?.select()
     );
     fetch_all(conn, sql, vec![uuid(tenant.uuid())], rows::pipeline).await
 }
@@ -78,6 +78,11 @@ pub(crate) async fn stage_history(
         rows::STAGE_CHANGES.select()
     );
     fetch_all(conn, sql, vec![uuid(tenant.uuid()), uuid(deal)], rows::stage_change).await
+}
+
+/// A record kind without a table: a store built without it.
+fn no_table() -> crm_core::Error {
+    crm_core::Error::internal("a record kind without a table")
 }
 
 /// Builds a `WHERE` clause with numbered parameters.
@@ -119,7 +124,7 @@ fn bound(value: crm_core::kind::Value) -> Val {
         V::Null => Val::Text(None),
         V::Text(text) => Val::Text(Some(text)),
         V::Int(n) => Val::Int(Some(n)),
-        V::Bool(b) => Val::Bool(b),
+        V::Bool(b) => Val::Bool(Some(b)),
         V::Uuid(id) => uuid(id),
         V::Time(t) => Val::Time(Some(t)),
         V::Date(d) => Val::Date(Some(d)),
@@ -267,7 +272,7 @@ pub(crate) async fn activities_for(
     before_clause(&mut w, "occurred_at", before);
     let sql = format!(
         "{} WHERE {} ORDER BY t.occurred_at DESC, t.id DESC LIMIT {limit}",
-        rows::ACTIVITIES.select(),
+        rows::table_of(Kind::Activity).ok_or_else(no_table)?.select(),
         w.sql()
     );
     fetch_all(conn, sql, w.values, rows::activity).await

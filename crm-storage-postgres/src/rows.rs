@@ -1,13 +1,14 @@
-//! Entities ⇄ rows: every column list and conversion lives here, once per table.
+//! Entities ⇄ rows. Record kinds share one path driven by their descriptions (`record`,
+//! `to_row`); identity and history tables keep their column lists and converters here.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry};
+use crm_core::kind::{ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta, Stored};
 use crm_core::model::{
-    Account, Activity, ActivityKind, ActivityTarget, ApiKey, Contact, Credential, Deal, IdempotencyRecord,
-    Kind, Lead, LeadStatus, Member, Membership, Money, Pipeline, RecordMeta, RefreshToken, StageChange,
-    Tenant, User,
+    Activity, ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Member, Membership, Pipeline,
+    RefreshToken, StageChange, Tenant, User,
 };
 use crm_core::store::Entity;
 use crm_core::{Actor, DomainEvent, Id, Role};
@@ -24,7 +25,7 @@ pub(crate) enum Val {
     Text(Option<String>),
     Int(Option<i64>),
     Int4(Option<i32>),
-    Bool(bool),
+    Bool(Option<bool>),
     Time(Option<DateTime<Utc>>),
     Date(Option<NaiveDate>),
     Json(Json),
@@ -102,92 +103,12 @@ impl Table {
 
 const RECORD_KEY: &[&str] = &["tenant_id", "id"];
 
-macro_rules! columns {
-    ($($c:literal),* $(,)?) => {
-        &["tenant_id", "id", "version", "created_at", "updated_at", "deleted_at", $($c),*]
-    };
-}
-
 pub(crate) static TENANTS: Table = Table::new("tenants", &["id", "slug", "name", "created_at"], &["id"]);
 pub(crate) static USERS: Table = Table::new("users", &["id", "email", "name", "created_at"], &["id"]);
 pub(crate) static MEMBERSHIPS: Table = Table::new(
     "memberships",
     &["tenant_id", "user_id", "role", "version", "created_at", "updated_at"],
     &["tenant_id", "user_id"],
-);
-pub(crate) static PIPELINES: Table =
-    Table::new("pipelines", columns!("name", "is_default", "stages"), RECORD_KEY);
-pub(crate) static LEADS: Table = Table::new(
-    "leads",
-    columns!(
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "company",
-        "title",
-        "source",
-        "status",
-        "owner_id",
-        "converted_contact_id",
-        "custom_fields",
-        "search_words"
-    ),
-    RECORD_KEY,
-);
-pub(crate) static CONTACTS: Table = Table::new(
-    "contacts",
-    columns!(
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "title",
-        "account_id",
-        "owner_id",
-        "custom_fields",
-        "search_words"
-    ),
-    RECORD_KEY,
-);
-pub(crate) static ACCOUNTS: Table = Table::new(
-    "accounts",
-    columns!("name", "domain", "industry", "owner_id", "custom_fields", "search_words"),
-    RECORD_KEY,
-);
-pub(crate) static DEALS: Table = Table::new(
-    "deals",
-    columns!(
-        "name",
-        "amount_minor",
-        "currency",
-        "pipeline_id",
-        "stage",
-        "expected_close_date",
-        "probability",
-        "account_id",
-        "contact_id",
-        "owner_id",
-        "closed_at",
-        "custom_fields",
-        "search_words"
-    ),
-    RECORD_KEY,
-);
-pub(crate) static ACTIVITIES: Table = Table::new(
-    "activities",
-    columns!(
-        "kind",
-        "subject",
-        "body",
-        "occurred_at",
-        "lead_id",
-        "contact_id",
-        "account_id",
-        "deal_id",
-        "owner_id"
-    ),
-    RECORD_KEY,
 );
 pub(crate) static STAGE_CHANGES: Table = Table::new(
     "deal_stage_changes",
@@ -242,26 +163,25 @@ pub(crate) static API_KEYS: Table = Table::new(
 );
 
 /// The table for a record kind that `get`/`list` serve.
+/// The tables of the record kinds, their columns from the descriptions
+/// ([`crm_core::kind::KindDef::table_columns`]).
+static RECORD_TABLES: LazyLock<Vec<(Kind, Table)>> = LazyLock::new(|| {
+    let table = |def: &'static KindDef| {
+        // Built once per kind for the life of the process.
+        let columns: &'static [&'static str] = Box::leak(def.table_columns().into_boxed_slice());
+        (def.kind, Table::new(def.plural, columns, RECORD_KEY))
+    };
+    RECORD_KINDS.iter().copied().map(table).collect()
+});
+/// The table of a record kind; `None` for kinds that are not records.
 pub(crate) fn table_of(kind: Kind) -> Option<&'static Table> {
-    Some(match kind {
-        Kind::Pipeline => &PIPELINES,
-        Kind::Lead => &LEADS,
-        Kind::Contact => &CONTACTS,
-        Kind::Account => &ACCOUNTS,
-        Kind::Deal => &DEALS,
-        Kind::Activity => &ACTIVITIES,
-        _ => return None,
-    })
+    RECORD_TABLES.iter().find(|(k, _)| *k == kind).map(|(_, table)| table)
 }
 
 // ---- values -------------------------------------------------------------------------------
 
 fn id<T>(id: Id<T>) -> Val {
     Val::Uuid(Some(id.uuid()))
-}
-
-fn opt_id<T>(id: Option<Id<T>>) -> Val {
-    Val::Uuid(id.map(Id::uuid))
 }
 
 fn text(s: &str) -> Val {
@@ -293,21 +213,58 @@ fn actor(a: &Actor) -> Val {
     Val::Text(Some(actor_text(a)))
 }
 
-fn with_meta<T, const N: usize>(m: &RecordMeta<T>, rest: [Val; N]) -> Vec<Val> {
-    [id(m.tenant_id), id(m.id), Val::Int(Some(m.version)), time(m.created_at), time(m.updated_at)]
-        .into_iter()
-        .chain([Val::Time(m.deleted_at)])
-        .chain(rest)
-        .collect()
-}
-
 /// The table and column values of a row to insert or update.
 pub(crate) fn to_row(entity: &Entity) -> Option<(&'static Table, Vec<Val>)> {
-    let (table, mut values) = columns_of(entity)?;
-    if let Some(words) = entity.search_words() {
-        values.push(Val::Text(Some(words)));
+    match entity.to_record_row() {
+        Some(row) => Some((table_of(row.def.kind)?, record_values(row)?)),
+        None => columns_of(entity),
     }
-    Some((table, values))
+}
+
+/// A record row's bind values, in its table's column order, each typed by its column (a null
+/// too, so multi-row inserts can type their arrays); `None` for a null in a JSON column, which
+/// no kind declares nullable.
+fn record_values(row: RecordRow) -> Option<Vec<Val>> {
+    let words = row.search_words();
+    let RecordRow { def, meta, values, custom_fields } = row;
+    let mut out = Vec::with_capacity(META_COLUMNS.len() + values.len() + 2);
+    out.extend([
+        Val::Uuid(Some(meta.tenant_id.uuid())),
+        Val::Uuid(Some(meta.id)),
+        Val::Int(Some(meta.version)),
+        Val::Time(Some(meta.created_at)),
+        Val::Time(Some(meta.updated_at)),
+        Val::Time(meta.deleted_at),
+    ]);
+    for (column, value) in def.columns().zip(values) {
+        out.push(typed_val(column.ty, value)?);
+    }
+    out.extend(custom_fields.map(|cf| Val::Json(Json::Object(cf))));
+    out.extend(words.map(|w| Val::Text(Some(w))));
+    Some(out)
+}
+
+/// A column value bound with its column's type; `None` when the value does not fit the column.
+pub(crate) fn typed_val(ty: ColumnType, value: crm_core::kind::Value) -> Option<Val> {
+    use crm_core::kind::Value as V;
+    Some(match (ty, value) {
+        (ColumnType::Text, V::Text(t)) => Val::Text(Some(t)),
+        (ColumnType::Text, V::Null) => Val::Text(None),
+        (ColumnType::Int, V::Int(n)) => Val::Int(Some(n)),
+        (ColumnType::Int, V::Null) => Val::Int(None),
+        (ColumnType::Int32, V::Int(n)) => Val::Int4(Some(i32::try_from(n).ok()?)),
+        (ColumnType::Int32, V::Null) => Val::Int4(None),
+        (ColumnType::Bool, V::Bool(b)) => Val::Bool(Some(b)),
+        (ColumnType::Bool, V::Null) => Val::Bool(None),
+        (ColumnType::Uuid, V::Uuid(u)) => Val::Uuid(Some(u)),
+        (ColumnType::Uuid, V::Null) => Val::Uuid(None),
+        (ColumnType::Time, V::Time(t)) => Val::Time(Some(t)),
+        (ColumnType::Time, V::Null) => Val::Time(None),
+        (ColumnType::Date, V::Date(d)) => Val::Date(Some(d)),
+        (ColumnType::Date, V::Null) => Val::Date(None),
+        (ColumnType::Json, V::Json(j)) => Val::Json(j),
+        _ => return None,
+    })
 }
 
 fn columns_of(entity: &Entity) -> Option<(&'static Table, Vec<Val>)> {
@@ -325,100 +282,6 @@ fn columns_of(entity: &Entity) -> Option<(&'static Table, Vec<Val>)> {
                 time(m.updated_at),
             ],
         ),
-        Entity::Pipeline(p) => {
-            (&PIPELINES, with_meta(&p.meta, [text(&p.name), Val::Bool(p.is_default), json(&p.stages)]))
-        }
-        Entity::Lead(l) => (
-            &LEADS,
-            with_meta(
-                &l.meta,
-                [
-                    opt_text(&l.first_name),
-                    opt_text(&l.last_name),
-                    opt_text(&l.email),
-                    opt_text(&l.phone),
-                    opt_text(&l.company),
-                    opt_text(&l.title),
-                    opt_text(&l.source),
-                    text(l.status.as_str()),
-                    opt_id(l.owner_id),
-                    opt_id(l.converted_contact_id),
-                    json(&l.custom_fields),
-                ],
-            ),
-        ),
-        Entity::Contact(c) => (
-            &CONTACTS,
-            with_meta(
-                &c.meta,
-                [
-                    opt_text(&c.first_name),
-                    opt_text(&c.last_name),
-                    opt_text(&c.email),
-                    opt_text(&c.phone),
-                    opt_text(&c.title),
-                    opt_id(c.account_id),
-                    opt_id(c.owner_id),
-                    json(&c.custom_fields),
-                ],
-            ),
-        ),
-        Entity::Account(a) => (
-            &ACCOUNTS,
-            with_meta(
-                &a.meta,
-                [
-                    text(&a.name),
-                    opt_text(&a.domain),
-                    opt_text(&a.industry),
-                    opt_id(a.owner_id),
-                    json(&a.custom_fields),
-                ],
-            ),
-        ),
-        Entity::Deal(d) => (
-            &DEALS,
-            with_meta(
-                &d.meta,
-                [
-                    text(&d.name),
-                    Val::Int(d.amount.as_ref().map(|m| m.amount_minor)),
-                    Val::Text(d.amount.as_ref().map(|m| m.currency.clone())),
-                    id(d.pipeline_id),
-                    text(&d.stage),
-                    Val::Date(d.expected_close_date),
-                    Val::Int4(d.probability),
-                    opt_id(d.account_id),
-                    opt_id(d.contact_id),
-                    opt_id(d.owner_id),
-                    Val::Time(d.closed_at),
-                    json(&d.custom_fields),
-                ],
-            ),
-        ),
-        Entity::Activity(a) => {
-            let target = |kind: Kind| {
-                let (k, id) = a.target.parts();
-                Val::Uuid((k == kind).then_some(id))
-            };
-            (
-                &ACTIVITIES,
-                with_meta(
-                    &a.meta,
-                    [
-                        text(a.kind.as_str()),
-                        opt_text(&a.subject),
-                        opt_text(&a.body),
-                        time(a.occurred_at),
-                        target(Kind::Lead),
-                        target(Kind::Contact),
-                        target(Kind::Account),
-                        target(Kind::Deal),
-                        opt_id(a.owner_id),
-                    ],
-                ),
-            )
-        }
         Entity::StageChange(s) => (
             &STAGE_CHANGES,
             vec![
@@ -467,6 +330,7 @@ fn columns_of(entity: &Entity) -> Option<(&'static Table, Vec<Val>)> {
                 Val::Int(Some(k.version)),
             ],
         ),
+        // Records go through the generic path (`to_row`).
         _ => return None,
     })
 }
@@ -510,10 +374,6 @@ fn get_id<T>(row: &PgRow, idx: usize) -> R<Id<T>> {
     row.try_get::<Uuid, _>(idx).map(Id::from_uuid)
 }
 
-fn get_opt_id<T>(row: &PgRow, idx: usize) -> R<Option<Id<T>>> {
-    Ok(row.try_get::<Option<Uuid>, _>(idx)?.map(Id::from_uuid))
-}
-
 fn get_json<T: serde::de::DeserializeOwned>(row: &PgRow, idx: usize) -> R<T> {
     let value: Json = row.try_get(idx)?;
     serde_json::from_value(value)
@@ -534,17 +394,6 @@ fn get_actor(row: &PgRow, idx: usize) -> R<Actor> {
         return id.parse().map(Actor::ApiKey).map_err(|_| bad(idx, "malformed actor"));
     }
     if text == "system" { Ok(Actor::System) } else { Err(bad(idx, "malformed actor")) }
-}
-
-fn get_meta<T>(row: &PgRow) -> R<RecordMeta<T>> {
-    Ok(RecordMeta {
-        tenant_id: get_id(row, 0)?,
-        id: get_id(row, 1)?,
-        version: row.try_get(2)?,
-        created_at: row.try_get(3)?,
-        updated_at: row.try_get(4)?,
-        deleted_at: row.try_get(5)?,
-    })
 }
 
 pub(crate) fn tenant(row: &PgRow) -> R<Tenant> {
@@ -585,93 +434,49 @@ pub(crate) fn membership(row: &PgRow) -> R<Membership> {
     })
 }
 
+/// A row of a record kind's table as a record row (the layout is `RecordRow::read`'s).
+pub(crate) fn record(def: &'static KindDef, row: &PgRow) -> R<RecordRow> {
+    let meta = RowMeta {
+        tenant_id: get_id(row, 0)?,
+        id: row.try_get(1)?,
+        version: row.try_get(2)?,
+        created_at: row.try_get(3)?,
+        updated_at: row.try_get(4)?,
+        deleted_at: row.try_get(5)?,
+    };
+    RecordRow::read(def, meta, |idx, ty| column_value(row, idx, ty), |idx| get_json::<CustomFields>(row, idx))
+}
+
+/// One column as a core value, by its type.
+fn column_value(row: &PgRow, idx: usize, ty: ColumnType) -> R<crm_core::kind::Value> {
+    use crm_core::kind::Value as V;
+    Ok(match ty {
+        ColumnType::Text => row.try_get::<Option<String>, _>(idx)?.map_or(V::Null, V::Text),
+        ColumnType::Int => row.try_get::<Option<i64>, _>(idx)?.map_or(V::Null, V::Int),
+        ColumnType::Int32 => row.try_get::<Option<i32>, _>(idx)?.map_or(V::Null, |n| V::Int(n.into())),
+        ColumnType::Bool => row.try_get::<Option<bool>, _>(idx)?.map_or(V::Null, V::Bool),
+        ColumnType::Uuid => row.try_get::<Option<Uuid>, _>(idx)?.map_or(V::Null, V::Uuid),
+        ColumnType::Time => row.try_get::<Option<DateTime<Utc>>, _>(idx)?.map_or(V::Null, V::Time),
+        ColumnType::Date => row.try_get::<Option<NaiveDate>, _>(idx)?.map_or(V::Null, V::Date),
+        ColumnType::Json => row.try_get::<Option<Json>, _>(idx)?.map_or(V::Null, V::Json),
+    })
+}
+
+/// A row of a record kind's table as the record type.
+fn typed<T: Stored>(row: &PgRow) -> R<T> {
+    T::from_row(record(T::DEF, row)?).map_err(|e| bad_record(Box::new(e)))
+}
+
+fn bad_record(e: Box<dyn std::error::Error + Send + Sync>) -> sqlx::Error {
+    sqlx::Error::ColumnDecode { index: "record".into(), source: e }
+}
+
 pub(crate) fn pipeline(row: &PgRow) -> R<Pipeline> {
-    Ok(Pipeline {
-        meta: get_meta(row)?,
-        name: row.try_get(6)?,
-        is_default: row.try_get(7)?,
-        stages: get_json(row, 8)?,
-    })
-}
-
-pub(crate) fn lead(row: &PgRow) -> R<Lead> {
-    Ok(Lead {
-        meta: get_meta(row)?,
-        first_name: row.try_get(6)?,
-        last_name: row.try_get(7)?,
-        email: row.try_get(8)?,
-        phone: row.try_get(9)?,
-        company: row.try_get(10)?,
-        title: row.try_get(11)?,
-        source: row.try_get(12)?,
-        status: get_enum(row, 13, LeadStatus::parse)?,
-        owner_id: get_opt_id(row, 14)?,
-        converted_contact_id: get_opt_id(row, 15)?,
-        custom_fields: get_json(row, 16)?,
-    })
-}
-
-pub(crate) fn contact(row: &PgRow) -> R<Contact> {
-    Ok(Contact {
-        meta: get_meta(row)?,
-        first_name: row.try_get(6)?,
-        last_name: row.try_get(7)?,
-        email: row.try_get(8)?,
-        phone: row.try_get(9)?,
-        title: row.try_get(10)?,
-        account_id: get_opt_id(row, 11)?,
-        owner_id: get_opt_id(row, 12)?,
-        custom_fields: get_json(row, 13)?,
-    })
-}
-
-pub(crate) fn account(row: &PgRow) -> R<Account> {
-    Ok(Account {
-        meta: get_meta(row)?,
-        name: row.try_get(6)?,
-        domain: row.try_get(7)?,
-        industry: row.try_get(8)?,
-        owner_id: get_opt_id(row, 9)?,
-        custom_fields: get_json(row, 10)?,
-    })
-}
-
-pub(crate) fn deal(row: &PgRow) -> R<Deal> {
-    let amount_minor: Option<i64> = row.try_get(7)?;
-    let currency: Option<String> = row.try_get(8)?;
-    Ok(Deal {
-        meta: get_meta(row)?,
-        name: row.try_get(6)?,
-        amount: amount_minor.zip(currency).map(|(amount_minor, currency)| Money { amount_minor, currency }),
-        pipeline_id: get_id(row, 9)?,
-        stage: row.try_get(10)?,
-        expected_close_date: row.try_get(11)?,
-        probability: row.try_get(12)?,
-        account_id: get_opt_id(row, 13)?,
-        contact_id: get_opt_id(row, 14)?,
-        owner_id: get_opt_id(row, 15)?,
-        closed_at: row.try_get(16)?,
-        custom_fields: get_json(row, 17)?,
-    })
+    typed(row)
 }
 
 pub(crate) fn activity(row: &PgRow) -> R<Activity> {
-    let targets = [(10, Kind::Lead), (11, Kind::Contact), (12, Kind::Account), (13, Kind::Deal)];
-    let mut target = None;
-    for (idx, kind) in targets {
-        if let Some(id) = row.try_get::<Option<Uuid>, _>(idx)? {
-            target = ActivityTarget::from_parts(kind, id);
-        }
-    }
-    Ok(Activity {
-        meta: get_meta(row)?,
-        kind: get_enum(row, 6, ActivityKind::parse)?,
-        subject: row.try_get(7)?,
-        body: row.try_get(8)?,
-        occurred_at: row.try_get(9)?,
-        target: target.ok_or_else(|| bad(10, "activity without target"))?,
-        owner_id: get_opt_id(row, 14)?,
-    })
+    typed(row)
 }
 
 pub(crate) fn stage_change(row: &PgRow) -> R<StageChange> {
@@ -756,15 +561,8 @@ pub(crate) fn api_key(row: &PgRow) -> R<ApiKey> {
 
 /// Decodes a row of `kind`'s table into an entity.
 pub(crate) fn entity(kind: Kind, row: &PgRow) -> R<Entity> {
-    Ok(match kind {
-        Kind::Pipeline => Entity::Pipeline(pipeline(row)?),
-        Kind::Lead => Entity::Lead(lead(row)?),
-        Kind::Contact => Entity::Contact(contact(row)?),
-        Kind::Account => Entity::Account(account(row)?),
-        Kind::Deal => Entity::Deal(deal(row)?),
-        Kind::Activity => Entity::Activity(activity(row)?),
-        _ => return Err(bad(0, "not a record kind")),
-    })
+    let def = kind.def().ok_or_else(|| bad(0, "not a record kind"))?;
+    Entity::from_record_row(record(def, row)?).map_err(|e| bad_record(Box::new(e)))
 }
 
 pub(crate) fn idempotency_row(r: &IdempotencyRecord) -> Vec<Val> {

@@ -90,7 +90,7 @@ pub(crate) fn get(conn: &Connection, tenant: TenantId, kind: Kind, id: Uuid) -> 
 pub(crate) fn pipelines(conn: &Connection, tenant: TenantId) -> Result<Vec<Pipeline>> {
     let sql = format!(
         "{} WHERE tenant_id = ?1 AND deleted_at IS NULL ORDER BY created_at, id",
-        rows::PIPELINES.select()
+        rows::table_of(Kind::Pipeline).ok_or_else(no_table)?.select()
     );
     query_rows(conn, &sql, vec![rows::uuid(tenant.uuid())], rows::pipeline)
 }
@@ -99,6 +99,11 @@ pub(crate) fn stage_history(conn: &Connection, tenant: TenantId, deal: Uuid) -> 
     let sql =
         format!("{} WHERE tenant_id = ?1 AND deal_id = ?2 ORDER BY at, id", rows::STAGE_CHANGES.select());
     query_rows(conn, &sql, vec![rows::uuid(tenant.uuid()), rows::uuid(deal)], rows::stage_change)
+}
+
+/// A record kind without a table: a store built without it.
+fn no_table() -> crm_core::Error {
+    crm_core::Error::internal("a record kind without a table")
 }
 
 /// Builds a `WHERE` clause with numbered parameters.
@@ -134,21 +139,6 @@ impl Where {
     }
 }
 
-/// A condition's value as SQLite stores it (ids as 16-byte blobs).
-fn bound(value: crm_core::kind::Value) -> Value {
-    use crm_core::kind::Value as V;
-    match value {
-        V::Null => Value::Null,
-        V::Text(text) => Value::Text(text),
-        V::Int(n) => Value::Integer(n),
-        V::Bool(b) => Value::Integer(b.into()),
-        V::Uuid(id) => rows::uuid(id),
-        V::Time(t) => rows::time(t),
-        V::Date(d) => Value::Text(d.to_string()),
-        V::Json(j) => Value::Text(j.to_string()),
-    }
-}
-
 /// The column holding an activity's target of `kind`, from the activity description.
 fn target_column(kind: Kind) -> Result<&'static str> {
     let field = ACTIVITY.one_of_reference(kind);
@@ -171,7 +161,7 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
     }
     for condition in query.conditions()? {
         match condition {
-            Condition::Eq(field, value) => w.and(&format!("t.{} = ?", field.name), [bound(value)]),
+            Condition::Eq(field, value) => w.and(&format!("t.{} = ?", field.name), [rows::sql_value(value)]),
             Condition::CreatedFrom(at) => w.and("t.created_at >= ?", [rows::time(at)]),
             Condition::CreatedBefore(at) => w.and("t.created_at < ?", [rows::time(at)]),
             Condition::Custom { key, value } => custom_field(&mut w, &key, &value),
@@ -387,7 +377,7 @@ pub(crate) fn activities_for(
     before_clause(&mut w, "occurred_at", before);
     let sql = format!(
         "{} t WHERE {} ORDER BY t.occurred_at DESC, t.id DESC LIMIT {limit}",
-        select_aliased(&rows::ACTIVITIES),
+        select_aliased(rows::table_of(Kind::Activity).ok_or_else(no_table)?),
         w.sql()
     );
     query_rows(conn, &sql, w.params, rows::activity)

@@ -1,12 +1,13 @@
-//! Entities ⇄ rows: every column list and conversion lives here, once per table.
+//! Entities ⇄ rows. Record kinds share one path driven by their descriptions (`record`,
+//! `to_row`); identity and history tables keep their column lists and converters here.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry, Changes};
+use crm_core::kind::{ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta, Stored};
 use crm_core::model::{
-    Account, Activity, ActivityKind, ActivityTarget, ApiKey, Contact, Credential, CustomFields, Deal,
-    IdempotencyRecord, Kind, Lead, LeadStatus, Membership, Money, Pipeline, RecordMeta, RefreshToken,
+    Activity, ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Membership, Pipeline, RefreshToken,
     StageChange, Tenant, User,
 };
 use crm_core::store::Entity;
@@ -88,14 +89,7 @@ impl Table {
     }
 }
 
-const META: [&str; 6] = ["tenant_id", "id", "version", "created_at", "updated_at", "deleted_at"];
 const RECORD_KEY: &[&str] = &["tenant_id", "id"];
-
-macro_rules! columns {
-    ($($c:literal),* $(,)?) => {
-        &[META[0], META[1], META[2], META[3], META[4], META[5], $($c),*]
-    };
-}
 
 pub(crate) static TENANTS: Table = Table::new("tenants", &["id", "slug", "name", "created_at"], &["id"]);
 pub(crate) static USERS: Table = Table::new("users", &["id", "email", "name", "created_at"], &["id"]);
@@ -103,80 +97,6 @@ pub(crate) static MEMBERSHIPS: Table = Table::new(
     "memberships",
     &["tenant_id", "user_id", "role", "version", "created_at", "updated_at"],
     &["tenant_id", "user_id"],
-);
-pub(crate) static PIPELINES: Table =
-    Table::new("pipelines", columns!("name", "is_default", "stages"), RECORD_KEY);
-pub(crate) static LEADS: Table = Table::new(
-    "leads",
-    columns!(
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "company",
-        "title",
-        "source",
-        "status",
-        "owner_id",
-        "converted_contact_id",
-        "custom_fields",
-        "search_words"
-    ),
-    RECORD_KEY,
-);
-pub(crate) static CONTACTS: Table = Table::new(
-    "contacts",
-    columns!(
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "title",
-        "account_id",
-        "owner_id",
-        "custom_fields",
-        "search_words"
-    ),
-    RECORD_KEY,
-);
-pub(crate) static ACCOUNTS: Table = Table::new(
-    "accounts",
-    columns!("name", "domain", "industry", "owner_id", "custom_fields", "search_words"),
-    RECORD_KEY,
-);
-pub(crate) static DEALS: Table = Table::new(
-    "deals",
-    columns!(
-        "name",
-        "amount_minor",
-        "currency",
-        "pipeline_id",
-        "stage",
-        "expected_close_date",
-        "probability",
-        "account_id",
-        "contact_id",
-        "owner_id",
-        "closed_at",
-        "custom_fields",
-        "search_words"
-    ),
-    RECORD_KEY,
-);
-pub(crate) static ACTIVITIES: Table = Table::new(
-    "activities",
-    columns!(
-        "kind",
-        "subject",
-        "body",
-        "occurred_at",
-        "lead_id",
-        "contact_id",
-        "account_id",
-        "deal_id",
-        "owner_id"
-    ),
-    RECORD_KEY,
 );
 pub(crate) static STAGE_CHANGES: Table = Table::new(
     "deal_stage_changes",
@@ -231,26 +151,25 @@ pub(crate) static API_KEYS: Table = Table::new(
 );
 
 /// The table for a record kind that `get`/`list` serve.
+/// The tables of the record kinds, their columns from the descriptions
+/// ([`crm_core::kind::KindDef::table_columns`]).
+static RECORD_TABLES: LazyLock<Vec<(Kind, Table)>> = LazyLock::new(|| {
+    let table = |def: &'static KindDef| {
+        // Built once per kind for the life of the process.
+        let columns: &'static [&'static str] = Box::leak(def.table_columns().into_boxed_slice());
+        (def.kind, Table::new(def.plural, columns, RECORD_KEY))
+    };
+    RECORD_KINDS.iter().copied().map(table).collect()
+});
+/// The table of a record kind; `None` for kinds that are not records.
 pub(crate) fn table_of(kind: Kind) -> Option<&'static Table> {
-    Some(match kind {
-        Kind::Pipeline => &PIPELINES,
-        Kind::Lead => &LEADS,
-        Kind::Contact => &CONTACTS,
-        Kind::Account => &ACCOUNTS,
-        Kind::Deal => &DEALS,
-        Kind::Activity => &ACTIVITIES,
-        _ => return None,
-    })
+    RECORD_TABLES.iter().find(|(k, _)| *k == kind).map(|(_, table)| table)
 }
 
 // ---- values -------------------------------------------------------------------------------
 
 pub(crate) fn uuid(id: Uuid) -> Value {
     Value::Blob(id.as_bytes().to_vec())
-}
-
-fn opt_id<T>(id: Option<Id<T>>) -> Value {
-    id.map_or(Value::Null, |id| uuid(id.uuid()))
 }
 
 fn id<T>(id: Id<T>) -> Value {
@@ -290,28 +209,47 @@ pub(crate) fn actor_text(a: &Actor) -> String {
     }
 }
 
-fn meta<T>(m: &RecordMeta<T>) -> [Value; 6] {
-    [
-        id(m.tenant_id),
-        id(m.id),
-        Value::Integer(m.version),
-        time(m.created_at),
-        time(m.updated_at),
-        opt_time(m.deleted_at),
-    ]
-}
-
-fn with_meta<T, const N: usize>(m: &RecordMeta<T>, rest: [Value; N]) -> Vec<Value> {
-    meta(m).into_iter().chain(rest).collect()
-}
-
 /// The table and column values of a row to insert or update.
 pub(crate) fn to_row(entity: &Entity) -> Option<(&'static Table, Vec<Value>)> {
-    let (table, mut values) = columns_of(entity)?;
-    if let Some(words) = entity.search_words() {
-        values.push(Value::Text(words));
+    match entity.to_record_row() {
+        Some(row) => Some((table_of(row.def.kind)?, record_values(row))),
+        None => columns_of(entity),
     }
-    Some((table, values))
+}
+
+/// A record row's SQL values, in its table's column order.
+fn record_values(row: RecordRow) -> Vec<Value> {
+    let words = row.search_words();
+    let RecordRow { meta, values, custom_fields, .. } = row;
+    let mut out = Vec::with_capacity(META_COLUMNS.len() + values.len() + 2);
+    out.extend([
+        uuid(meta.tenant_id.uuid()),
+        uuid(meta.id),
+        Value::Integer(meta.version),
+        time(meta.created_at),
+        time(meta.updated_at),
+        opt_time(meta.deleted_at),
+    ]);
+    out.extend(values.into_iter().map(sql_value));
+    out.extend(custom_fields.map(|cf| json(&cf)));
+    out.extend(words.map(Value::Text));
+    out
+}
+
+/// A column value as SQLite stores it: ids as 16-byte blobs, times as microseconds, dates as
+/// ISO text, JSON as text.
+pub(crate) fn sql_value(value: crm_core::kind::Value) -> Value {
+    use crm_core::kind::Value as V;
+    match value {
+        V::Null => Value::Null,
+        V::Text(text) => Value::Text(text),
+        V::Int(n) => Value::Integer(n),
+        V::Bool(b) => Value::Integer(b.into()),
+        V::Uuid(id) => uuid(id),
+        V::Time(t) => time(t),
+        V::Date(d) => Value::Text(d.to_string()),
+        V::Json(j) => json(&j),
+    }
 }
 
 fn columns_of(entity: &Entity) -> Option<(&'static Table, Vec<Value>)> {
@@ -329,101 +267,6 @@ fn columns_of(entity: &Entity) -> Option<(&'static Table, Vec<Value>)> {
                 time(m.updated_at),
             ],
         ),
-        Entity::Pipeline(p) => (
-            &PIPELINES,
-            with_meta(&p.meta, [text(&p.name), Value::Integer(p.is_default.into()), json(&p.stages)]),
-        ),
-        Entity::Lead(l) => (
-            &LEADS,
-            with_meta(
-                &l.meta,
-                [
-                    opt_text(&l.first_name),
-                    opt_text(&l.last_name),
-                    opt_text(&l.email),
-                    opt_text(&l.phone),
-                    opt_text(&l.company),
-                    opt_text(&l.title),
-                    opt_text(&l.source),
-                    text(l.status.as_str()),
-                    opt_id(l.owner_id),
-                    opt_id(l.converted_contact_id),
-                    json(&l.custom_fields),
-                ],
-            ),
-        ),
-        Entity::Contact(c) => (
-            &CONTACTS,
-            with_meta(
-                &c.meta,
-                [
-                    opt_text(&c.first_name),
-                    opt_text(&c.last_name),
-                    opt_text(&c.email),
-                    opt_text(&c.phone),
-                    opt_text(&c.title),
-                    opt_id(c.account_id),
-                    opt_id(c.owner_id),
-                    json(&c.custom_fields),
-                ],
-            ),
-        ),
-        Entity::Account(a) => (
-            &ACCOUNTS,
-            with_meta(
-                &a.meta,
-                [
-                    text(&a.name),
-                    opt_text(&a.domain),
-                    opt_text(&a.industry),
-                    opt_id(a.owner_id),
-                    json(&a.custom_fields),
-                ],
-            ),
-        ),
-        Entity::Deal(d) => (
-            &DEALS,
-            with_meta(
-                &d.meta,
-                [
-                    text(&d.name),
-                    d.amount.as_ref().map_or(Value::Null, |m| Value::Integer(m.amount_minor)),
-                    d.amount.as_ref().map_or(Value::Null, |m| text(&m.currency)),
-                    id(d.pipeline_id),
-                    text(&d.stage),
-                    d.expected_close_date.map_or(Value::Null, |date| Value::Text(date.to_string())),
-                    d.probability.map_or(Value::Null, |p| Value::Integer(p.into())),
-                    opt_id(d.account_id),
-                    opt_id(d.contact_id),
-                    opt_id(d.owner_id),
-                    opt_time(d.closed_at),
-                    json(&d.custom_fields),
-                ],
-            ),
-        ),
-        Entity::Activity(a) => {
-            let target = |kind: Kind| {
-                let (k, id) = a.target.parts();
-                if k == kind { uuid(id) } else { Value::Null }
-            };
-            (
-                &ACTIVITIES,
-                with_meta(
-                    &a.meta,
-                    [
-                        text(a.kind.as_str()),
-                        opt_text(&a.subject),
-                        opt_text(&a.body),
-                        time(a.occurred_at),
-                        target(Kind::Lead),
-                        target(Kind::Contact),
-                        target(Kind::Account),
-                        target(Kind::Deal),
-                        opt_id(a.owner_id),
-                    ],
-                ),
-            )
-        }
         Entity::StageChange(s) => (
             &STAGE_CHANGES,
             vec![
@@ -472,6 +315,7 @@ fn columns_of(entity: &Entity) -> Option<(&'static Table, Vec<Value>)> {
                 Value::Integer(k.version),
             ],
         ),
+        // Records go through the generic path (`to_row`).
         _ => return None,
     })
 }
@@ -559,17 +403,6 @@ fn get_actor(row: &Row, idx: usize) -> R<Actor> {
     if text == "system" { Ok(Actor::System) } else { Err(bad(idx, "malformed actor")) }
 }
 
-fn get_meta<T>(row: &Row) -> R<RecordMeta<T>> {
-    Ok(RecordMeta {
-        tenant_id: get_id(row, 0)?,
-        id: get_id(row, 1)?,
-        version: row.get(2)?,
-        created_at: get_time(row, 3)?,
-        updated_at: get_time(row, 4)?,
-        deleted_at: get_opt_time(row, 5)?,
-    })
-}
-
 pub(crate) fn tenant(row: &Row) -> R<Tenant> {
     Ok(Tenant { id: get_id(row, 0)?, slug: row.get(1)?, name: row.get(2)?, created_at: get_time(row, 3)? })
 }
@@ -589,96 +422,54 @@ pub(crate) fn membership(row: &Row) -> R<Membership> {
     })
 }
 
+/// A row of a record kind's table as a record row (the layout is `RecordRow::read`'s).
+pub(crate) fn record(def: &'static KindDef, row: &Row) -> R<RecordRow> {
+    let meta = RowMeta {
+        tenant_id: get_id(row, 0)?,
+        id: get_uuid(row, 1)?,
+        version: row.get(2)?,
+        created_at: get_time(row, 3)?,
+        updated_at: get_time(row, 4)?,
+        deleted_at: get_opt_time(row, 5)?,
+    };
+    RecordRow::read(def, meta, |idx, ty| column_value(row, idx, ty), |idx| get_json::<CustomFields>(row, idx))
+}
+
+/// One column as a core value, by its type.
+fn column_value(row: &Row, idx: usize, ty: ColumnType) -> R<crm_core::kind::Value> {
+    use crm_core::kind::Value as V;
+    Ok(match ty {
+        ColumnType::Text => row.get::<_, Option<String>>(idx)?.map_or(V::Null, V::Text),
+        ColumnType::Int | ColumnType::Int32 => row.get::<_, Option<i64>>(idx)?.map_or(V::Null, V::Int),
+        ColumnType::Bool => row.get::<_, Option<bool>>(idx)?.map_or(V::Null, V::Bool),
+        ColumnType::Uuid => get_opt_id::<()>(row, idx)?.map_or(V::Null, |id| V::Uuid(id.uuid())),
+        ColumnType::Time => get_opt_time(row, idx)?.map_or(V::Null, V::Time),
+        ColumnType::Date => match row.get::<_, Option<String>>(idx)? {
+            Some(d) => V::Date(d.parse::<NaiveDate>().map_err(|_| bad(idx, "malformed date"))?),
+            None => V::Null,
+        },
+        ColumnType::Json => match row.get::<_, Option<String>>(idx)? {
+            Some(text) => V::Json(serde_json::from_str(&text).map_err(|_| bad(idx, "malformed JSON"))?),
+            None => V::Null,
+        },
+    })
+}
+
+/// A row of a record kind's table as the record type.
+fn typed<T: Stored>(row: &Row) -> R<T> {
+    T::from_row(record(T::DEF, row)?).map_err(|e| bad_record(Box::new(e)))
+}
+
+fn bad_record(e: Box<dyn std::error::Error + Send + Sync>) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Null, e)
+}
+
 pub(crate) fn pipeline(row: &Row) -> R<Pipeline> {
-    Ok(Pipeline {
-        meta: get_meta(row)?,
-        name: row.get(6)?,
-        is_default: row.get(7)?,
-        stages: get_json(row, 8)?,
-    })
-}
-
-pub(crate) fn lead(row: &Row) -> R<Lead> {
-    Ok(Lead {
-        meta: get_meta(row)?,
-        first_name: row.get(6)?,
-        last_name: row.get(7)?,
-        email: row.get(8)?,
-        phone: row.get(9)?,
-        company: row.get(10)?,
-        title: row.get(11)?,
-        source: row.get(12)?,
-        status: get_enum(row, 13, LeadStatus::parse)?,
-        owner_id: get_opt_id(row, 14)?,
-        converted_contact_id: get_opt_id(row, 15)?,
-        custom_fields: get_json::<CustomFields>(row, 16)?,
-    })
-}
-
-pub(crate) fn contact(row: &Row) -> R<Contact> {
-    Ok(Contact {
-        meta: get_meta(row)?,
-        first_name: row.get(6)?,
-        last_name: row.get(7)?,
-        email: row.get(8)?,
-        phone: row.get(9)?,
-        title: row.get(10)?,
-        account_id: get_opt_id(row, 11)?,
-        owner_id: get_opt_id(row, 12)?,
-        custom_fields: get_json(row, 13)?,
-    })
-}
-
-pub(crate) fn account(row: &Row) -> R<Account> {
-    Ok(Account {
-        meta: get_meta(row)?,
-        name: row.get(6)?,
-        domain: row.get(7)?,
-        industry: row.get(8)?,
-        owner_id: get_opt_id(row, 9)?,
-        custom_fields: get_json(row, 10)?,
-    })
-}
-
-pub(crate) fn deal(row: &Row) -> R<Deal> {
-    let amount_minor: Option<i64> = row.get(7)?;
-    let currency: Option<String> = row.get(8)?;
-    let date: Option<String> = row.get(11)?;
-    Ok(Deal {
-        meta: get_meta(row)?,
-        name: row.get(6)?,
-        amount: amount_minor.zip(currency).map(|(amount_minor, currency)| Money { amount_minor, currency }),
-        pipeline_id: get_id(row, 9)?,
-        stage: row.get(10)?,
-        expected_close_date: date
-            .map(|d| d.parse::<NaiveDate>().map_err(|_| bad(11, "malformed date")))
-            .transpose()?,
-        probability: row.get(12)?,
-        account_id: get_opt_id(row, 13)?,
-        contact_id: get_opt_id(row, 14)?,
-        owner_id: get_opt_id(row, 15)?,
-        closed_at: get_opt_time(row, 16)?,
-        custom_fields: get_json(row, 17)?,
-    })
+    typed(row)
 }
 
 pub(crate) fn activity(row: &Row) -> R<Activity> {
-    let targets = [(10, Kind::Lead), (11, Kind::Contact), (12, Kind::Account), (13, Kind::Deal)];
-    let mut target = None;
-    for (idx, kind) in targets {
-        if let Some(id) = get_opt_id::<()>(row, idx)? {
-            target = ActivityTarget::from_parts(kind, id.uuid());
-        }
-    }
-    Ok(Activity {
-        meta: get_meta(row)?,
-        kind: get_enum(row, 6, ActivityKind::parse)?,
-        subject: row.get(7)?,
-        body: row.get(8)?,
-        occurred_at: get_time(row, 9)?,
-        target: target.ok_or_else(|| bad(10, "activity without target"))?,
-        owner_id: get_opt_id(row, 14)?,
-    })
+    typed(row)
 }
 
 pub(crate) fn stage_change(row: &Row) -> R<StageChange> {
@@ -763,15 +554,8 @@ pub(crate) fn api_key(row: &Row) -> R<ApiKey> {
 
 /// Decodes a row of `kind`'s table into an entity.
 pub(crate) fn entity(kind: Kind, row: &Row) -> R<Entity> {
-    Ok(match kind {
-        Kind::Pipeline => Entity::Pipeline(pipeline(row)?),
-        Kind::Lead => Entity::Lead(lead(row)?),
-        Kind::Contact => Entity::Contact(contact(row)?),
-        Kind::Account => Entity::Account(account(row)?),
-        Kind::Deal => Entity::Deal(deal(row)?),
-        Kind::Activity => Entity::Activity(activity(row)?),
-        _ => return Err(rusqlite::Error::InvalidQuery),
-    })
+    let def = kind.def().ok_or(rusqlite::Error::InvalidQuery)?;
+    Entity::from_record_row(record(def, row)?).map_err(|e| bad_record(Box::new(e)))
 }
 
 pub(crate) fn idempotency_row(r: &IdempotencyRecord) -> Vec<Value> {

@@ -45,8 +45,10 @@ pub enum Value {
 pub enum ColumnType {
     /// Text.
     Text,
-    /// A 64-bit integer (32 bits for [`FieldType::Int`]).
+    /// A 64-bit integer.
     Int,
+    /// A 32-bit integer ([`FieldType::Int`]).
+    Int32,
     /// A boolean.
     Bool,
     /// A UUID.
@@ -66,7 +68,7 @@ impl Value {
             (self, ty),
             (Value::Null, _)
                 | (Value::Text(_), ColumnType::Text)
-                | (Value::Int(_), ColumnType::Int)
+                | (Value::Int(_), ColumnType::Int | ColumnType::Int32)
                 | (Value::Bool(_), ColumnType::Bool)
                 | (Value::Uuid(_), ColumnType::Uuid)
                 | (Value::Time(_), ColumnType::Time)
@@ -98,7 +100,7 @@ impl KindDef {
                 | FieldType::Phone
                 | FieldType::Enum(_)
                 | FieldType::Key => one(ColumnType::Text),
-                FieldType::Int => one(ColumnType::Int),
+                FieldType::Int => one(ColumnType::Int32),
                 FieldType::Bool => one(ColumnType::Bool),
                 FieldType::Time => one(ColumnType::Time),
                 FieldType::Date => one(ColumnType::Date),
@@ -112,6 +114,26 @@ impl KindDef {
             .into_iter()
             .flatten()
         })
+    }
+}
+
+/// The meta columns every record table starts with, in order.
+pub const META_COLUMNS: [&str; 6] = ["tenant_id", "id", "version", "created_at", "updated_at", "deleted_at"];
+
+impl KindDef {
+    /// Every column of the kind's table, in order: [`META_COLUMNS`], the fields' columns, then
+    /// `custom_fields` and `search_words` where the kind has them — the order in which stores
+    /// write and read a [`RecordRow`].
+    pub fn table_columns(&self) -> Vec<&'static str> {
+        let mut columns = META_COLUMNS.to_vec();
+        columns.extend(self.columns().map(|c| c.name));
+        if self.custom_fields {
+            columns.push("custom_fields");
+        }
+        if self.searchable() {
+            columns.push("search_words");
+        }
+        columns
     }
 }
 
@@ -189,6 +211,41 @@ impl RecordRow {
             return bad("has custom fields its kind does not, or lacks them".into());
         }
         Ok(())
+    }
+}
+
+impl RecordRow {
+    /// Reads a row of `def`'s table (see [`KindDef::table_columns`]): `column` reads the column
+    /// at a table index as a value of its type, `custom` the custom-fields column, which follows
+    /// the fields' columns. A store supplies the two readers; the layout is decided here, once.
+    pub fn read<E>(
+        def: &'static KindDef,
+        meta: RowMeta,
+        mut column: impl FnMut(usize, ColumnType) -> std::result::Result<Value, E>,
+        custom: impl FnOnce(usize) -> std::result::Result<CustomFields, E>,
+    ) -> std::result::Result<Self, E> {
+        let mut values = Vec::with_capacity(def.fields.len() + 1);
+        let mut idx = META_COLUMNS.len();
+        for c in def.columns() {
+            values.push(column(idx, c.ty)?);
+            idx += 1;
+        }
+        let custom_fields = if def.custom_fields { Some(custom(idx)?) } else { None };
+        Ok(RecordRow { def, meta, values, custom_fields })
+    }
+
+    /// The words a store indexes for text search, space-separated (the
+    /// [`crate::search::words`] of every searchable field); `None` when the kind is not
+    /// searchable. Computed in core so that every store indexes the same words.
+    pub fn search_words(&self) -> Option<String> {
+        if !self.def.searchable() {
+            return None;
+        }
+        let texts = self.def.columns().zip(&self.values).map(|(column, value)| match value {
+            Value::Text(text) if self.def.field(column.name).is_some_and(|f| f.search) => Some(text.as_str()),
+            _ => None,
+        });
+        Some(self.def.search_words(texts))
     }
 }
 

@@ -260,12 +260,8 @@ impl Record for Activity {
 
     fn links(&self) -> Vec<Link> {
         let (kind, id) = self.target.parts();
-        let field = match kind {
-            Kind::Lead => "lead_id",
-            Kind::Contact => "contact_id",
-            Kind::Account => "account_id",
-            _ => "deal_id",
-        };
+        // The target's kind names its column of the activity's one-of group.
+        let field = ACTIVITY.one_of_reference(kind).map_or("target", |f| f.name);
         vec![Link::Record { field, kind, id }]
     }
 }

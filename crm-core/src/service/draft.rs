@@ -127,7 +127,7 @@ impl Draft {
     pub fn stages(&self, link: &Link) -> bool {
         let Link::Record { kind, id, .. } = link else { return false };
         self.changes.writes.iter().any(|w| match w {
-            Write::Insert(e) => entity_key(e) == Some((*kind, *id)),
+            Write::Insert(e) => e.record_key() == Some((*kind, *id)),
             _ => false,
         })
     }
@@ -139,15 +139,4 @@ impl Draft {
     pub fn update(&mut self, entity: Entity, expected_version: i64) {
         self.changes.writes.push(Write::Update { entity, expected_version });
     }
-}
-
-fn entity_key(entity: &Entity) -> Option<(Kind, Uuid)> {
-    Some(match entity {
-        Entity::Lead(r) => (Kind::Lead, r.meta.id.uuid()),
-        Entity::Contact(r) => (Kind::Contact, r.meta.id.uuid()),
-        Entity::Account(r) => (Kind::Account, r.meta.id.uuid()),
-        Entity::Deal(r) => (Kind::Deal, r.meta.id.uuid()),
-        Entity::Activity(r) => (Kind::Activity, r.meta.id.uuid()),
-        _ => return None,
-    })
 }

@@ -56,21 +56,7 @@ fn all_in<T: Debug>(scope: &Scope, what: &str, rows: &[T], tenant: impl Fn(&T) -
 
 /// The kind and id of a record entity; `None` for the other rows a store keeps.
 fn record_of(entity: &Entity) -> Option<(Kind, Uuid)> {
-    match entity {
-        Entity::Pipeline(r) => Some((Kind::Pipeline, r.meta.id.uuid())),
-        Entity::Lead(r) => Some((Kind::Lead, r.meta.id.uuid())),
-        Entity::Contact(r) => Some((Kind::Contact, r.meta.id.uuid())),
-        Entity::Account(r) => Some((Kind::Account, r.meta.id.uuid())),
-        Entity::Deal(r) => Some((Kind::Deal, r.meta.id.uuid())),
-        Entity::Activity(r) => Some((Kind::Activity, r.meta.id.uuid())),
-        Entity::Tenant(_)
-        | Entity::User(_)
-        | Entity::Membership(_)
-        | Entity::StageChange(_)
-        | Entity::Credential(_)
-        | Entity::RefreshToken(_)
-        | Entity::ApiKey(_) => None,
-    }
+    entity.record_key()
 }
 
 /// Checks a record a scoped read returned: the scope's tenant and the kind asked for.
