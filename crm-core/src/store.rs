@@ -14,11 +14,10 @@ use uuid::Uuid;
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::DomainEvent;
-use crate::kind::{RecordRow, Stored};
-use crate::model::{Account, Contact};
+use crate::kind::RecordRow;
 use crate::model::{
-    AccountId, Activity, ActivityKind, ActivityTarget, ApiKey, ApiKeyId, ContactId, Credential, Deal, DealId,
-    IdempotencyRecord, Kind, Lead, LeadStatus, LoginFailures, Member, Membership, Pipeline, PipelineId,
+    AccountId, Activity, ActivityKind, ActivityTarget, ApiKey, ApiKeyId, ContactId, Credential, DealId,
+    IdempotencyRecord, Kind, LeadStatus, LoginFailures, Member, Membership, Pipeline, PipelineId,
     RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crate::scope::{Scope, TenantId, UserId};
@@ -32,12 +31,9 @@ pub enum Entity {
     Tenant(Tenant),
     User(User),
     Membership(Membership),
-    Pipeline(Pipeline),
-    Lead(Lead),
-    Contact(Contact),
-    Account(Account),
-    Deal(Deal),
-    Activity(Activity),
+    /// A record of any kind, as a row of its kind's description: stores write and read every
+    /// kind through this one variant.
+    Record(RecordRow),
     StageChange(StageChange),
     Credential(Credential),
     RefreshToken(RefreshToken),
@@ -51,12 +47,7 @@ impl Entity {
             Entity::Tenant(t) => t.id,
             Entity::User(_) | Entity::Credential(_) => return None,
             Entity::Membership(m) => m.tenant_id,
-            Entity::Pipeline(r) => r.meta.tenant_id,
-            Entity::Lead(r) => r.meta.tenant_id,
-            Entity::Contact(r) => r.meta.tenant_id,
-            Entity::Account(r) => r.meta.tenant_id,
-            Entity::Deal(r) => r.meta.tenant_id,
-            Entity::Activity(r) => r.meta.tenant_id,
+            Entity::Record(r) => r.meta.tenant_id,
             Entity::StageChange(r) => r.tenant_id,
             Entity::RefreshToken(r) => r.tenant_id,
             Entity::ApiKey(r) => r.tenant_id,
@@ -68,12 +59,7 @@ impl Entity {
     /// A record's kind and id; `None` for identity and history rows.
     pub fn record_key(&self) -> Option<(Kind, Uuid)> {
         match self {
-            Entity::Pipeline(r) => Some((Kind::Pipeline, r.meta.id.uuid())),
-            Entity::Lead(r) => Some((Kind::Lead, r.meta.id.uuid())),
-            Entity::Contact(r) => Some((Kind::Contact, r.meta.id.uuid())),
-            Entity::Account(r) => Some((Kind::Account, r.meta.id.uuid())),
-            Entity::Deal(r) => Some((Kind::Deal, r.meta.id.uuid())),
-            Entity::Activity(r) => Some((Kind::Activity, r.meta.id.uuid())),
+            Entity::Record(r) => Some((r.def.kind, r.meta.id)),
             Entity::Tenant(_)
             | Entity::User(_)
             | Entity::Membership(_)
@@ -81,41 +67,6 @@ impl Entity {
             | Entity::Credential(_)
             | Entity::RefreshToken(_)
             | Entity::ApiKey(_) => None,
-        }
-    }
-
-    /// A record as a row of its kind; `None` for identity and history rows, which stores keep in
-    /// tables of their own.
-    pub fn to_record_row(&self) -> Option<RecordRow> {
-        match self {
-            Entity::Pipeline(r) => Some(r.to_row()),
-            Entity::Lead(r) => Some(r.to_row()),
-            Entity::Contact(r) => Some(r.to_row()),
-            Entity::Account(r) => Some(r.to_row()),
-            Entity::Deal(r) => Some(r.to_row()),
-            Entity::Activity(r) => Some(r.to_row()),
-            Entity::Tenant(_)
-            | Entity::User(_)
-            | Entity::Membership(_)
-            | Entity::StageChange(_)
-            | Entity::Credential(_)
-            | Entity::RefreshToken(_)
-            | Entity::ApiKey(_) => None,
-        }
-    }
-
-    /// The record a row of its kind holds; an internal error when the row does not fit.
-    pub fn from_record_row(row: RecordRow) -> Result<Entity> {
-        match row.def.kind {
-            Kind::Pipeline => Pipeline::from_row(row).map(Entity::Pipeline),
-            Kind::Lead => Lead::from_row(row).map(Entity::Lead),
-            Kind::Contact => Contact::from_row(row).map(Entity::Contact),
-            Kind::Account => Account::from_row(row).map(Entity::Account),
-            Kind::Deal => Deal::from_row(row).map(Entity::Deal),
-            Kind::Activity => Activity::from_row(row).map(Entity::Activity),
-            Kind::Tenant | Kind::User | Kind::Member | Kind::ApiKey => {
-                Err(crate::Error::internal(format!("{} rows are not records", row.def.name)))
-            }
         }
     }
 }

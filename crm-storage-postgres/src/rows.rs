@@ -214,10 +214,10 @@ fn actor(a: &Actor) -> Val {
 }
 
 /// The table and column values of a row to insert or update.
-pub(crate) fn to_row(entity: &Entity) -> Option<(&'static Table, Vec<Val>)> {
-    match entity.to_record_row() {
-        Some(row) => Some((table_of(row.def.kind)?, record_values(row)?)),
-        None => columns_of(entity),
+pub(crate) fn to_row(entity: Entity) -> Option<(&'static Table, Vec<Val>)> {
+    match entity {
+        Entity::Record(row) => Some((table_of(row.def.kind)?, record_values(row)?)),
+        other => columns_of(&other),
     }
 }
 
@@ -562,7 +562,7 @@ pub(crate) fn api_key(row: &PgRow) -> R<ApiKey> {
 /// Decodes a row of `kind`'s table into an entity.
 pub(crate) fn entity(kind: Kind, row: &PgRow) -> R<Entity> {
     let def = kind.def().ok_or_else(|| bad(0, "not a record kind"))?;
-    Entity::from_record_row(record(def, row)?).map_err(|e| bad_record(Box::new(e)))
+    Ok(Entity::Record(record(def, row)?))
 }
 
 pub(crate) fn idempotency_row(r: &IdempotencyRecord) -> Vec<Val> {

@@ -28,12 +28,12 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
         match write {
             Write::Insert(entity) => {
                 check_tenant(tenant, entity.tenant_id())?;
-                let (table, values) = rows::to_row(&entity).ok_or_else(unsupported)?;
+                let (table, values) = rows::to_row(entity).ok_or_else(unsupported)?;
                 inserts.push(conn, table, values).await?;
             }
             Write::Update { entity, expected_version } => {
                 check_tenant(tenant, entity.tenant_id())?;
-                let (table, mut values) = rows::to_row(&entity).ok_or_else(unsupported)?;
+                let (table, mut values) = rows::to_row(entity).ok_or_else(unsupported)?;
                 if !table.columns.contains(&"version") {
                     return Err(unsupported());
                 }

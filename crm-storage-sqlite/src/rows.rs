@@ -210,10 +210,10 @@ pub(crate) fn actor_text(a: &Actor) -> String {
 }
 
 /// The table and column values of a row to insert or update.
-pub(crate) fn to_row(entity: &Entity) -> Option<(&'static Table, Vec<Value>)> {
-    match entity.to_record_row() {
-        Some(row) => Some((table_of(row.def.kind)?, record_values(row))),
-        None => columns_of(entity),
+pub(crate) fn to_row(entity: Entity) -> Option<(&'static Table, Vec<Value>)> {
+    match entity {
+        Entity::Record(row) => Some((table_of(row.def.kind)?, record_values(row))),
+        other => columns_of(&other),
     }
 }
 
@@ -555,7 +555,7 @@ pub(crate) fn api_key(row: &Row) -> R<ApiKey> {
 /// Decodes a row of `kind`'s table into an entity.
 pub(crate) fn entity(kind: Kind, row: &Row) -> R<Entity> {
     let def = kind.def().ok_or(rusqlite::Error::InvalidQuery)?;
-    Entity::from_record_row(record(def, row)?).map_err(|e| bad_record(Box::new(e)))
+    Ok(Entity::Record(record(def, row)?))
 }
 
 pub(crate) fn idempotency_row(r: &IdempotencyRecord) -> Vec<Value> {

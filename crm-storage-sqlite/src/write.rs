@@ -36,12 +36,12 @@ pub(crate) fn prepare(tenant: TenantId, changes: ChangeSet) -> Result<Prepared> 
         writes.push(match write {
             Write::Insert(entity) => {
                 check_tenant(tenant, entity.tenant_id())?;
-                let (table, values) = rows::to_row(&entity).ok_or_else(unsupported)?;
+                let (table, values) = rows::to_row(entity).ok_or_else(unsupported)?;
                 Step::Insert(table, values)
             }
             Write::Update { entity, expected_version } => {
                 check_tenant(tenant, entity.tenant_id())?;
-                let (table, mut values) = rows::to_row(&entity).ok_or_else(unsupported)?;
+                let (table, mut values) = rows::to_row(entity).ok_or_else(unsupported)?;
                 if !table.columns.contains(&"version") {
                     return Err(unsupported());
                 }

@@ -364,12 +364,12 @@ mod tests {
             serde_json::to_value(record).unwrap()
         }
         vec![
-            (&LEAD, Entity::Lead(lead.clone()), json(&lead)),
-            (&CONTACT, Entity::Contact(contact.clone()), json(&contact)),
-            (&ACCOUNT, Entity::Account(account.clone()), json(&account)),
-            (&DEAL, Entity::Deal(deal.clone()), json(&deal)),
-            (&ACTIVITY, Entity::Activity(activity.clone()), json(&activity)),
-            (&PIPELINE, Entity::Pipeline(pipeline.clone()), json(&pipeline)),
+            (&LEAD, lead.to_entity(), json(&lead)),
+            (&CONTACT, contact.to_entity(), json(&contact)),
+            (&ACCOUNT, account.to_entity(), json(&account)),
+            (&DEAL, deal.to_entity(), json(&deal)),
+            (&ACTIVITY, activity.to_entity(), json(&activity)),
+            (&PIPELINE, pipeline.to_entity(), json(&pipeline)),
         ]
     }
 
@@ -476,10 +476,9 @@ mod tests {
             let values = def.fields.iter().filter(|f| f.search).map(|f| json[f.name].as_str());
             let words = def.searchable().then(|| def.search_words(values));
             assert_eq!(words.as_deref(), indexed, "{}", def.name);
-            let row = entity.to_record_row().unwrap();
+            let Entity::Record(row) = &entity else { panic!("{}: not a record entity", def.name) };
             assert_eq!(row.search_words().as_deref(), indexed, "{}: from the row", def.name);
             assert_eq!(entity.record_key(), Some((def.kind, row.meta.id)));
-            assert_eq!(Entity::from_record_row(row).unwrap(), entity, "{}", def.name);
         }
         assert_eq!(
             json!(LEAD_STATUSES),
@@ -500,20 +499,17 @@ mod tests {
     #[test]
     fn records_round_trip_through_rows() {
         for (def, entity, _) in samples() {
-            match entity {
-                Entity::Lead(r) => round_trip(&r),
-                Entity::Contact(r) => round_trip(&r),
-                Entity::Account(r) => round_trip(&r),
-                Entity::Deal(r) => round_trip(&r),
-                Entity::Activity(r) => round_trip(&r),
-                Entity::Pipeline(r) => round_trip(&r),
-                other => panic!("{}: not a record: {other:?}", def.name),
+            match def.kind {
+                Kind::Lead => round_trip(&Lead::from_entity(entity).unwrap()),
+                Kind::Contact => round_trip(&Contact::from_entity(entity).unwrap()),
+                Kind::Account => round_trip(&Account::from_entity(entity).unwrap()),
+                Kind::Deal => round_trip(&Deal::from_entity(entity).unwrap()),
+                Kind::Activity => round_trip(&Activity::from_entity(entity).unwrap()),
+                Kind::Pipeline => round_trip(&Pipeline::from_entity(entity).unwrap()),
+                other => panic!("not a record kind: {other:?}"),
             }
         }
-        let deal = match &samples()[3].1 {
-            Entity::Deal(d) => d.clone(),
-            other => panic!("{other:?}"),
-        };
+        let deal = Deal::from_entity(samples()[3].1.clone()).unwrap();
         let columns: Vec<&str> = DEAL.columns().map(|c| c.name).collect();
         assert_eq!(&columns[..3], ["name", "amount_minor", "currency"]);
         let unpriced = Deal { amount: None, closed_at: None, ..deal.clone() };
@@ -523,10 +519,8 @@ mod tests {
     /// Rows that do not fit are internal errors, never a record with a wrong field.
     #[test]
     fn rows_that_do_not_fit_are_refused() {
-        let (lead, activity) = match (&samples()[0].1, &samples()[4].1) {
-            (Entity::Lead(l), Entity::Activity(a)) => (l.clone(), a.clone()),
-            other => panic!("{other:?}"),
-        };
+        let lead = Lead::from_entity(samples()[0].1.clone()).unwrap();
+        let activity = Activity::from_entity(samples()[4].1.clone()).unwrap();
         let row = lead.to_row();
         assert!(Contact::from_row(row.clone()).is_err(), "a lead row is no contact");
         let mut short = row.clone();

@@ -14,7 +14,8 @@ use super::{FieldType, KindDef};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::model::{ActivityKind, ActivityTarget, CustomFields, Kind, LeadStatus, Money, RecordMeta, Stage};
-use crate::scope::TenantId;
+use crate::scope::{TenantId, UserId};
+use crate::store::Entity;
 
 /// One column's value. `Null` carries no type: a store binds it by the column's [`ColumnType`].
 ///
@@ -234,6 +235,19 @@ impl RecordRow {
         Ok(RecordRow { def, meta, values, custom_fields })
     }
 
+    /// The value of the column named `name`, if the kind has one.
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.def.columns().position(|c| c.name == name).and_then(|i| self.values.get(i))
+    }
+
+    /// The member a member field names (an owner), when it is set.
+    pub fn member(&self, name: &str) -> Option<UserId> {
+        match self.value(name) {
+            Some(Value::Uuid(id)) => Some(UserId::from_uuid(*id)),
+            _ => None,
+        }
+    }
+
     /// The words a store indexes for text search, space-separated (the
     /// [`crate::search::words`] of every searchable field); `None` when the kind is not
     /// searchable. Computed in core so that every store indexes the same words.
@@ -257,6 +271,20 @@ pub trait Stored: Sized {
     fn to_row(&self) -> RecordRow;
     /// The record from a row of its kind; an internal error if the row does not fit.
     fn from_row(row: RecordRow) -> Result<Self>;
+
+    /// The record as an entity to write.
+    fn to_entity(&self) -> Entity {
+        Entity::Record(self.to_row())
+    }
+
+    /// The record an entity read from a store holds; an internal error if it holds another
+    /// kind or another row.
+    fn from_entity(entity: Entity) -> Result<Self> {
+        match entity {
+            Entity::Record(row) => Self::from_row(row),
+            other => Err(Error::internal(format!("expected a {} row, got {other:?}", Self::DEF.name))),
+        }
+    }
 }
 
 /// A Rust field type as the column values of its field (one, or several for money and an

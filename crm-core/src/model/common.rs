@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::error::FieldError;
 use crate::id::Id;
+use crate::kind::Stored;
 use crate::scope::{TenantId, UserId};
-use crate::store::Entity;
 
 use super::{Deal, PipelineId};
 
@@ -222,7 +222,7 @@ pub enum Link {
 ///
 /// Implemented by [`super::Lead`], [`super::Contact`], [`super::Account`], [`super::Deal`] and
 /// [`super::Activity`]; it lets one implementation of create/get/update/delete/list serve all five.
-pub trait Record: Clone + Debug + Serialize + Send + Sync + Sized + 'static {
+pub trait Record: Stored + Clone + Debug + Serialize + Send + Sync + Sized + 'static {
     /// The record's kind.
     const KIND: Kind;
     /// Create input.
@@ -248,10 +248,6 @@ pub trait Record: Clone + Debug + Serialize + Send + Sync + Sized + 'static {
     fn validate(&self, errors: &mut Vec<FieldError>);
     /// References to other records, checked against the store before writing.
     fn links(&self) -> Vec<Link>;
-    /// Wraps the record for the store.
-    fn into_entity(self) -> Entity;
-    /// Unwraps a record read from the store.
-    fn from_entity(entity: Entity) -> Option<Self>;
     /// The record as a deal, so deal-only rules (pipelines, stage history) can hook in.
     fn as_deal_mut(&mut self) -> Option<&mut Deal> {
         None
@@ -304,15 +300,6 @@ macro_rules! record_common {
         }
         fn owner_id(&self) -> Option<$crate::scope::UserId> {
             self.owner_id
-        }
-        fn into_entity(self) -> $crate::store::Entity {
-            $crate::store::Entity::$ty(self)
-        }
-        fn from_entity(entity: $crate::store::Entity) -> Option<Self> {
-            match entity {
-                $crate::store::Entity::$ty(r) => Some(r),
-                _ => None,
-            }
         }
     };
 }

@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use super::{Crm, snapshot};
 use crate::audit::AuditAction;
 use crate::error::{Error, Result};
+use crate::kind::Stored;
 use crate::model::{Account, Contact, Deal, Kind, Lead, LeadId, LeadStatus, NewAccount, NewContact, NewDeal};
 use crate::policy::{Action, Resource};
 use crate::scope::Scope;
-use crate::store::Entity;
 
 /// What to create besides the contact, and how the contact differs from the lead.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -115,7 +115,7 @@ impl Crm {
             Some(&before),
             Some(&after),
         );
-        draft.update(Entity::Lead(converted.clone()), lead.meta.version);
+        draft.update(converted.to_entity(), lead.meta.version);
         self.commit(draft).await?;
         Ok(Conversion { lead: converted, contact, account, deal })
     }

@@ -4,12 +4,13 @@ use super::draft::Draft;
 use super::{Crm, snapshot};
 use crate::audit::AuditAction;
 use crate::error::{Error, FieldError, Result};
+use crate::kind::Stored;
 use crate::model::{
     Deal, DealId, DealPatch, Kind, NewPipeline, Pipeline, PipelineId, PipelinePatch, StageChange,
 };
 use crate::policy::{Action, Resource};
 use crate::scope::Scope;
-use crate::store::{Entity, Filter, ListQuery};
+use crate::store::{Filter, ListQuery};
 
 impl Crm {
     /// Moves a deal to another stage of its pipeline (recorded in its stage history). Deals in a
@@ -91,7 +92,7 @@ impl Crm {
             Some(&snapshot(&current)),
             Some(&snapshot(&updated)),
         );
-        draft.update(Entity::Pipeline(updated.clone()), expected_version);
+        draft.update(updated.to_entity(), expected_version);
         self.commit(draft).await?;
         Ok(updated)
     }
@@ -129,15 +130,12 @@ impl Crm {
             None,
             Some(&after),
         );
-        draft.insert(crate::store::Entity::Pipeline(pipeline.clone()));
+        draft.insert(pipeline.to_entity());
         Ok(pipeline)
     }
 
     pub(crate) async fn pipeline_of(&self, scope: &Scope, id: PipelineId) -> Result<Option<Pipeline>> {
-        Ok(match self.store_ref().get(scope, Kind::Pipeline, id.uuid()).await? {
-            Some(crate::store::Entity::Pipeline(p)) => Some(p),
-            _ => None,
-        })
+        self.store_ref().get(scope, Kind::Pipeline, id.uuid()).await?.map(Pipeline::from_entity).transpose()
     }
 
     /// A pipeline as read once for this draft.

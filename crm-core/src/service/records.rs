@@ -91,7 +91,7 @@ impl Crm {
         if let Some(entry) = draft.changes.audit.last_mut() {
             entry.changes = Default::default();
         }
-        draft.update(deleted.into_entity(), version);
+        draft.update(deleted.to_entity(), version);
         self.commit(draft).await
     }
 
@@ -109,14 +109,14 @@ impl Crm {
         let limit = query.limit;
         query.limit += 1;
         let rows = self.store_ref().list(scope, &query).await?;
-        let records: Vec<R> = rows.into_iter().filter_map(R::from_entity).collect();
+        let records = rows.into_iter().map(R::from_entity).collect::<Result<Vec<R>>>()?;
         Ok(list::page_by_id(records, limit, |r| r.meta().id.uuid()))
     }
 
     /// Loads a live record of this tenant or fails with `NotFound`.
     pub(crate) async fn load<R: Record>(&self, scope: &Scope, id: Id<R>) -> Result<R> {
         let entity = self.store_ref().get(scope, R::KIND, id.uuid()).await?;
-        entity.and_then(R::from_entity).ok_or(Error::NotFound)
+        entity.map(R::from_entity).transpose()?.ok_or(Error::NotFound)
     }
 
     /// Builds, validates and stages a new record in `draft`.
@@ -134,7 +134,7 @@ impl Crm {
         let after = snapshot(&record);
         let id = record.meta().id.uuid();
         self.record_change(draft, AuditAction::Created, R::KIND, id, None, Some(&after));
-        draft.insert(record.clone().into_entity());
+        draft.insert(record.to_entity());
         if let Some(change) = stage_change {
             draft.insert(Entity::StageChange(change));
         }
@@ -175,7 +175,7 @@ impl Crm {
         meta.updated_at = draft.now;
         let after = snapshot(&updated);
         self.record_change(draft, action, R::KIND, updated.meta().id.uuid(), Some(&before), Some(&after));
-        draft.update(updated.clone().into_entity(), version);
+        draft.update(updated.to_entity(), version);
         if let Some(change) = stage_change {
             draft.insert(Entity::StageChange(change));
         }

@@ -50,13 +50,14 @@ impl Crm {
         self.authorize(scope, Action::Read, Resource::Activity)?;
         let limit = list::limit(limit)?;
         let before = cursor.map(cursor::decode_time).transpose()?;
-        let owner = match self.store_ref().get(scope, kind, id).await?.ok_or(Error::NotFound)? {
-            Entity::Lead(r) => r.owner_id,
-            Entity::Contact(r) => r.owner_id,
-            Entity::Account(r) => r.owner_id,
-            Entity::Deal(r) => r.owner_id,
-            _ => return Err(Error::NotFound),
+        // Only kinds that carry activities have a timeline.
+        let Some(Entity::Record(row)) = self.store_ref().get(scope, kind, id).await? else {
+            return Err(Error::NotFound);
         };
+        if !row.def.carries_activities {
+            return Err(Error::NotFound);
+        }
+        let owner = row.member("owner_id");
         if !grant.covers(scope.principal(), owner) {
             return Err(Error::NotFound);
         }

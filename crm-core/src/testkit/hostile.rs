@@ -6,10 +6,11 @@
 use serde_json::{Value, json};
 
 use crate::error::Error;
+use crate::kind::Stored;
 use crate::model::{CustomFields, Kind, Lead, NewLead};
 use crate::scope::Scope;
 use crate::service::Crm;
-use crate::store::{Entity, ListQuery};
+use crate::store::ListQuery;
 
 use super::tenant;
 
@@ -26,10 +27,8 @@ async fn store_list(crm: &Crm, scope: &Scope, query: &ListQuery, what: &str) -> 
             .into_iter()
             .map(|row| {
                 assert_eq!(row.tenant_id(), Some(scope.tenant_id()), "{what}: another tenant's row: {row:?}");
-                match row {
-                    Entity::Lead(l) => l.last_name.unwrap_or_default(),
-                    other => panic!("{what}: not a lead: {other:?}"),
-                }
+                let lead = Lead::from_entity(row).unwrap_or_else(|e| panic!("{what}: not a lead: {e:?}"));
+                lead.last_name.unwrap_or_default()
             })
             .collect(),
         Err(err @ Error::Validation(_)) => {
