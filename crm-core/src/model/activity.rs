@@ -134,7 +134,9 @@ impl ActivityTarget {
             Kind::Contact => ActivityTarget::Contact(Id::from_uuid(id)),
             Kind::Account => ActivityTarget::Account(Id::from_uuid(id)),
             Kind::Deal => ActivityTarget::Deal(Id::from_uuid(id)),
-            _ => return None,
+            Kind::Tenant | Kind::User | Kind::Member | Kind::Pipeline | Kind::Activity | Kind::ApiKey => {
+                return None;
+            }
         })
     }
 }

@@ -83,13 +83,9 @@ pub async fn timeline(
     Path((resource, record)): Path<(String, String)>,
     StrictQuery(page): StrictQuery<PageParams>,
 ) -> Result<Json<Page<TimelineItem>>, ApiError> {
-    let kind = match resource.as_str() {
-        "leads" => Kind::Lead,
-        "contacts" => Kind::Contact,
-        "accounts" => Kind::Account,
-        "deals" => Kind::Deal,
-        _ => return Err(Error::NotFound.into()),
-    };
+    // The kinds with a timeline are those whose description says they carry activities.
+    let def = crm_core::kind::RECORD_KINDS.iter().find(|d| d.plural == resource && d.carries_activities);
+    let kind = def.ok_or(Error::NotFound)?.kind;
     let target = ActivityTarget::from_parts(kind, id(&record)?).ok_or(Error::NotFound)?;
     Ok(Json(state.crm().timeline(&scope, target, page.cursor.as_deref(), page.limit).await?))
 }
