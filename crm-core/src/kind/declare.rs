@@ -102,6 +102,7 @@ macro_rules! record_kind {
             custom_fields: $crate::record_kind!(@has $($cf)?),
             one_of: &[$($groups)*],
             carries_activities: $activities,
+            column_cache: ::std::sync::OnceLock::new(),
         };
 
         impl $crate::kind::Stored for $record {

@@ -55,6 +55,9 @@ pub struct KindDef {
     pub one_of: &'static [&'static [&'static str]],
     /// Whether activities can be logged on it, so it has a timeline.
     pub carries_activities: bool,
+    /// [`KindDef::columns`], worked out on first use: every row read and written walks them.
+    #[doc(hidden)]
+    pub column_cache: std::sync::OnceLock<Vec<row::Column>>,
 }
 
 impl KindDef {

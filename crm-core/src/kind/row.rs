@@ -92,7 +92,11 @@ pub struct Column {
 
 impl KindDef {
     /// The columns of the kind's fields, in table order: one per field, two for money.
-    pub fn columns(&self) -> impl Iterator<Item = Column> + '_ {
+    pub fn columns(&self) -> impl ExactSizeIterator<Item = Column> + '_ {
+        self.column_cache.get_or_init(|| self.work_out_columns().collect()).iter().copied()
+    }
+
+    fn work_out_columns(&self) -> impl Iterator<Item = Column> + '_ {
         self.fields.iter().flat_map(|f| {
             let one = |ty| [Some(Column { name: f.name, ty, nullable: f.nullable }), None];
             match f.ty {
