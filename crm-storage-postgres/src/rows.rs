@@ -448,6 +448,7 @@ pub(crate) fn record(def: &'static KindDef, row: &PgRow) -> R<RecordRow> {
 }
 
 /// One column as a core value, by its type.
+#[inline]
 fn column_value(row: &PgRow, idx: usize, ty: ColumnType) -> R<crm_core::kind::Value> {
     use crm_core::kind::Value as V;
     Ok(match ty {

@@ -301,10 +301,12 @@ pub trait Columns: Sized {
 }
 
 /// The next value of a row; an internal error when the row is short.
+#[inline]
 fn next(values: &mut std::vec::IntoIter<Value>) -> Result<Value> {
     values.next().ok_or_else(|| Error::internal("a row has fewer values than its kind's columns"))
 }
 
+#[cold]
 fn mismatch<T>(value: Value, what: &str) -> Result<T> {
     Err(Error::internal(format!("expected {what} in a row, found {value:?}")))
 }
@@ -313,10 +315,12 @@ fn mismatch<T>(value: Value, what: &str) -> Result<T> {
 macro_rules! one_column {
     ($ty:ty, $what:literal, |$v:ident| $to:expr, $pattern:pat => $from:expr) => {
         impl Columns for $ty {
+            #[inline]
             fn put(&self, out: &mut Vec<Value>) {
                 let $v = self;
                 out.push($to);
             }
+            #[inline]
             fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
                 match next(values)? {
                     $pattern => $from,
@@ -326,12 +330,14 @@ macro_rules! one_column {
         }
 
         impl Columns for Option<$ty> {
+            #[inline]
             fn put(&self, out: &mut Vec<Value>) {
                 match self {
                     Some(v) => v.put(out),
                     None => out.push(Value::Null),
                 }
             }
+            #[inline]
             fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
                 match values.as_slice().first() {
                     Some(Value::Null) => next(values).map(|_| None),
@@ -360,9 +366,11 @@ one_column!(Vec<Stage>, "stages", |v| Value::Json(serde_json::to_value(v).unwrap
 });
 
 impl<T: 'static> Columns for Id<T> {
+    #[inline]
     fn put(&self, out: &mut Vec<Value>) {
         out.push(Value::Uuid(self.uuid()));
     }
+    #[inline]
     fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
         match next(values)? {
             Value::Uuid(u) => Ok(Id::from_uuid(u)),
@@ -372,9 +380,11 @@ impl<T: 'static> Columns for Id<T> {
 }
 
 impl<T: 'static> Columns for Option<Id<T>> {
+    #[inline]
     fn put(&self, out: &mut Vec<Value>) {
         out.push(self.map_or(Value::Null, |id| Value::Uuid(id.uuid())));
     }
+    #[inline]
     fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
         match next(values)? {
             Value::Null => Ok(None),
@@ -386,12 +396,14 @@ impl<T: 'static> Columns for Option<Id<T>> {
 
 /// Two columns: the amount in minor units, then the currency.
 impl Columns for Option<Money> {
+    #[inline]
     fn put(&self, out: &mut Vec<Value>) {
         match self {
             Some(m) => out.extend([Value::Int(m.amount_minor), Value::Text(m.currency.clone())]),
             None => out.extend([Value::Null, Value::Null]),
         }
     }
+    #[inline]
     fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
         match (next(values)?, next(values)?) {
             (Value::Null, Value::Null) => Ok(None),
@@ -403,12 +415,14 @@ impl Columns for Option<Money> {
 
 /// Four columns, `lead_id`, `contact_id`, `account_id`, `deal_id`: exactly one is set.
 impl Columns for ActivityTarget {
+    #[inline]
     fn put(&self, out: &mut Vec<Value>) {
         let (kind, id) = self.parts();
         for column in [Kind::Lead, Kind::Contact, Kind::Account, Kind::Deal] {
             out.push(if column == kind { Value::Uuid(id) } else { Value::Null });
         }
     }
+    #[inline]
     fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
         let mut target = None;
         for kind in [Kind::Lead, Kind::Contact, Kind::Account, Kind::Deal] {
