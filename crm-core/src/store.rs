@@ -209,8 +209,9 @@ pub struct ChangeSet {
     pub events: Vec<DomainEvent>,
 }
 
-/// Filters for listing one kind of record. Filters that do not apply to the kind are refused by
-/// core before the store sees them, so stores may ignore them.
+/// Filters for listing one kind of record: the typed convenience callers in Rust build. Core and
+/// stores read it only through [`ListQuery::conditions`], which checks each filter against the
+/// kind's description and refuses one the kind does not declare.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Filter {
@@ -238,7 +239,9 @@ pub struct Filter {
     pub custom_fields: Vec<(String, serde_json::Value)>,
 }
 
-/// A list request as a store receives it, already validated and authorized.
+/// A list request as a store receives it, validated and authorized when core built it. A store
+/// renders it from [`ListQuery::conditions`] with every value bound, and answers a query that
+/// [`ListQuery::can_match`] says nothing can match with no rows.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ListQuery {
