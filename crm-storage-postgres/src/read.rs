@@ -2,7 +2,7 @@
 //! applies on top of the explicit `tenant_id` filter that every query carries.
 
 use crm_core::audit::{AuditEntry, AuditQuery};
-use crm_core::kind::{ACTIVITY, Condition};
+use crm_core::kind::Condition;
 use crm_core::model::{
     Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member, Pipeline,
     RefreshToken, StageChange, Tenant, User,
@@ -117,21 +117,6 @@ impl Where {
     }
 }
 
-/// A condition's value, bound with the type of its column.
-fn bound(value: crm_core::kind::Value) -> Val {
-    use crm_core::kind::Value as V;
-    match value {
-        V::Null => Val::Text(None),
-        V::Text(text) => Val::Text(Some(text)),
-        V::Int(n) => Val::Int(Some(n)),
-        V::Bool(b) => Val::Bool(Some(b)),
-        V::Uuid(id) => uuid(id),
-        V::Time(t) => Val::Time(Some(t)),
-        V::Date(d) => Val::Date(Some(d)),
-        V::Json(j) => Val::Json(j),
-    }
-}
-
 /// Keeps records whose custom field `key` equals `value` as jsonb (types compared too; `null`
 /// also matches a missing field). The key is bound: `->` takes it as a parameter.
 fn custom_field(w: &mut Where, key: String, value: serde_json::Value) {
@@ -141,12 +126,6 @@ fn custom_field(w: &mut Where, key: String, value: serde_json::Value) {
     } else {
         w.and("t.custom_fields -> ? = ?", [key, Val::Json(value)]);
     }
-}
-
-/// The column holding an activity's target of `kind`, from the activity description.
-fn target_column(kind: Kind) -> Result<&'static str> {
-    let field = ACTIVITY.one_of_reference(kind);
-    field.map(|f| f.name).ok_or_else(|| crm_core::Error::internal("activities cannot be on this kind"))
 }
 
 pub(crate) async fn list(
@@ -176,7 +155,13 @@ fn list_statement(tenant: TenantId, query: &ListQuery) -> Result<Option<(String,
     }
     for condition in query.conditions()? {
         match condition {
-            Condition::Eq(field, value) => w.and(&format!("t.{} = ?", field.name), [bound(value)]),
+            Condition::Eq(field, value) => {
+                // Bound with the column's own type, so the comparison needs no cast.
+                let value = field.column_type().and_then(|ty| rows::typed_val(ty, value));
+                let value = value
+                    .ok_or_else(|| crm_core::Error::internal("a filter value its column cannot hold"))?;
+                w.and(&format!("t.{} = ?", field.name), [value]);
+            }
             Condition::CreatedFrom(at) => w.and("t.created_at >= ?", [Val::Time(Some(at))]),
             Condition::CreatedBefore(at) => w.and("t.created_at < ?", [Val::Time(Some(at))]),
             Condition::Custom { key, value } => custom_field(&mut w, key, value),
@@ -265,9 +250,11 @@ pub(crate) async fn activities_for(
     before: Option<TimeCursor>,
     limit: u32,
 ) -> Result<Vec<Activity>> {
-    let (kind, id) = target.parts();
+    let (_, id) = target.parts();
+    let column =
+        target.field().ok_or_else(|| crm_core::Error::internal("activities cannot be on this kind"))?;
     let mut w = Where::new(tenant);
-    w.and(&format!("t.{} = ?", target_column(kind)?), [uuid(id)]);
+    w.and(&format!("t.{} = ?", column.name), [uuid(id)]);
     w.and("t.deleted_at IS NULL", []);
     before_clause(&mut w, "occurred_at", before);
     let sql = format!(

@@ -162,7 +162,6 @@ pub(crate) static API_KEYS: Table = Table::new(
     RECORD_KEY,
 );
 
-/// The table for a record kind that `get`/`list` serve.
 /// The tables of the record kinds, their columns from the descriptions
 /// ([`crm_core::kind::KindDef::table_columns`]).
 static RECORD_TABLES: LazyLock<Vec<(Kind, Table)>> = LazyLock::new(|| {
@@ -173,6 +172,7 @@ static RECORD_TABLES: LazyLock<Vec<(Kind, Table)>> = LazyLock::new(|| {
     };
     RECORD_KINDS.iter().copied().map(table).collect()
 });
+
 /// The table of a record kind; `None` for kinds that are not records.
 pub(crate) fn table_of(kind: Kind) -> Option<&'static Table> {
     RECORD_TABLES.iter().find(|(k, _)| *k == kind).map(|(_, table)| table)

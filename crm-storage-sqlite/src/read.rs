@@ -5,7 +5,7 @@ use std::rc::Rc;
 use std::sync::LazyLock;
 
 use crm_core::audit::{AuditEntry, AuditQuery};
-use crm_core::kind::{ACTIVITY, Condition};
+use crm_core::kind::Condition;
 use crm_core::model::{
     Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     Pipeline, RefreshToken, StageChange, Tenant, User,
@@ -137,12 +137,6 @@ impl Where {
         let clauses: Vec<String> = self.clauses.iter().map(|c| format!("({c})")).collect();
         clauses.join(" AND ")
     }
-}
-
-/// The column holding an activity's target of `kind`, from the activity description.
-fn target_column(kind: Kind) -> Result<&'static str> {
-    let field = ACTIVITY.one_of_reference(kind);
-    field.map(|f| f.name).ok_or_else(|| crm_core::Error::internal("activities cannot be on this kind"))
 }
 
 pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Result<Vec<Entity>> {
@@ -370,9 +364,11 @@ pub(crate) fn activities_for(
     before: Option<TimeCursor>,
     limit: u32,
 ) -> Result<Vec<Activity>> {
-    let (kind, id) = target.parts();
+    let (_, id) = target.parts();
+    let column =
+        target.field().ok_or_else(|| crm_core::Error::internal("activities cannot be on this kind"))?;
     let mut w = Where::new(tenant);
-    w.and(&format!("t.{} = ?", target_column(kind)?), [rows::uuid(id)]);
+    w.and(&format!("t.{} = ?", column.name), [rows::uuid(id)]);
     w.and("t.deleted_at IS NULL", []);
     before_clause(&mut w, "occurred_at", before);
     let sql = format!(

@@ -10,7 +10,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::{FieldType, KindDef};
+use super::{FieldDef, FieldType, KindDef};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::model::{ActivityKind, ActivityTarget, CustomFields, Kind, LeadStatus, Money, RecordMeta, Stage};
@@ -98,26 +98,35 @@ impl KindDef {
 
     fn work_out_columns(&self) -> impl Iterator<Item = Column> + '_ {
         self.fields.iter().flat_map(|f| {
-            let one = |ty| [Some(Column { name: f.name, ty, nullable: f.nullable }), None];
-            match f.ty {
-                FieldType::Text
-                | FieldType::Email
-                | FieldType::Phone
-                | FieldType::Enum(_)
-                | FieldType::Key => one(ColumnType::Text),
-                FieldType::Int => one(ColumnType::Int32),
-                FieldType::Bool => one(ColumnType::Bool),
-                FieldType::Time => one(ColumnType::Time),
-                FieldType::Date => one(ColumnType::Date),
-                FieldType::Json => one(ColumnType::Json),
-                FieldType::Ref(_) | FieldType::Member => one(ColumnType::Uuid),
-                FieldType::Money { minor, currency } => [
-                    Some(Column { name: minor, ty: ColumnType::Int, nullable: f.nullable }),
-                    Some(Column { name: currency, ty: ColumnType::Text, nullable: f.nullable }),
-                ],
+            let column = |name, ty| Column { name, ty, nullable: f.nullable };
+            match (f.column_type(), f.ty) {
+                (Some(ty), _) => [Some(column(f.name, ty)), None],
+                (None, FieldType::Money { minor, currency }) => {
+                    [Some(column(minor, ColumnType::Int)), Some(column(currency, ColumnType::Text))]
+                }
+                (None, _) => [None, None],
             }
             .into_iter()
             .flatten()
+        })
+    }
+}
+
+impl FieldDef {
+    /// The type of the field's one column; `None` for money, which has two (see
+    /// [`KindDef::columns`]).
+    pub fn column_type(&self) -> Option<ColumnType> {
+        Some(match self.ty {
+            FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::Enum(_) | FieldType::Key => {
+                ColumnType::Text
+            }
+            FieldType::Int => ColumnType::Int32,
+            FieldType::Bool => ColumnType::Bool,
+            FieldType::Time => ColumnType::Time,
+            FieldType::Date => ColumnType::Date,
+            FieldType::Json => ColumnType::Json,
+            FieldType::Ref(_) | FieldType::Member => ColumnType::Uuid,
+            FieldType::Money { .. } => return None,
         })
     }
 }

@@ -127,6 +127,11 @@ impl ActivityTarget {
         }
     }
 
+    /// The activity field that holds this target (`deal_id`), from the activity description.
+    pub fn field(self) -> Option<&'static crate::kind::FieldDef> {
+        ACTIVITY.one_of_reference(self.parts().0)
+    }
+
     /// Builds a target from a kind and id; `None` for kinds activities cannot attach to.
     pub fn from_parts(kind: Kind, id: Uuid) -> Option<Self> {
         Some(match kind {
@@ -262,8 +267,7 @@ impl Record for Activity {
 
     fn links(&self) -> Vec<Link> {
         let (kind, id) = self.target.parts();
-        // The target's kind names its column of the activity's one-of group.
-        let field = ACTIVITY.one_of_reference(kind).map_or("target", |f| f.name);
+        let field = self.target.field().map_or("target", |f| f.name);
         vec![Link::Record { field, kind, id }]
     }
 }
