@@ -70,6 +70,18 @@ impl Resource {
     }
 }
 
+impl Resource {
+    /// Whether it is a kind of record that members own (its description has an `owner_id`
+    /// member field): what the `Own` record scope applies to. Pipelines are records without
+    /// owners, configured by admins.
+    pub fn holds_owned_records(self) -> bool {
+        crate::kind::RECORD_KINDS.iter().any(|def| {
+            def.resource == self
+                && def.field("owner_id").is_some_and(|f| f.ty == crate::kind::FieldType::Member)
+        })
+    }
+}
+
 /// Which records a grant covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -136,10 +148,7 @@ impl Policy for DefaultPolicy {
             None => return Some(Grant::ALL),
             Some(role) => role,
         };
-        let is_record = matches!(
-            resource,
-            Resource::Lead | Resource::Contact | Resource::Account | Resource::Deal | Resource::Activity
-        );
+        let is_record = resource.holds_owned_records();
         use Action::*;
         use Role::*;
         match (role, action) {
@@ -151,5 +160,38 @@ impl Policy for DefaultPolicy {
             (Member, Update | Delete) if is_record => Some(Grant::OWN),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kinds members own are read off the descriptions: every kind with an owner.
+    #[test]
+    fn owned_records_are_the_kinds_with_an_owner() {
+        let owned: Vec<Resource> = [
+            Resource::Lead,
+            Resource::Contact,
+            Resource::Account,
+            Resource::Deal,
+            Resource::Activity,
+            Resource::Pipeline,
+            Resource::Member,
+            Resource::AuditLog,
+            Resource::ApiKey,
+        ]
+        .into_iter()
+        .filter(|r| r.holds_owned_records())
+        .collect();
+        assert_eq!(
+            owned,
+            [Resource::Lead, Resource::Contact, Resource::Account, Resource::Deal, Resource::Activity]
+        );
+        let member =
+            Principal::User { user_id: UserId::from_uuid(uuid::Uuid::from_u128(1)), role: Role::Member };
+        let grant = DefaultPolicy.authorize(&member, Action::Update, Resource::Activity);
+        assert_eq!(grant.map(|g| g.record_scope), Some(RecordScope::Own));
+        assert_eq!(DefaultPolicy.authorize(&member, Action::Update, Resource::Pipeline), None);
     }
 }

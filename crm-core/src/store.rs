@@ -25,8 +25,11 @@ use crate::scope::{Scope, TenantId, UserId};
 /// Any row a store writes. Tenant-owned variants carry their tenant id, which the store must
 /// check equals the scope's.
 #[derive(Debug, Clone, PartialEq)]
+///
+/// Not `#[non_exhaustive]`, like [`Write`] and [`Guard`]: every store matches every variant, so a
+/// new one is a compile error in each store (a host's too) instead of a write a store silently
+/// refuses at run time.
 #[allow(missing_docs)]
-#[non_exhaustive]
 pub enum Entity {
     Tenant(Tenant),
     User(User),
@@ -73,7 +76,6 @@ impl Entity {
 
 /// One row change in a [`ChangeSet`].
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Write {
     /// Insert a new row. Unique violations (slug, e-mail, membership) are [`crate::Error::Conflict`].
     Insert(Entity),
@@ -181,7 +183,6 @@ pub enum Write {
 /// concurrent commit can slip between check and write); when it fails the whole change set is
 /// rolled back with [`crate::Error::Conflict`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Guard {
     /// After the writes, the scope's tenant still has at least one member with role `owner`.
     /// Stores must serialize concurrent commits carrying this guard (e.g. by locking the

@@ -331,7 +331,7 @@ fn columns_of(entity: &Entity) -> Option<(&'static Table, Vec<Val>)> {
             ],
         ),
         // Records go through the generic path (`to_row`).
-        _ => return None,
+        Entity::Record(_) => return None,
     })
 }
 

@@ -170,7 +170,6 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
                 ];
                 execute(conn, sql, values).await?;
             }
-            _ => return Err(unsupported()),
         }
     }
     inserts.flush(conn).await?;
@@ -187,7 +186,6 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
                     return Err(Error::Conflict(NO_OWNER_LEFT.into()));
                 }
             }
-            _ => return Err(unsupported()),
         }
     }
     for entry in &changes.audit {

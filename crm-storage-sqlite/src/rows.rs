@@ -316,7 +316,7 @@ fn columns_of(entity: &Entity) -> Option<(&'static Table, Vec<Value>)> {
             ],
         ),
         // Records go through the generic path (`to_row`).
-        _ => return None,
+        Entity::Record(_) => return None,
     })
 }
 

@@ -94,6 +94,8 @@ pub(crate) fn commit(conn: &mut Connection, prepared: Prepared) -> Result<()> {
 
 fn apply(tx: &Connection, tenant: TenantId, write: Write) -> Result<()> {
     match write {
+        // `prepare` turned these into steps.
+        Write::Insert(_) | Write::Update { .. } => return Err(unsupported()),
         Write::RemoveMembership { user_id, expected_version } => {
             let sql = "DELETE FROM memberships WHERE tenant_id = ?1 AND user_id = ?2 AND version = ?3";
             let params =
@@ -193,7 +195,6 @@ fn apply(tx: &Connection, tenant: TenantId, write: Write) -> Result<()> {
                 vec![rows::uuid(tenant.uuid()), Value::Text(principal), Value::Text(key), rows::uuid(token)];
             execute(tx, sql, values)?;
         }
-        _ => return Err(unsupported()),
     }
     Ok(())
 }
@@ -211,7 +212,6 @@ fn check_guard(tx: &Connection, tenant: TenantId, guard: Guard) -> Result<()> {
                 stmt.query_row([rows::uuid(tenant.uuid())], |r| r.get(0)).map_err(error::map)?;
             if has_owner { Ok(()) } else { Err(Error::Conflict(NO_OWNER_LEFT.into())) }
         }
-        _ => Err(unsupported()),
     }
 }
 

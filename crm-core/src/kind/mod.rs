@@ -16,6 +16,7 @@
 //! [`FieldType::Money`], which names them); then `custom_fields` when the kind
 //! carries them, and `search_words` when a field is searchable.
 
+mod change;
 pub(crate) mod condition;
 mod declare;
 mod row;
@@ -264,6 +265,7 @@ mod tests {
     use serde_json::{Value, json};
     use uuid::Uuid;
 
+    use super::RecordRow;
     use super::*;
     use crate::model::{
         Account, Activity, ActivityTarget, Contact, Deal, Lead, Money, NewAccount, NewActivity, NewContact,
@@ -488,6 +490,98 @@ mod tests {
             json!(["new", "contacted", "qualified", "unqualified", "converted"])
         );
         assert_eq!(json!(ACTIVITY_KINDS), json!(["note", "call", "email", "meeting"]));
+    }
+
+    /// A record with every optional field cleared, of each kind that has any.
+    fn bare(entity: &Entity) -> Entity {
+        let Entity::Record(row) = entity else { panic!("not a record entity") };
+        let mut bare = row.clone();
+        for (column, value) in row.def.columns().zip(&mut bare.values) {
+            let in_group = row.def.one_of.iter().any(|g| g.contains(&column.name));
+            if column.nullable && !in_group {
+                *value = super::Value::Null;
+            }
+        }
+        bare.custom_fields = bare.custom_fields.map(|_| Default::default());
+        Entity::Record(bare)
+    }
+
+    fn row(entity: &Entity) -> &RecordRow {
+        let Entity::Record(row) = entity else { panic!("not a record entity") };
+        row
+    }
+
+    /// A row's JSON form is what serde makes of the record, set or bare: events and audit
+    /// entries read the same whichever way they were built.
+    #[test]
+    fn rows_give_the_records_serialized_form() {
+        for (def, entity, json) in samples() {
+            assert_eq!(row(&entity).to_json(), json, "{}", def.name);
+            let bare = bare(&entity);
+            let serialized = match def.kind {
+                Kind::Lead => serde_json::to_value(Lead::from_entity(bare.clone()).unwrap()),
+                Kind::Contact => serde_json::to_value(Contact::from_entity(bare.clone()).unwrap()),
+                Kind::Account => serde_json::to_value(Account::from_entity(bare.clone()).unwrap()),
+                Kind::Deal => serde_json::to_value(Deal::from_entity(bare.clone()).unwrap()),
+                Kind::Activity => serde_json::to_value(Activity::from_entity(bare.clone()).unwrap()),
+                Kind::Pipeline => serde_json::to_value(Pipeline::from_entity(bare.clone()).unwrap()),
+                other => panic!("not a record kind: {other:?}"),
+            };
+            assert_eq!(row(&bare).to_json(), serialized.unwrap(), "{} bare", def.name);
+        }
+    }
+
+    /// Diffs of rows are the diffs of the serialized records: creation, deletion, an update of
+    /// every field, a money amount set, an activity moved to another target.
+    #[test]
+    fn row_changes_are_the_serialized_changes() {
+        use crate::audit::Changes;
+        let empty = Value::Object(Default::default());
+        for (def, entity, json) in samples() {
+            let (full, bare) = (row(&entity).clone(), bare(&entity));
+            let bare_json = row(&bare).to_json();
+            let cases = [
+                (None, Some(&full), &empty, &json),
+                (Some(&full), None, &json, &empty),
+                (Some(&full), Some(row(&bare)), &json, &bare_json),
+                (Some(row(&bare)), Some(&full), &bare_json, &json),
+            ];
+            for (i, (before, after, old, new)) in cases.into_iter().enumerate() {
+                let changes = Changes::between_rows(before, after);
+                assert_eq!(changes, Changes::between(old, new), "{} case {i}", def.name);
+                assert!(!changes.is_empty() || def.kind == Kind::Pipeline && i >= 2, "{} case {i}", def.name);
+            }
+            assert!(Changes::between_rows(Some(&full), Some(&full)).is_empty(), "{}", def.name);
+        }
+        let activity = row(&samples()[4].1).clone();
+        let mut moved = activity.clone();
+        let (lead, deal) = (column_of(&ACTIVITY, "lead_id"), column_of(&ACTIVITY, "deal_id"));
+        moved.values[lead] = moved.values[deal].clone();
+        moved.values[deal] = super::Value::Null;
+        let changes = Changes::between_rows(Some(&activity), Some(&moved));
+        assert_eq!(changes, Changes::between(&activity.to_json(), &moved.to_json()));
+        assert_eq!(changes.after.keys().collect::<Vec<_>>(), ["deal_id", "lead_id"]);
+    }
+
+    fn column_of(def: &KindDef, name: &str) -> usize {
+        def.columns().position(|c| c.name == name).unwrap()
+    }
+
+    /// Redaction clears what the description marks personal, and custom fields, and nothing else.
+    #[test]
+    fn redaction_clears_personal_fields() {
+        use crate::audit::Changes;
+        let lead = row(&samples()[0].1).clone();
+        let mut changes = Changes::between_rows(None, Some(&lead));
+        changes.after.insert("custom_fields".into(), json!({"ssn": "078-05-1120"}));
+        changes.redact(&LEAD);
+        for key in ["first_name", "last_name", "email", "phone", "custom_fields"] {
+            assert_eq!(changes.after[key], Value::Null, "{key}");
+        }
+        assert_eq!(changes.after["company"], json!("Navy Labs"));
+        assert_eq!(changes.after["status"], json!("new"));
+        let personal: Vec<&str> = LEAD.fields.iter().filter(|f| f.personal).map(|f| f.name).collect();
+        assert_eq!(personal, ["first_name", "last_name", "email", "phone"]);
     }
 
     fn round_trip<R: Stored + PartialEq + std::fmt::Debug>(record: &R) {

@@ -223,8 +223,6 @@ pub enum Link {
 /// Implemented by [`super::Lead`], [`super::Contact`], [`super::Account`], [`super::Deal`] and
 /// [`super::Activity`]; it lets one implementation of create/get/update/delete/list serve all five.
 pub trait Record: Stored + Clone + Debug + Serialize + Send + Sync + Sized + 'static {
-    /// The record's kind.
-    const KIND: Kind;
     /// Create input.
     type New: Debug + Send + 'static;
     /// Update input.
@@ -291,7 +289,6 @@ pub(crate) fn record_link<T>(field: &'static str, kind: Kind, id: Option<Id<T>>,
 /// Implements the boilerplate parts of [`Record`] for a struct with `meta` and `owner_id` fields.
 macro_rules! record_common {
     ($ty:ident) => {
-        const KIND: $crate::model::Kind = $crate::model::Kind::$ty;
         fn meta(&self) -> &$crate::model::RecordMeta<Self> {
             &self.meta
         }

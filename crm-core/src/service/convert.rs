@@ -2,13 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Crm, snapshot};
+use super::Crm;
 use crate::audit::AuditAction;
 use crate::error::{Error, Result};
 use crate::kind::Stored;
-use crate::model::{Account, Contact, Deal, Kind, Lead, LeadId, LeadStatus, NewAccount, NewContact, NewDeal};
+use crate::model::{Account, Contact, Deal, Lead, LeadId, LeadStatus, NewAccount, NewContact, NewDeal};
 use crate::policy::{Action, Resource};
 use crate::scope::Scope;
+use crate::store::Entity;
 
 /// What to create besides the contact, and how the contact differs from the lead.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -100,22 +101,14 @@ impl Crm {
             }
             None => None,
         };
-        let before = snapshot(&lead);
         let mut converted = lead.clone();
         converted.status = LeadStatus::Converted;
         converted.converted_contact_id = Some(contact.meta.id);
         converted.meta.version += 1;
         converted.meta.updated_at = draft.now;
-        let after = snapshot(&converted);
-        self.record_change(
-            &mut draft,
-            AuditAction::Converted,
-            Kind::Lead,
-            lead_id.uuid(),
-            Some(&before),
-            Some(&after),
-        );
-        draft.update(converted.to_entity(), lead.meta.version);
+        let (before, after) = (lead.to_row(), converted.to_row());
+        self.record_row_change(&mut draft, AuditAction::Converted, Some(&before), Some(&after));
+        draft.update(Entity::Record(after), lead.meta.version);
         self.commit(draft).await?;
         Ok(Conversion { lead: converted, contact, account, deal })
     }

@@ -1,7 +1,7 @@
 //! Pipelines and deal stages: defaults, moves, terminal stages and the stage history.
 
+use super::Crm;
 use super::draft::Draft;
-use super::{Crm, snapshot};
 use crate::audit::AuditAction;
 use crate::error::{Error, FieldError, Result};
 use crate::kind::Stored;
@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::policy::{Action, Resource};
 use crate::scope::Scope;
-use crate::store::{Filter, ListQuery};
+use crate::store::{Entity, Filter, ListQuery};
 
 impl Crm {
     /// Moves a deal to another stage of its pipeline (recorded in its stage history). Deals in a
@@ -84,15 +84,9 @@ impl Crm {
         }
         updated.meta.version += 1;
         updated.meta.updated_at = draft.now;
-        self.record_change(
-            &mut draft,
-            AuditAction::Updated,
-            Kind::Pipeline,
-            id.uuid(),
-            Some(&snapshot(&current)),
-            Some(&snapshot(&updated)),
-        );
-        draft.update(updated.to_entity(), expected_version);
+        let (before, after) = (current.to_row(), updated.to_row());
+        self.record_row_change(&mut draft, AuditAction::Updated, Some(&before), Some(&after));
+        draft.update(Entity::Record(after), expected_version);
         self.commit(draft).await?;
         Ok(updated)
     }
@@ -121,16 +115,9 @@ impl Crm {
         }
         let pipeline =
             Pipeline { meta: self.new_meta(draft), name: new.name, is_default, stages: new.stages };
-        let after = snapshot(&pipeline);
-        self.record_change(
-            draft,
-            AuditAction::Created,
-            Kind::Pipeline,
-            pipeline.meta.id.uuid(),
-            None,
-            Some(&after),
-        );
-        draft.insert(pipeline.to_entity());
+        let row = pipeline.to_row();
+        self.record_row_change(draft, AuditAction::Created, None, Some(&row));
+        draft.insert(Entity::Record(row));
         Ok(pipeline)
     }
 

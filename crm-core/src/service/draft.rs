@@ -11,6 +11,7 @@ use crate::audit::{AuditAction, AuditEntry, Changes};
 use crate::error::Result;
 use crate::event::DomainEvent;
 use crate::id::Id;
+use crate::kind::RecordRow;
 use crate::model::{Kind, Link, Pipeline, RecordMeta};
 use crate::scope::Scope;
 use crate::store::{ChangeSet, Entity, Write};
@@ -54,7 +55,23 @@ impl Crm {
         }
     }
 
-    /// Adds an audit entry and its outbox event for a change to one record.
+    /// Adds an audit entry and its outbox event for a change to one record of a described kind:
+    /// the changed fields and the payload come from its rows (`None`: created, or deleted).
+    pub(crate) fn record_row_change(
+        &self,
+        draft: &mut Draft,
+        action: AuditAction,
+        before: Option<&RecordRow>,
+        after: Option<&RecordRow>,
+    ) {
+        let Some(row) = after.or(before) else { return };
+        let changes = Changes::between_rows(before, after);
+        let payload = after.map_or(Value::Null, RecordRow::to_json);
+        self.push_change(draft, action, row.def.kind, row.meta.id, changes, payload);
+    }
+
+    /// Adds an audit entry and its outbox event for a change to a tenant, member or API key,
+    /// which have no description: the diff and payload come from their serialized forms.
     pub(crate) fn record_change(
         &self,
         draft: &mut Draft,
@@ -66,6 +83,20 @@ impl Crm {
     ) {
         let empty = Value::Object(Default::default());
         let changes = Changes::between(before.unwrap_or(&empty), after.unwrap_or(&empty));
+        let payload = after.cloned().unwrap_or(Value::Null);
+        self.push_change(draft, action, resource, resource_id, changes, payload);
+    }
+
+    /// Adds the audit entry and the outbox event of one change.
+    pub(crate) fn push_change(
+        &self,
+        draft: &mut Draft,
+        action: AuditAction,
+        resource: Kind,
+        resource_id: Uuid,
+        changes: Changes,
+        payload: Value,
+    ) {
         let actor = draft.scope.actor();
         draft.changes.audit.push(AuditEntry {
             id: self.new_id(),
@@ -85,7 +116,7 @@ impl Crm {
             resource,
             resource_id,
             actor,
-            payload: after.cloned().unwrap_or(Value::Null),
+            payload,
             at: draft.now,
         });
     }

@@ -3,7 +3,6 @@
 use serde::Serialize;
 
 use super::Crm;
-use super::records::resource_of;
 use crate::error::{Error, FieldError, Result};
 use crate::model::Record;
 use crate::policy::Action;
@@ -53,7 +52,7 @@ impl Crm {
         rows: Vec<R::New>,
         mode: ImportMode,
     ) -> Result<ImportReport<R>> {
-        self.authorize(scope, Action::Create, resource_of(R::KIND))?;
+        self.authorize(scope, Action::Create, R::DEF.resource)?;
         let mut created = Vec::with_capacity(rows.len());
         let mut errors = Vec::new();
         let mut draft = self.draft(scope);

@@ -1,35 +1,21 @@
 //! Create, get, update, delete and list for every record type, through one generic path.
 
+use super::Crm;
 use super::draft::Draft;
 use super::list::{self, ListRequest, Page};
-use super::{Crm, snapshot};
 use crate::audit::{AuditAction, Changes};
 use crate::error::{Error, FieldError, Result};
 use crate::id::Id;
-use crate::model::{Kind, Link, Record};
-use crate::policy::{Action, Grant, RecordScope, Resource};
+use crate::model::{Link, Record};
+use crate::policy::{Action, Grant, RecordScope};
 use crate::scope::Scope;
 use crate::store::Entity;
-
-/// The policy resource for a record kind.
-pub(crate) fn resource_of(kind: Kind) -> Resource {
-    match kind {
-        Kind::Lead => Resource::Lead,
-        Kind::Contact => Resource::Contact,
-        Kind::Account => Resource::Account,
-        Kind::Deal => Resource::Deal,
-        Kind::Activity => Resource::Activity,
-        Kind::Pipeline => Resource::Pipeline,
-        Kind::ApiKey => Resource::ApiKey,
-        Kind::Tenant | Kind::User | Kind::Member => Resource::Member,
-    }
-}
 
 impl Crm {
     /// Creates a record (lead, contact, account, deal or activity) owned by the caller unless
     /// the input names an owner.
     pub async fn create<R: Record>(&self, scope: &Scope, new: R::New) -> Result<R> {
-        self.authorize(scope, Action::Create, resource_of(R::KIND))?;
+        self.authorize(scope, Action::Create, R::DEF.resource)?;
         let mut draft = self.draft(scope);
         let record = self.prepare_create::<R>(&mut draft, new).await?;
         self.commit(draft).await?;
@@ -39,7 +25,7 @@ impl Crm {
     /// A live record by id. Another tenant's id, a deleted record, and a record outside the
     /// caller's read scope are all `NotFound`.
     pub async fn get<R: Record>(&self, scope: &Scope, id: Id<R>) -> Result<R> {
-        let grant = self.authorize(scope, Action::Read, resource_of(R::KIND))?;
+        let grant = self.authorize(scope, Action::Read, R::DEF.resource)?;
         let record = self.load::<R>(scope, id).await?;
         if !grant.covers(scope.principal(), record.owner_id()) {
             return Err(Error::NotFound);
@@ -55,7 +41,7 @@ impl Crm {
         expected_version: i64,
         patch: R::Patch,
     ) -> Result<R> {
-        let grant = self.authorize(scope, Action::Update, resource_of(R::KIND))?;
+        let grant = self.authorize(scope, Action::Update, R::DEF.resource)?;
         let current = self.load::<R>(scope, id).await?;
         check_writable(scope, &grant, &current, expected_version)?;
         let mut draft = self.draft(scope);
@@ -74,31 +60,28 @@ impl Crm {
         id: Id<R>,
         expected_version: Option<i64>,
     ) -> Result<()> {
-        let grant = self.authorize(scope, Action::Delete, resource_of(R::KIND))?;
+        let grant = self.authorize(scope, Action::Delete, R::DEF.resource)?;
         let current = self.load::<R>(scope, id).await?;
         let version = expected_version.unwrap_or(current.meta().version);
         check_writable(scope, &grant, &current, version)?;
         let mut draft = self.draft(scope);
-        let before = snapshot(&current);
         let mut deleted = current;
         let meta = deleted.meta_mut();
         meta.version += 1;
         meta.updated_at = draft.now;
         meta.deleted_at = Some(draft.now);
-        self.record_change(&mut draft, AuditAction::Deleted, R::KIND, id.uuid(), Some(&before), None);
         // A deletion's audit entry keeps no field values: the record stays readable to admins
         // through its earlier entries, and erasure can later drop those without touching this.
-        if let Some(entry) = draft.changes.audit.last_mut() {
-            entry.changes = Default::default();
-        }
+        let (changes, payload) = (Changes::default(), serde_json::Value::Null);
+        self.push_change(&mut draft, AuditAction::Deleted, R::DEF.kind, id.uuid(), changes, payload);
         draft.update(deleted.to_entity(), version);
         self.commit(draft).await
     }
 
     /// One page of live records, newest first, within the caller's read scope.
     pub async fn list<R: Record>(&self, scope: &Scope, request: ListRequest) -> Result<Page<R>> {
-        let grant = self.authorize(scope, Action::Read, resource_of(R::KIND))?;
-        let mut query = list::to_query(R::KIND, request)?;
+        let grant = self.authorize(scope, Action::Read, R::DEF.resource)?;
+        let mut query = list::to_query(R::DEF.kind, request)?;
         if grant.record_scope == RecordScope::Own {
             let me = scope.user_id();
             if query.filter.owner_id.is_some_and(|o| Some(o) != me) {
@@ -115,7 +98,7 @@ impl Crm {
 
     /// Loads a live record of this tenant or fails with `NotFound`.
     pub(crate) async fn load<R: Record>(&self, scope: &Scope, id: Id<R>) -> Result<R> {
-        let entity = self.store_ref().get(scope, R::KIND, id.uuid()).await?;
+        let entity = self.store_ref().get(scope, R::DEF.kind, id.uuid()).await?;
         entity.map(R::from_entity).transpose()?.ok_or(Error::NotFound)
     }
 
@@ -131,10 +114,9 @@ impl Crm {
             Some(deal) => Some(self.enter_stage(draft, deal, None).await?),
             None => None,
         };
-        let after = snapshot(&record);
-        let id = record.meta().id.uuid();
-        self.record_change(draft, AuditAction::Created, R::KIND, id, None, Some(&after));
-        draft.insert(record.to_entity());
+        let row = record.to_row();
+        self.record_row_change(draft, AuditAction::Created, None, Some(&row));
+        draft.insert(Entity::Record(row));
         if let Some(change) = stage_change {
             draft.insert(Entity::StageChange(change));
         }
@@ -148,7 +130,6 @@ impl Crm {
         current: R,
         patch: R::Patch,
     ) -> Result<R> {
-        let before = snapshot(&current);
         let old_links = current.links();
         let mut updated = current.clone();
         let mut errors = Vec::new();
@@ -167,15 +148,17 @@ impl Crm {
             }
         }
         let version = current.meta().version;
-        if stage_change.is_none() && Changes::between(&before, &snapshot(&updated)).is_empty() {
-            return Ok(current);
-        }
         let meta = updated.meta_mut();
         meta.version = version + 1;
         meta.updated_at = draft.now;
-        let after = snapshot(&updated);
-        self.record_change(draft, action, R::KIND, updated.meta().id.uuid(), Some(&before), Some(&after));
-        draft.update(updated.to_entity(), version);
+        let (before, after) = (current.to_row(), updated.to_row());
+        let changes = Changes::between_rows(Some(&before), Some(&after));
+        if stage_change.is_none() && changes.is_empty() {
+            return Ok(current);
+        }
+        let (id, payload) = (after.meta.id, after.to_json());
+        self.push_change(draft, action, R::DEF.kind, id, changes, payload);
+        draft.update(Entity::Record(after), version);
         if let Some(change) = stage_change {
             draft.insert(Entity::StageChange(change));
         }

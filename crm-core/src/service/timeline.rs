@@ -5,7 +5,6 @@ use uuid::Uuid;
 
 use super::Crm;
 use super::list::{self, Page};
-use super::records::resource_of;
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::cursor;
 use crate::error::{Error, Result};
@@ -46,7 +45,8 @@ impl Crm {
         limit: Option<u32>,
     ) -> Result<Page<TimelineItem>> {
         let (kind, id) = target.parts();
-        let grant = self.authorize(scope, Action::Read, resource_of(kind))?;
+        let def = kind.def().ok_or(Error::NotFound)?;
+        let grant = self.authorize(scope, Action::Read, def.resource)?;
         self.authorize(scope, Action::Read, Resource::Activity)?;
         let limit = list::limit(limit)?;
         let before = cursor.map(cursor::decode_time).transpose()?;

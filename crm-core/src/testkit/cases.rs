@@ -210,7 +210,7 @@ async fn assert_unreachable<R: Record>(crm: &Crm, scope: &Scope, id: Id<R>)
 where
     R::Patch: Default,
 {
-    let kind = R::KIND.as_str();
+    let kind = R::DEF.name;
     let missing = crm.get(scope, unknown::<R>(999)).await.expect_err("a random id is not found");
     let got = crm.get(scope, id).await;
     assert_err!(&got, Error::NotFound);
