@@ -21,9 +21,9 @@ pub enum Error {
     /// The input is invalid; every offending field is named.
     #[error("validation failed: {}", FieldErrors(.0))]
     Validation(Vec<FieldError>),
-    /// The write lost a race (stale `version`) or collides with existing data (duplicate slug).
+    /// The write collides with the stored state; [`Conflict`] says with what.
     #[error("conflict: {0}")]
-    Conflict(String),
+    Conflict(Conflict),
     /// The principal is known but not allowed to do this.
     #[error("forbidden")]
     Forbidden,
@@ -57,7 +57,22 @@ impl Error {
 
     /// A stale `version`: the record changed since the caller read it.
     pub fn stale_version() -> Self {
-        Error::Conflict("the record was changed by someone else; reload it and retry".into())
+        Error::Conflict(Conflict::StaleVersion)
+    }
+
+    /// A taken unique value, named by its input field.
+    pub fn taken(field: impl Into<String>) -> Self {
+        Error::Conflict(Conflict::Unique { field: field.into() })
+    }
+
+    /// A rule over the stored state that forbids the change, in words.
+    pub fn guard(message: impl Into<String>) -> Self {
+        Error::Conflict(Conflict::Guard(message.into()))
+    }
+
+    /// Whether this is a stale-version conflict: the one a caller resolves by reloading.
+    pub fn is_stale_version(&self) -> bool {
+        matches!(self, Error::Conflict(Conflict::StaleVersion))
     }
 
     /// The field errors, if this is a validation error.
@@ -65,6 +80,54 @@ impl Error {
         match self {
             Error::Validation(fields) => fields,
             _ => &[],
+        }
+    }
+}
+
+/// What a write collided with. Stores map their constraint violations to these by constraint
+/// name (Postgres) or by the columns the error names (SQLite), so no layer above them reads
+/// an error's text; each variant is one way for a caller to react.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// The record changed since the caller read its version: reload and retry.
+    StaleVersion,
+    /// A value that must be unique is taken; `field` names it as the input does (`slug`,
+    /// `email`, `user_id` for a membership, `id`).
+    Unique {
+        /// The input field holding the taken value.
+        field: String,
+    },
+    /// A rule over the stored state forbids the change (the tenant's last owner, a stage that
+    /// still holds deals, a lead already converted); the message says which, in words.
+    Guard(String),
+    /// A record the write links to stopped existing after it was checked.
+    Link,
+    /// Another request with the same idempotency key has not finished: retry later.
+    InFlight,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Conflict::StaleVersion => {
+                f.write_str("the record was changed by someone else; reload it and retry")
+            }
+            Conflict::Unique { field } => {
+                let what = match field.rsplit('.').next().unwrap_or_default() {
+                    "slug" => "this slug is already taken",
+                    "email" => "an account with this e-mail already exists; sign in instead",
+                    "user_id" => "this user is already a member",
+                    "id" => "a record with this id already exists",
+                    _ => "this value is already taken",
+                };
+                write!(f, "{field}: {what}")
+            }
+            Conflict::Guard(message) => f.write_str(message),
+            Conflict::Link => f.write_str("a linked record no longer exists"),
+            Conflict::InFlight => {
+                f.write_str("a request with this Idempotency-Key is still in progress; retry later")
+            }
         }
     }
 }

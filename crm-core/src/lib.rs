@@ -37,7 +37,7 @@ pub mod validate;
 pub mod testkit;
 
 pub use audit::{AuditAction, AuditEntry, AuditQuery};
-pub use error::{BoxError, Error, FieldError, Result};
+pub use error::{BoxError, Conflict, Error, FieldError, Result};
 pub use event::DomainEvent;
 pub use hooks::{AuditSink, EventHook};
 pub use id::Id;

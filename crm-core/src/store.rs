@@ -191,9 +191,14 @@ pub enum Guard {
     TenantKeepsAnOwner,
 }
 
-/// The conflict message for a failed [`Guard::TenantKeepsAnOwner`], shared so every store and
-/// core say the same thing.
-pub const NO_OWNER_LEFT: &str = "a tenant must keep at least one owner";
+impl Guard {
+    /// The conflict a store answers when the guard fails, the same from every store and core.
+    pub fn broken(self) -> crate::Error {
+        match self {
+            Guard::TenantKeepsAnOwner => crate::Error::guard("a tenant must keep at least one owner"),
+        }
+    }
+}
 
 /// Everything one use case writes: rows, their audit entries and their outbox events.
 /// A store applies it in one transaction — all of it or none of it.

@@ -89,7 +89,7 @@ async fn run_once(state: &ApiState, request: Request, next: Next) -> Result<Resp
             abandon(state, &scope).await;
             // The writes were held until now, so a lost version race surfaces here; answer it
             // as the handler would have.
-            if had_if_match && matches!(error, Error::Conflict(_)) {
+            if had_if_match && error.is_stale_version() {
                 return Err(crate::routes::stale().into_response());
             }
             Err(ApiError::Core(error).into_response())

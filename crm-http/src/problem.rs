@@ -48,7 +48,7 @@ impl Problem {
             Error::Validation(_) => {
                 (422, "validation", "Invalid input", "Some fields are invalid.".to_owned())
             }
-            Error::Conflict(message) => (409, "conflict", "Conflict", message.clone()),
+            Error::Conflict(conflict) => (409, "conflict", "Conflict", conflict.to_string()),
             Error::Forbidden => (403, "forbidden", "Forbidden", "You may not do this.".to_owned()),
             Error::Unauthenticated => {
                 (401, "unauthenticated", "Not authenticated", "Sign in and try again.".to_owned())

@@ -1,6 +1,6 @@
 //! Postgres errors mapped to the core's meanings, in one place.
 
-use crm_core::Error;
+use crm_core::{Conflict, Error};
 
 /// Maps a driver error. Constraint clashes become `Conflict` (named by constraint, never by
 /// SQL text); connection trouble and serialization failures `Unavailable`; the rest `Internal`.
@@ -9,8 +9,8 @@ pub(crate) fn map(err: sqlx::Error) -> Error {
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
             match code.as_ref() {
-                "23505" => return Error::Conflict(unique_conflict(db.constraint()).into()),
-                "23503" => return Error::Conflict("a linked record no longer exists".into()),
+                "23505" => return Error::taken(unique_field(db.constraint())),
+                "23503" => return Error::Conflict(Conflict::Link),
                 "40001" | "40P01" | "55P03" | "57P01" | "53300" => return Error::Unavailable(Box::new(err)),
                 _ => {}
             }
@@ -26,12 +26,12 @@ pub(crate) fn map(err: sqlx::Error) -> Error {
     Error::Internal(Box::new(err))
 }
 
-/// The user-facing meaning of a uniqueness violation, by constraint name.
-fn unique_conflict(constraint: Option<&str>) -> &'static str {
+/// The input field whose value is taken, by the violated constraint's name.
+fn unique_field(constraint: Option<&str>) -> &'static str {
     match constraint {
-        Some("tenants_slug_key") => "slug: this slug is already taken",
-        Some("users_email_key") => "email: a user with this e-mail already exists",
-        Some("memberships_pkey") => "this user is already a member",
-        _ => "a record with this id already exists",
+        Some("tenants_slug_key") => "slug",
+        Some("users_email_key") => "email",
+        Some("memberships_pkey") => "user_id",
+        _ => "id",
     }
 }

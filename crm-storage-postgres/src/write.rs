@@ -1,7 +1,7 @@
 //! Applying a change set: every row, audit entry and event in the caller's transaction.
 
-use crm_core::store::{ChangeSet, Guard, NO_OWNER_LEFT, Write};
-use crm_core::{Error, Result, TenantId};
+use crm_core::store::{ChangeSet, Guard, Write};
+use crm_core::{Conflict, Error, Result, TenantId};
 use sqlx::PgConnection;
 
 use crate::bulk::{Inserts, insert_tables};
@@ -183,7 +183,7 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
                     .await
                     .map_err(error::map)?;
                 if !has_owner {
-                    return Err(Error::Conflict(NO_OWNER_LEFT.into()));
+                    return Err(guard.broken());
                 }
             }
         }
@@ -215,7 +215,7 @@ fn check_tenant(scope: TenantId, row: Option<TenantId>) -> Result<()> {
 }
 
 fn idempotency_claim_lost() -> Error {
-    Error::Conflict("the idempotency key was claimed by another request".into())
+    Error::Conflict(Conflict::InFlight)
 }
 
 fn unsupported() -> Error {

@@ -10,8 +10,8 @@ pub(crate) fn map(err: rusqlite::Error) -> Error {
         match code.code {
             ErrorCode::ConstraintViolation => {
                 let message = message.as_deref().unwrap_or_default();
-                if let Some(conflict) = unique_conflict(message) {
-                    return Error::Conflict(conflict.into());
+                if let Some(field) = unique_field(message) {
+                    return Error::taken(field);
                 }
             }
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
@@ -24,14 +24,15 @@ pub(crate) fn map(err: rusqlite::Error) -> Error {
     Error::Internal(Box::new(err))
 }
 
-/// The user-facing meaning of a uniqueness violation, by the constraint SQLite names.
-fn unique_conflict(message: &str) -> Option<&'static str> {
+/// The input field whose value is taken, by the columns SQLite names in a uniqueness
+/// violation (its only way to say which constraint failed).
+fn unique_field(message: &str) -> Option<&'static str> {
     let columns = message.strip_prefix("UNIQUE constraint failed: ")?;
     Some(match columns {
-        "tenants.slug" => "slug: this slug is already taken",
-        "users.email" => "email: a user with this e-mail already exists",
-        "memberships.tenant_id, memberships.user_id" => "this user is already a member",
-        _ => "a record with this id already exists",
+        "tenants.slug" => "slug",
+        "users.email" => "email",
+        "memberships.tenant_id, memberships.user_id" => "user_id",
+        _ => "id",
     })
 }
 

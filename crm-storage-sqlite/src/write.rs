@@ -1,8 +1,8 @@
 //! Applying a change set: every row, audit entry and event in one savepoint of the writer's
 //! immediate transaction (which may hold other change sets too: see `conn.rs`).
 
-use crm_core::store::{ChangeSet, Guard, NO_OWNER_LEFT, Write};
-use crm_core::{Error, Result, TenantId};
+use crm_core::store::{ChangeSet, Guard, Write};
+use crm_core::{Conflict, Error, Result, TenantId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
@@ -200,7 +200,7 @@ fn apply(tx: &Connection, tenant: TenantId, write: Write) -> Result<()> {
 }
 
 fn idempotency_claim_lost() -> Error {
-    Error::Conflict("the idempotency key was claimed by another request".into())
+    Error::Conflict(Conflict::InFlight)
 }
 
 fn check_guard(tx: &Connection, tenant: TenantId, guard: Guard) -> Result<()> {
@@ -210,7 +210,7 @@ fn check_guard(tx: &Connection, tenant: TenantId, guard: Guard) -> Result<()> {
             let mut stmt = tx.prepare_cached(sql).map_err(error::map)?;
             let has_owner: bool =
                 stmt.query_row([rows::uuid(tenant.uuid())], |r| r.get(0)).map_err(error::map)?;
-            if has_owner { Ok(()) } else { Err(Error::Conflict(NO_OWNER_LEFT.into())) }
+            if has_owner { Ok(()) } else { Err(guard.broken()) }
         }
     }
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{Crm, snapshot};
 use crate::audit::AuditAction;
-use crate::error::{Error, FieldError, Result};
+use crate::error::{Conflict, Error, FieldError, Result};
 use crate::identity::secret::hashes_match;
 use crate::identity::{AccessClaims, ApiKeySecret, RefreshSecret, check_password_policy};
 use crate::model::{
@@ -137,9 +137,7 @@ impl Crm {
             return Err(Error::Validation(errors));
         }
         if self.store_ref().user_by_email(&input.email.to_lowercase()).await?.is_some() {
-            return Err(Error::Conflict(
-                "email: an account with this e-mail already exists; sign in instead".into(),
-            ));
+            return Err(Error::taken("email"));
         }
         check_password_policy(&input.password, &input.email)?;
         let new = NewTenant {
@@ -515,9 +513,7 @@ fn registration_fields(error: Error) -> Error {
                 })
                 .collect(),
         ),
-        Error::Conflict(message) if message.starts_with("slug:") => {
-            Error::Conflict(format!("tenant.{message}"))
-        }
+        Error::Conflict(Conflict::Unique { field }) if field == "slug" => Error::taken("tenant.slug"),
         other => other,
     }
 }

@@ -66,7 +66,7 @@ impl Crm {
             return Err(Error::Forbidden);
         }
         if lead.status == LeadStatus::Converted {
-            return Err(Error::Conflict("the lead is already converted".into()));
+            return Err(Error::guard("the lead is already converted"));
         }
         let mut draft = self.draft(scope);
         let account = match input.account {

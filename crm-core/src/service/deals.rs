@@ -69,7 +69,7 @@ impl Crm {
                 Filter { pipeline_id: Some(id), stage: Some(removed.key.clone()), ..Filter::default() };
             let query = ListQuery { kind: Kind::Deal, filter, search: Vec::new(), limit: 1, after: None };
             if !self.store_ref().list(scope, &query).await?.is_empty() {
-                return Err(Error::Conflict(format!(
+                return Err(Error::guard(format!(
                     "stages: stage \"{}\" still holds deals; move them to another stage first",
                     removed.key
                 )));

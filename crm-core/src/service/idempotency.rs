@@ -291,7 +291,7 @@ fn release_write(principal: &str, key: &str, token: Uuid) -> ChangeSet {
 }
 
 fn in_progress() -> Error {
-    Error::Conflict("a request with this Idempotency-Key is still in progress; retry later".into())
+    Error::Conflict(crate::error::Conflict::InFlight)
 }
 
 /// Checks a key's form: 1–255 printable ASCII characters (a UUID is the usual choice).

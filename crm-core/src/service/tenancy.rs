@@ -131,7 +131,7 @@ impl Crm {
         let new_password = new.password;
         let (user, is_new) = self.find_or_make_user(&NewUser { email: new.email, name: new.name }).await?;
         if !is_new && self.store_ref().membership(scope, user.id).await?.is_some() {
-            return Err(Error::Conflict("this user is already a member".into()));
+            return Err(Error::taken("user_id"));
         }
         let mut draft = self.draft(scope);
         if is_new {
@@ -235,7 +235,7 @@ impl Crm {
         if members.iter().any(|m| m.role == Role::Owner && m.user.id != leaving) {
             Ok(())
         } else {
-            Err(Error::Conflict(crate::store::NO_OWNER_LEFT.into()))
+            Err(Guard::TenantKeepsAnOwner.broken())
         }
     }
 
@@ -278,5 +278,5 @@ fn require_owner_for(scope: &Scope, role: Role) -> Result<()> {
 }
 
 fn slug_taken() -> Error {
-    Error::Conflict("slug: this slug is already taken".into())
+    Error::taken("slug")
 }

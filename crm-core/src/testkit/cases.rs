@@ -25,7 +25,7 @@ use super::assert_invalid;
 use super::tenant;
 use crate::audit::{AuditAction, AuditEntry, AuditQuery};
 use crate::clock::{SequentialIds, SteppingClock};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use crate::event::DomainEvent;
 use crate::hooks::{AuditSink, EventHook};
 use crate::id::Id;
@@ -303,6 +303,37 @@ pub async fn tenant_creation_makes_owner_and_default_pipeline(crm: Crm) {
     assert!(list_all::<Lead>(&crm, &beta.owner_scope, ListRequest::new()).await.is_empty());
 }
 
+/// Unique constraints the store itself enforces (past any check in core, as in a race) come
+/// back as the field that is taken, and the change set writes nothing.
+pub async fn store_unique_violations_name_the_field(crm: Crm) {
+    let acme = tenant(&crm, "Acme").await;
+    let s = &acme.owner_scope;
+    let lead = crm.create::<Lead>(s, named("Doe")).await.unwrap();
+    let tenant_row = crm.store().tenant(s.tenant_id()).await.unwrap().expect("the tenant");
+    let user_row = crm.store().user(acme.owner.id).await.unwrap().expect("the owner");
+    let another_tenant = crate::model::Tenant {
+        id: TenantId::from_uuid(uuid::Uuid::from_u128(0xac3e)),
+        name: "Acme Again".into(),
+        ..tenant_row
+    };
+    let another_user =
+        crate::model::User { id: UserId::from_uuid(uuid::Uuid::from_u128(0xac3f)), ..user_row };
+    let new_tenant_scope = Scope::system(another_tenant.id);
+    let mut twin = lead.clone();
+    twin.last_name = Some("Twin".into());
+    let cases = [
+        (&new_tenant_scope, Entity::Tenant(another_tenant), "slug"),
+        (s, Entity::User(another_user), "email"),
+        (s, crate::kind::Stored::to_entity(&twin), "id"),
+    ];
+    for (scope, entity, field) in cases {
+        let changes = ChangeSet { writes: vec![crate::store::Write::Insert(entity)], ..ChangeSet::default() };
+        let result = crm.store().commit(scope, changes).await;
+        assert_err!(result, Error::Conflict(Conflict::Unique { field: ref taken }) if taken == field);
+    }
+    assert_eq!(crm.get(s, lead.meta.id).await.unwrap(), lead);
+}
+
 /// Creating a tenant with a slug that is taken is a Conflict and writes nothing.
 pub async fn duplicate_slug_is_conflict(crm: Crm) {
     let acme = tenant(&crm, "Acme").await;
@@ -313,8 +344,8 @@ pub async fn duplicate_slug_is_conflict(crm: Crm) {
         owner: NewUser { email: email.into(), name: "Founder".into() },
     };
 
-    assert_err!(crm.create_tenant(new("founder@elsewhere.example")).await, Error::Conflict(_));
-    assert_err!(crm.create_tenant(new("owner@acme.example")).await, Error::Conflict(_));
+    assert_err!(crm.create_tenant(new("founder@elsewhere.example")).await, Error::Conflict(Conflict::Unique { ref field }) if field == "slug");
+    assert_err!(crm.create_tenant(new("owner@acme.example")).await, Error::Conflict(Conflict::Unique { ref field }) if field == "slug");
 
     assert_eq!(crm.tenant_by_slug("acme").await.unwrap(), acme.tenant);
     assert!(crm.store().user_by_email("founder@elsewhere.example").await.unwrap().is_none());
@@ -560,20 +591,23 @@ pub async fn update_with_stale_version_is_conflict(crm: Crm) {
     let v2 = crm.update(s, lead.meta.id, 1, rename("Ann")).await.unwrap();
     assert_eq!(v2.meta.version, 2);
 
-    assert_err!(crm.update(s, lead.meta.id, 1, rename("Bob")).await, Error::Conflict(_));
-    assert_err!(crm.update(s, lead.meta.id, 3, rename("Bob")).await, Error::Conflict(_));
-    assert_err!(crm.delete(s, lead.meta.id, Some(1)).await, Error::Conflict(_));
+    assert_err!(crm.update(s, lead.meta.id, 1, rename("Bob")).await, Error::Conflict(Conflict::StaleVersion));
+    assert_err!(crm.update(s, lead.meta.id, 3, rename("Bob")).await, Error::Conflict(Conflict::StaleVersion));
+    assert_err!(crm.delete(s, lead.meta.id, Some(1)).await, Error::Conflict(Conflict::StaleVersion));
     assert_eq!(crm.get(s, lead.meta.id).await.unwrap(), v2);
 
     // Other kinds and other update paths check versions the same way.
     let d = crm.create::<Deal>(s, deal("Renewal")).await.unwrap();
     let moved = crm.move_deal_to_stage(s, d.meta.id, 1, "qualification").await.unwrap();
-    assert_err!(crm.move_deal_to_stage(s, d.meta.id, 1, "proposal").await, Error::Conflict(_));
+    assert_err!(
+        crm.move_deal_to_stage(s, d.meta.id, 1, "proposal").await,
+        Error::Conflict(Conflict::StaleVersion)
+    );
     assert_eq!(crm.get(s, d.meta.id).await.unwrap(), moved);
     assert_eq!(crm.stage_history(s, d.meta.id).await.unwrap().len(), 2);
     let c = crm.create::<Contact>(s, person("Ann", "Lee")).await.unwrap();
     let title = ContactPatch { title: Some(Some("CEO".into())), ..ContactPatch::default() };
-    assert_err!(crm.update(s, c.meta.id, 2, title).await, Error::Conflict(_));
+    assert_err!(crm.update(s, c.meta.id, 2, title).await, Error::Conflict(Conflict::StaleVersion));
     assert_eq!(crm.get(s, c.meta.id).await.unwrap(), c);
 
     // Two updates of the same version race to commit: the store lets exactly one win.
@@ -584,7 +618,8 @@ pub async fn update_with_stale_version_is_conflict(crm: Crm) {
     )
     .await;
     let winner = match (&a, &b) {
-        (Ok(w), Err(Error::Conflict(_))) | (Err(Error::Conflict(_)), Ok(w)) => w.clone(),
+        (Ok(w), Err(Error::Conflict(Conflict::StaleVersion)))
+        | (Err(Error::Conflict(Conflict::StaleVersion)), Ok(w)) => w.clone(),
         _ => panic!("expected exactly one winner and one Conflict, got {a:?} and {b:?}"),
     };
     assert_eq!(winner.meta.version, 3);
@@ -1791,8 +1826,11 @@ pub async fn lead_converts_only_once(crm: Crm) {
     let lead = crm.create::<Lead>(s, named("Once")).await.unwrap();
     let first = crm.convert_lead(s, lead.meta.id, ConvertLead::default()).await.unwrap();
     let with_account = || ConvertLead { account: Some(account("Twice Corp")), ..ConvertLead::default() };
-    assert_err!(crm.convert_lead(s, lead.meta.id, with_account()).await, Error::Conflict(_));
-    assert_err!(crm.convert_lead(s, lead.meta.id, ConvertLead::default()).await, Error::Conflict(_));
+    assert_err!(crm.convert_lead(s, lead.meta.id, with_account()).await, Error::Conflict(Conflict::Guard(_)));
+    assert_err!(
+        crm.convert_lead(s, lead.meta.id, ConvertLead::default()).await,
+        Error::Conflict(Conflict::Guard(_))
+    );
     assert_eq!(crm.get(s, lead.meta.id).await.unwrap(), first.lead);
     assert_eq!(listed::<Contact>(&crm, s, Filter::default()).await, [first.contact.meta.id.uuid()]);
     assert!(listed::<Account>(&crm, s, Filter::default()).await.is_empty());
@@ -1806,7 +1844,8 @@ pub async fn lead_converts_only_once(crm: Crm) {
     )
     .await;
     let winner = match (&x, &y) {
-        (Ok(w), Err(Error::Conflict(_))) | (Err(Error::Conflict(_)), Ok(w)) => w.clone(),
+        (Ok(w), Err(Error::Conflict(Conflict::StaleVersion)))
+        | (Err(Error::Conflict(Conflict::StaleVersion)), Ok(w)) => w.clone(),
         _ => panic!("expected exactly one conversion and one Conflict, got {x:?} and {y:?}"),
     };
     assert_eq!(crm.get(s, racy.meta.id).await.unwrap(), winner.lead);
@@ -2061,7 +2100,7 @@ pub async fn audit_entry_per_write_with_diff(crm: Crm) {
     assert_invalid(crm.update(&s, plain.meta.id, 1, bad).await, &["email"]);
     assert_invalid(crm.create::<Lead>(&s, NewLead::default()).await, &["last_name"]);
     let rename = || LeadPatch { first_name: Some(Some("X".into())), ..LeadPatch::default() };
-    assert_err!(crm.update(&s, plain.meta.id, 7, rename()).await, Error::Conflict(_));
+    assert_err!(crm.update(&s, plain.meta.id, 7, rename()).await, Error::Conflict(Conflict::StaleVersion));
     assert_err!(crm.update(&vs, plain.meta.id, 1, rename()).await, Error::Forbidden);
     assert_err!(crm.update(&ms, plain.meta.id, 1, rename()).await, Error::Forbidden);
     assert_err!(crm.update(&s, lead.meta.id, 3, rename()).await, Error::NotFound);
@@ -2377,7 +2416,7 @@ pub async fn member_management(crm: Crm) {
     assert_eq!(role_of(&crm.scope_for(acme.tenant.id, ann.user.id).await.unwrap()), Some(Role::Member));
 
     // Duplicates and bad input.
-    assert_err!(add(s, "ANN.LEE@example.com", Role::Admin).await, Error::Conflict(_));
+    assert_err!(add(s, "ANN.LEE@example.com", Role::Admin).await, Error::Conflict(Conflict::Unique { ref field }) if field == "user_id");
     assert_invalid(add(s, "nope", Role::Member).await, &["email"]);
     let nameless =
         NewMember { email: "x@example.com".into(), name: " ".into(), role: Role::Member, password: None };
@@ -2389,7 +2428,10 @@ pub async fn member_management(crm: Crm) {
     assert_eq!((ann2.role, ann2.version, ann2.user.id), (Role::Manager, 2, ann.user.id));
     assert_eq!(role_of(&crm.scope_for(acme.tenant.id, ann.user.id).await.unwrap()), Some(Role::Manager));
     assert_eq!(role_of(&crm.scope_for(globex.tenant.id, ann.user.id).await.unwrap()), Some(Role::Viewer));
-    assert_err!(crm.change_role(s, ann.user.id, 1, Role::Admin).await, Error::Conflict(_));
+    assert_err!(
+        crm.change_role(s, ann.user.id, 1, Role::Admin).await,
+        Error::Conflict(Conflict::StaleVersion)
+    );
     assert_err!(crm.change_role(s, globex.owner.id, 1, Role::Admin).await, Error::NotFound);
     assert_err!(crm.remove_member(s, globex.owner.id, None).await, Error::NotFound);
 
@@ -2412,7 +2454,7 @@ pub async fn member_management(crm: Crm) {
     assert_err!(crm.remove_member(&manager, ann.user.id, None).await, Error::Forbidden);
 
     // Removal is versioned, ends access to this tenant only, and keeps the user.
-    assert_err!(crm.remove_member(s, ann.user.id, Some(2)).await, Error::Conflict(_));
+    assert_err!(crm.remove_member(s, ann.user.id, Some(2)).await, Error::Conflict(Conflict::StaleVersion));
     crm.remove_member(s, ann.user.id, Some(3)).await.unwrap();
     assert_err!(crm.scope_for(acme.tenant.id, ann.user.id).await, Error::Forbidden);
     assert_eq!(role_of(&crm.scope_for(globex.tenant.id, ann.user.id).await.unwrap()), Some(Role::Viewer));
@@ -2454,9 +2496,9 @@ pub async fn last_owner_is_kept(crm: Crm) {
     let s = &acme.owner_scope;
     let first = acme.owner.id;
 
-    assert_err!(crm.change_role(s, first, 1, Role::Admin).await, Error::Conflict(_));
-    assert_err!(crm.remove_member(s, first, None).await, Error::Conflict(_));
-    assert_err!(crm.remove_member(s, first, Some(1)).await, Error::Conflict(_));
+    assert_err!(crm.change_role(s, first, 1, Role::Admin).await, Error::Conflict(Conflict::Guard(_)));
+    assert_err!(crm.remove_member(s, first, None).await, Error::Conflict(Conflict::Guard(_)));
+    assert_err!(crm.remove_member(s, first, Some(1)).await, Error::Conflict(Conflict::Guard(_)));
     assert_eq!(owners(&crm, s).await, [first]);
     assert_eq!(member_version(&crm, s, first).await, 1);
     let (_, admin) = join(&crm, s, "admin@acme.example", Role::Admin).await;
@@ -2473,8 +2515,14 @@ pub async fn last_owner_is_kept(crm: Crm) {
     assert_err!(crm.change_role(&demoted, second.user.id, 1, Role::Admin).await, Error::Forbidden);
 
     // Now the second is the last owner.
-    assert_err!(crm.remove_member(&second_scope, second.user.id, None).await, Error::Conflict(_));
-    assert_err!(crm.change_role(&second_scope, second.user.id, 1, Role::Viewer).await, Error::Conflict(_));
+    assert_err!(
+        crm.remove_member(&second_scope, second.user.id, None).await,
+        Error::Conflict(Conflict::Guard(_))
+    );
+    assert_err!(
+        crm.change_role(&second_scope, second.user.id, 1, Role::Viewer).await,
+        Error::Conflict(Conflict::Guard(_))
+    );
     crm.change_role(&second_scope, first, 2, Role::Owner).await.unwrap();
     crm.remove_member(&second_scope, second.user.id, None).await.unwrap();
     assert_eq!(owners(&crm, s).await, [first]);
@@ -2493,8 +2541,12 @@ pub async fn last_owner_is_kept(crm: Crm) {
     let left = owners(&crm, s).await;
     assert_eq!(left.len(), 1, "concurrent demotions must leave exactly one owner: {x:?}, {y:?}");
     match (&x, &y) {
-        (Ok(m), Err(Error::Conflict(_))) => assert_eq!((m.user.id, left[0]), (third.user.id, first)),
-        (Err(Error::Conflict(_)), Ok(m)) => assert_eq!((m.user.id, left[0]), (first, third.user.id)),
+        (Ok(m), Err(Error::Conflict(Conflict::Guard(_)))) => {
+            assert_eq!((m.user.id, left[0]), (third.user.id, first))
+        }
+        (Err(Error::Conflict(Conflict::Guard(_))), Ok(m)) => {
+            assert_eq!((m.user.id, left[0]), (first, third.user.id))
+        }
         _ => panic!("expected one demotion and one Conflict, got {x:?} and {y:?}"),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 
 use crate::clock::{SequentialIds, SteppingClock};
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::model::{Lead, NewApiKey, NewLead};
 use crate::service::{Crm, IDEMPOTENCY_KEY_FIELD, IdempotencyClaim, Idempotent, ImportMode, ListRequest};
 use crate::{AuditQuery, Role, Scope};
@@ -94,13 +94,16 @@ pub async fn unfinished_claims_block_twins_until_their_lease_ends(crm: Crm) {
     assert!(first.is_idempotent());
     crm.create::<Lead>(&first, new_lead("Ada")).await.unwrap();
     assert!(lead_names(&crm, s).await.is_empty(), "writes are held until the response is recorded");
-    assert_err!(crm.claim_idempotency_key(s, "k", request).await, Error::Conflict(_));
+    assert_err!(crm.claim_idempotency_key(s, "k", request).await, Error::Conflict(Conflict::InFlight));
 
     clock.advance(Duration::from_secs(61));
     let IdempotencyClaim::Run(second) = crm.claim_idempotency_key(s, "k", request).await.unwrap() else {
         panic!("an expired lease is taken over")
     };
-    assert_err!(crm.complete_idempotency_key(&first, "first".into()).await, Error::Conflict(_));
+    assert_err!(
+        crm.complete_idempotency_key(&first, "first".into()).await,
+        Error::Conflict(Conflict::InFlight)
+    );
     assert!(lead_names(&crm, s).await.is_empty(), "the overtaken claim's writes roll back with it");
     crm.abandon_idempotency_key(&first).await.unwrap();
 

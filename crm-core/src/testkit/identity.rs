@@ -26,7 +26,7 @@ use uuid::Uuid;
 use super::assert_invalid;
 use crate::audit::AuditQuery;
 use crate::clock::{Clock, SequentialIds, SteppingClock};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use crate::id::Id;
 use crate::identity::{
     AccessClaims, Argon2Params, IdentityConfig, LockoutPolicy, RefreshSecret, SigningKey, SigningKeys,
@@ -267,7 +267,10 @@ pub async fn registration_creates_tenant_and_owner_session(crm: Crm) {
     assert_eq!((again.user.id, again.role), (session.user.id, Role::Owner));
 
     // A taken slug is a Conflict and creates nobody.
-    assert_err!(register(&crm, "reg-acme", "other@reg-acme.example", PASSWORD).await, Error::Conflict(_));
+    assert_err!(
+        register(&crm, "reg-acme", "other@reg-acme.example", PASSWORD).await,
+        Error::Conflict(Conflict::Unique { ref field }) if field == "tenant.slug"
+    );
     assert!(crm.store().user_by_email("other@reg-acme.example").await.unwrap().is_none());
 }
 
@@ -288,9 +291,9 @@ pub async fn registration_refuses_an_existing_email(crm: Crm) {
     let mut messages = BTreeSet::new();
     for (email, password) in attempts {
         match register(&crm, "exist-two", email, password).await {
-            Err(Error::Conflict(message)) => {
-                assert!(message.starts_with("email"), "the conflict names `email`: {message}");
-                messages.insert(message);
+            Err(Error::Conflict(conflict)) => {
+                assert_eq!(conflict, Conflict::Unique { field: "email".into() });
+                messages.insert(conflict.to_string());
             }
             other => panic!("expected a Conflict on email, got {other:?}"),
         }
@@ -1184,10 +1187,16 @@ pub async fn api_keys_are_shown_once_counted_and_revocable(crm: Crm) {
 
     // Revocation: at once, idempotent, still listed; other keys keep working. A stated version
     // must be the current one.
-    assert_err!(crm.revoke_api_key_at(&admin, key.id, Some(2)).await, Error::Conflict(_));
+    assert_err!(
+        crm.revoke_api_key_at(&admin, key.id, Some(2)).await,
+        Error::Conflict(Conflict::StaleVersion)
+    );
     crm.authenticate_api_key(&created.key).await.unwrap();
     crm.revoke_api_key_at(&admin, key.id, Some(1)).await.unwrap();
-    assert_err!(crm.revoke_api_key_at(&admin, key.id, Some(1)).await, Error::Conflict(_));
+    assert_err!(
+        crm.revoke_api_key_at(&admin, key.id, Some(1)).await,
+        Error::Conflict(Conflict::StaleVersion)
+    );
     assert_err!(crm.authenticate_api_key(&created.key).await, Error::Unauthenticated);
     crm.revoke_api_key(&owner, key.id).await.unwrap();
     let revoked =

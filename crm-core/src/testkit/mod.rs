@@ -17,10 +17,10 @@
 
 /// Asserts that a result is an error matching the pattern, e.g. `Error::NotFound`.
 macro_rules! assert_err {
-    ($result:expr, $pattern:pat $(,)?) => {{
+    ($result:expr, $pattern:pat $(if $guard:expr)? $(,)?) => {{
         let result = $result;
-        let expected = stringify!($pattern);
-        assert!(matches!(result, Err($pattern)), "expected Err({expected}), got {result:?}");
+        let expected = stringify!($pattern $(if $guard)?);
+        assert!(matches!(result, Err($pattern) $(if $guard)?), "expected Err({expected}), got {result:?}");
     }};
 }
 
@@ -122,6 +122,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@cases $make;
             tenant_creation_makes_owner_and_default_pipeline,
             duplicate_slug_is_conflict,
+            store_unique_violations_name_the_field,
             invalid_tenant_input_names_fields,
             scope_for_requires_membership,
             lead_crud_round_trip,

@@ -221,9 +221,7 @@ fn tagged(status: StatusCode, body: &impl serde::Serialize, version: i64) -> Res
 /// conflicts (the last owner) stay 409.
 fn precondition(expected: Option<i64>) -> impl Fn(Error) -> ApiError {
     move |e| match e {
-        Error::Conflict(_) if expected.is_some() && e.to_string() == Error::stale_version().to_string() => {
-            super::records::stale()
-        }
+        e if expected.is_some() && e.is_stale_version() => super::records::stale(),
         other => other.into(),
     }
 }

@@ -324,7 +324,7 @@ where
     let version = current_version(&state, &scope, id, expected).await?;
     match state.crm().update::<R>(&scope, id, version, patch).await {
         Ok(record) => Ok(with_etag(StatusCode::OK, &record)),
-        Err(Error::Conflict(_)) if expected.is_some() => Err(stale()),
+        Err(e) if expected.is_some() && e.is_stale_version() => Err(stale()),
         Err(e) => Err(e.into()),
     }
 }
@@ -339,7 +339,7 @@ async fn delete<R: Record>(
     let expected = if_match(&headers)?;
     match state.crm().delete::<R>(&scope, id, expected).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(Error::Conflict(_)) if expected.is_some() => Err(stale()),
+        Err(e) if expected.is_some() && e.is_stale_version() => Err(stale()),
         Err(e) => Err(e.into()),
     }
 }
