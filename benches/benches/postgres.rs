@@ -188,7 +188,8 @@ fn stage_move(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             let (version, at) = state.get();
             let to = STAGES[(at + 1) % STAGES.len()];
-            let moved = f.crm.move_deal_to_stage(&f.scope, deal.meta.id, version, to).await.expect("move");
+            let moved =
+                f.crm.move_deal_to_stage(&f.scope, deal.meta.id, Some(version), to).await.expect("move");
             state.set((moved.meta.version, at + 1));
         })
     });

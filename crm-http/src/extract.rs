@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use crm_core::{Error, Scope};
+use crm_core::{Error, Scope, TenantId};
 use serde::de::DeserializeOwned;
 
 use crate::ApiState;
@@ -124,11 +124,7 @@ impl FromRequestParts<ApiState> for Auth {
             (None, None) => return Err(Error::Unauthenticated.into()),
         };
         if let Some(named) = named_tenant(&parts.headers, state.config())? {
-            let named = named.as_str();
-            let tenant = scope.tenant_id();
-            let same = named == tenant.to_string()
-                || state.crm().tenant(tenant).await.is_ok_and(|t| t.slug.eq_ignore_ascii_case(named));
-            if !same {
+            if !names_tenant(state, &named, scope.tenant_id()).await? {
                 return Err(Error::Forbidden.into());
             }
         }
@@ -180,6 +176,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for StrictQuery<T>
             };
             ApiError::Core(Error::invalid(field, message))
         })
+    }
+}
+
+/// Whether `named` (an id, in any letter case, or a slug) is the tenant `id`. A store that
+/// cannot answer is the caller's error (503), never a mismatch (403).
+async fn names_tenant(state: &ApiState, named: &str, id: TenantId) -> Result<bool, ApiError> {
+    if uuid::Uuid::try_parse(named).is_ok_and(|named| named == id.uuid()) {
+        return Ok(true);
+    }
+    match state.crm().tenant(id).await {
+        Ok(tenant) => Ok(tenant.slug.eq_ignore_ascii_case(named)),
+        Err(Error::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -225,8 +225,8 @@ pub enum Link {
 pub trait Record: Stored + Clone + Debug + Serialize + Send + Sync + Sized + 'static {
     /// Create input.
     type New: Debug + Send + 'static;
-    /// Update input.
-    type Patch: Debug + Send + 'static;
+    /// Update input (cloned when a write without a version is tried again).
+    type Patch: Debug + Clone + Send + Sync + 'static;
 
     /// Common fields.
     fn meta(&self) -> &RecordMeta<Self>;

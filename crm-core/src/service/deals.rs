@@ -2,6 +2,7 @@
 
 use super::Crm;
 use super::draft::Draft;
+use super::records::on_current;
 use crate::audit::AuditAction;
 use crate::error::{Error, FieldError, Result};
 use crate::kind::Stored;
@@ -19,7 +20,7 @@ impl Crm {
         &self,
         scope: &Scope,
         deal_id: DealId,
-        expected_version: i64,
+        expected_version: Option<i64>,
         stage: impl Into<String>,
     ) -> Result<Deal> {
         let patch = DealPatch { stage: Some(stage.into()), ..DealPatch::default() };
@@ -42,17 +43,30 @@ impl Crm {
         Ok(pipeline)
     }
 
-    /// Renames a pipeline or replaces its stages (admins), if still at `expected_version`. A stage
-    /// that live deals are in cannot be removed (`Conflict`: move the deals first).
+    /// Renames a pipeline or replaces its stages (admins): with `expected_version`, only if it
+    /// is still at that version; without, to the current one. A stage that live deals are in
+    /// cannot be removed (`Conflict`: move the deals first).
     pub async fn update_pipeline(
         &self,
         scope: &Scope,
         id: PipelineId,
-        expected_version: i64,
+        expected_version: Option<i64>,
         patch: PipelinePatch,
     ) -> Result<Pipeline> {
         self.authorize(scope, Action::Update, Resource::Pipeline)?;
+        on_current(expected_version, || self.apply_pipeline_patch(scope, id, expected_version, patch.clone()))
+            .await
+    }
+
+    async fn apply_pipeline_patch(
+        &self,
+        scope: &Scope,
+        id: PipelineId,
+        expected_version: Option<i64>,
+        patch: PipelinePatch,
+    ) -> Result<Pipeline> {
         let current = self.pipeline_of(scope, id).await?.ok_or(Error::NotFound)?;
+        let expected_version = expected_version.unwrap_or(current.meta.version);
         if current.meta.version != expected_version {
             return Err(Error::stale_version());
         }

@@ -33,24 +33,29 @@ impl Crm {
         Ok(record)
     }
 
-    /// Applies `patch` to the record if it is still at `expected_version`.
+    /// Applies `patch` to the record: with `expected_version`, only if it is still at that
+    /// version (else a [`Conflict::StaleVersion`](crate::Conflict::StaleVersion)); without, to
+    /// whatever version is current when it commits (invariant 6).
     pub async fn update<R: Record>(
         &self,
         scope: &Scope,
         id: Id<R>,
-        expected_version: i64,
+        expected_version: Option<i64>,
         patch: R::Patch,
     ) -> Result<R> {
         let grant = self.authorize(scope, Action::Update, R::DEF.resource)?;
-        let current = self.load::<R>(scope, id).await?;
-        check_writable(scope, &grant, &current, expected_version)?;
-        let mut draft = self.draft(scope);
-        let updated = self.prepare_update(&mut draft, current.clone(), patch).await?;
-        if draft.changes.writes.is_empty() {
-            return Ok(current); // nothing changed: no new version, no audit entry
-        }
-        self.commit(draft).await?;
-        Ok(updated)
+        on_current(expected_version, || async {
+            let current = self.load::<R>(scope, id).await?;
+            check_writable(scope, &grant, &current, expected_version.unwrap_or(current.meta().version))?;
+            let mut draft = self.draft(scope);
+            let updated = self.prepare_update(&mut draft, current.clone(), patch.clone()).await?;
+            if draft.changes.writes.is_empty() {
+                return Ok(current); // nothing changed: no new version, no audit entry
+            }
+            self.commit(draft).await?;
+            Ok(updated)
+        })
+        .await
     }
 
     /// Soft-deletes the record; with `expected_version`, only if it is still at that version.
@@ -207,6 +212,29 @@ impl Crm {
                 Some(_) => None,
             },
         })
+    }
+}
+
+/// How often a write that states no version is tried again after losing a race to another
+/// writer of the same record, before the conflict is the caller's.
+const RETRIES_ON_CURRENT: usize = 4;
+
+/// Runs a read-then-write attempt. Without an expected version the write applies to whatever
+/// is current, so losing a race (a stale version at commit) reads again and retries; with one,
+/// the stale version is the caller's answer.
+pub(crate) async fn on_current<T, F, Fut>(expected_version: Option<i64>, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut retries = 0;
+    loop {
+        match attempt().await {
+            Err(e) if expected_version.is_none() && e.is_stale_version() && retries < RETRIES_ON_CURRENT => {
+                retries += 1;
+            }
+            outcome => return outcome,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Tenants, users and memberships: creating a workspace, resolving who may act in it.
 
+use super::records::on_current;
 use super::{Crm, snapshot};
 use crate::audit::AuditAction;
 use crate::error::{Error, FieldError, Result};
@@ -151,17 +152,28 @@ impl Crm {
         })
     }
 
-    /// Changes a member's role. Only owners may grant or take away `owner`, and the last owner
-    /// cannot be demoted.
+    /// Changes a member's role (with `expected_version`, only if the membership is still at it).
+    /// Only owners may grant or take away `owner`, and the last owner cannot be demoted.
     pub async fn change_role(
         &self,
         scope: &Scope,
         user_id: UserId,
-        expected_version: i64,
+        expected_version: Option<i64>,
         role: Role,
     ) -> Result<Member> {
         self.authorize(scope, Action::Update, Resource::Member)?;
+        on_current(expected_version, || self.apply_role(scope, user_id, expected_version, role)).await
+    }
+
+    async fn apply_role(
+        &self,
+        scope: &Scope,
+        user_id: UserId,
+        expected_version: Option<i64>,
+        role: Role,
+    ) -> Result<Member> {
         let current = self.store_ref().membership(scope, user_id).await?.ok_or(Error::NotFound)?;
+        let expected_version = expected_version.unwrap_or(current.version);
         require_owner_for(scope, current.role)?;
         require_owner_for(scope, role)?;
         if current.version != expected_version {

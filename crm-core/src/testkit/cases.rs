@@ -33,7 +33,7 @@ use crate::model::{
     Account, AccountPatch, Activity, ActivityKind, ActivityPatch, ActivityTarget, Contact, ContactPatch,
     CustomFields, Deal, DealPatch, Kind, Lead, LeadPatch, LeadStatus, Member, Membership, Money, NewAccount,
     NewActivity, NewContact, NewDeal, NewLead, NewMember, NewPipeline, NewStage, NewTenant, NewUser,
-    Pipeline, Record, StageChange, StageKind, Tenant, User,
+    Pipeline, PipelinePatch, Record, StageChange, StageKind, Tenant, User,
 };
 use crate::scope::{Actor, Principal, Role, Scope, TenantId, UserId};
 use crate::service::{ConvertLead, Crm, ListRequest, TimelineItem};
@@ -220,7 +220,7 @@ where
         missing.to_string(),
         "{kind}: another tenant's id must read like a missing one"
     );
-    assert_err!(crm.update(scope, id, 1, R::Patch::default()).await, Error::NotFound);
+    assert_err!(crm.update(scope, id, Some(1), R::Patch::default()).await, Error::NotFound);
     assert_err!(crm.delete(scope, id, Some(1)).await, Error::NotFound);
     assert_err!(crm.delete(scope, id, None).await, Error::NotFound);
 }
@@ -463,7 +463,7 @@ pub async fn lead_crud_round_trip(crm: Crm) {
         custom_fields: Some(fields(json!({"tier": "platinum"}))),
         ..LeadPatch::default()
     };
-    let updated = crm.update(s, lead.meta.id, 1, patch).await.unwrap();
+    let updated = crm.update(s, lead.meta.id, Some(1), patch).await.unwrap();
     assert_eq!(updated.meta.id, lead.meta.id);
     assert_eq!(updated.first_name.as_deref(), Some("Janet"));
     assert_eq!(updated.phone, None, "Some(None) clears the field");
@@ -486,7 +486,8 @@ pub async fn lead_crud_round_trip(crm: Crm) {
     assert_eq!(mine.owner_id, Some(acme.owner.id));
     assert_eq!(mine.status, LeadStatus::New);
     assert!(mine.custom_fields.is_empty());
-    let unowned = crm.update(s, mine.meta.id, 1, LeadPatch { owner_id: Some(None), ..LeadPatch::default() });
+    let unowned =
+        crm.update(s, mine.meta.id, Some(1), LeadPatch { owner_id: Some(None), ..LeadPatch::default() });
     let unowned = unowned.await.unwrap();
     assert_eq!(unowned.owner_id, None);
     assert_eq!(crm.get(s, mine.meta.id).await.unwrap(), unowned);
@@ -557,15 +558,15 @@ pub async fn lead_validation_names_fields(crm: Crm) {
     // Updates are validated the same way, and a refused update changes nothing.
     let lead = create(NewLead { email: Some("jane@example.com".into()), ..doe() }).await.unwrap();
     let bad_email = LeadPatch { email: Some(Some("nope".into())), ..LeadPatch::default() };
-    assert_invalid(crm.update(s, lead.meta.id, 1, bad_email).await, &["email"]);
+    assert_invalid(crm.update(s, lead.meta.id, Some(1), bad_email).await, &["email"]);
     let nameless = LeadPatch { last_name: Some(None), email: Some(None), ..LeadPatch::default() };
-    assert_invalid(crm.update(s, lead.meta.id, 1, nameless).await, &["last_name"]);
+    assert_invalid(crm.update(s, lead.meta.id, Some(1), nameless).await, &["last_name"]);
     assert_eq!(crm.get(s, lead.meta.id).await.unwrap(), lead);
 
     // A converted lead keeps its status.
     let conversion = crm.convert_lead(s, lead.meta.id, ConvertLead::default()).await.unwrap();
     let requalify = LeadPatch { status: Some(LeadStatus::Qualified), ..LeadPatch::default() };
-    assert_invalid(crm.update(s, lead.meta.id, 2, requalify).await, &["status"]);
+    assert_invalid(crm.update(s, lead.meta.id, Some(2), requalify).await, &["status"]);
     assert_eq!(crm.get(s, lead.meta.id).await.unwrap(), conversion.lead);
 
     // `converted` is only reachable through conversion: not on create...
@@ -574,11 +575,46 @@ pub async fn lead_validation_names_fields(crm: Crm) {
     // ...nor by a patch, which would leave a "converted" lead without a contact.
     let other = create(named("Roe")).await.unwrap();
     let to_converted = LeadPatch { status: Some(LeadStatus::Converted), ..LeadPatch::default() };
-    assert_invalid(crm.update(s, other.meta.id, 1, to_converted).await, &["status"]);
+    assert_invalid(crm.update(s, other.meta.id, Some(1), to_converted).await, &["status"]);
     assert_eq!(crm.get(s, other.meta.id).await.unwrap(), other);
     // Strings inside custom-field lists are text like any other: no NUL, no control characters.
     let nul_in_list = NewLead { custom_fields: fields(json!({"tags": ["ok", "a\u{0}b"]})), ..doe() };
     assert_invalid(create(nul_in_list).await, &["custom_fields.tags"]);
+}
+
+/// A write that states no version applies to whatever is current (invariant 6): two of them
+/// racing on one lead both land, one after the other, and neither change is lost; the same
+/// holds for pipelines and roles. A stated version still conflicts.
+pub async fn unversioned_updates_apply_to_the_current_version(crm: Crm) {
+    let (crm, gate) = gated(&crm);
+    let acme = tenant(&crm, "Acme").await;
+    let s = &acme.owner_scope;
+    let lead = crm.create::<Lead>(s, named("Doe")).await.unwrap();
+    let id = lead.meta.id;
+    let title = LeadPatch { title: Some(Some("CEO".into())), ..LeadPatch::default() };
+    let source = LeadPatch { source: Some(Some("referral".into())), ..LeadPatch::default() };
+    let (a, b) = race(&gate, crm.update(s, id, None, title.clone()), crm.update(s, id, None, source)).await;
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!([a.meta.version.min(b.meta.version), a.meta.version.max(b.meta.version)], [2, 3]);
+    let now = crm.get(s, id).await.unwrap();
+    assert_eq!(
+        (now.title.as_deref(), now.source.as_deref(), now.meta.version),
+        (Some("CEO"), Some("referral"), 3)
+    );
+    assert_err!(crm.update(s, id, Some(2), title).await, Error::Conflict(Conflict::StaleVersion));
+
+    let sales = crm.pipelines(s).await.unwrap().remove(0);
+    let rename = |name: &str| PipelinePatch { name: Some(name.into()), ..PipelinePatch::default() };
+    let renamed = crm.update_pipeline(s, sales.meta.id, None, rename("New business")).await.unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.meta.version), ("New business", sales.meta.version + 1));
+    let stale = crm.update_pipeline(s, sales.meta.id, Some(sales.meta.version), rename("Old")).await;
+    assert_err!(stale, Error::Conflict(Conflict::StaleVersion));
+
+    let (ann, _) = join(&crm, s, "ann@acme.example", Role::Member).await;
+    let promoted = crm.change_role(s, ann.user.id, None, Role::Manager).await.unwrap();
+    assert_eq!((promoted.role, promoted.version), (Role::Manager, ann.version + 1));
+    let stale = crm.change_role(s, ann.user.id, Some(ann.version), Role::Viewer).await;
+    assert_err!(stale, Error::Conflict(Conflict::StaleVersion));
 }
 
 /// An update or delete stating a stale version is a Conflict and changes nothing.
@@ -588,33 +624,39 @@ pub async fn update_with_stale_version_is_conflict(crm: Crm) {
     let s = &acme.owner_scope;
     let lead = crm.create::<Lead>(s, named("Doe")).await.unwrap();
     let rename = |name: &str| LeadPatch { first_name: Some(Some(name.into())), ..LeadPatch::default() };
-    let v2 = crm.update(s, lead.meta.id, 1, rename("Ann")).await.unwrap();
+    let v2 = crm.update(s, lead.meta.id, Some(1), rename("Ann")).await.unwrap();
     assert_eq!(v2.meta.version, 2);
 
-    assert_err!(crm.update(s, lead.meta.id, 1, rename("Bob")).await, Error::Conflict(Conflict::StaleVersion));
-    assert_err!(crm.update(s, lead.meta.id, 3, rename("Bob")).await, Error::Conflict(Conflict::StaleVersion));
+    assert_err!(
+        crm.update(s, lead.meta.id, Some(1), rename("Bob")).await,
+        Error::Conflict(Conflict::StaleVersion)
+    );
+    assert_err!(
+        crm.update(s, lead.meta.id, Some(3), rename("Bob")).await,
+        Error::Conflict(Conflict::StaleVersion)
+    );
     assert_err!(crm.delete(s, lead.meta.id, Some(1)).await, Error::Conflict(Conflict::StaleVersion));
     assert_eq!(crm.get(s, lead.meta.id).await.unwrap(), v2);
 
     // Other kinds and other update paths check versions the same way.
     let d = crm.create::<Deal>(s, deal("Renewal")).await.unwrap();
-    let moved = crm.move_deal_to_stage(s, d.meta.id, 1, "qualification").await.unwrap();
+    let moved = crm.move_deal_to_stage(s, d.meta.id, Some(1), "qualification").await.unwrap();
     assert_err!(
-        crm.move_deal_to_stage(s, d.meta.id, 1, "proposal").await,
+        crm.move_deal_to_stage(s, d.meta.id, Some(1), "proposal").await,
         Error::Conflict(Conflict::StaleVersion)
     );
     assert_eq!(crm.get(s, d.meta.id).await.unwrap(), moved);
     assert_eq!(crm.stage_history(s, d.meta.id).await.unwrap().len(), 2);
     let c = crm.create::<Contact>(s, person("Ann", "Lee")).await.unwrap();
     let title = ContactPatch { title: Some(Some("CEO".into())), ..ContactPatch::default() };
-    assert_err!(crm.update(s, c.meta.id, 2, title).await, Error::Conflict(Conflict::StaleVersion));
+    assert_err!(crm.update(s, c.meta.id, Some(2), title).await, Error::Conflict(Conflict::StaleVersion));
     assert_eq!(crm.get(s, c.meta.id).await.unwrap(), c);
 
     // Two updates of the same version race to commit: the store lets exactly one win.
     let (a, b) = race(
         &gate,
-        crm.update(s, lead.meta.id, 2, rename("Cat")),
-        crm.update(s, lead.meta.id, 2, rename("Dan")),
+        crm.update(s, lead.meta.id, Some(2), rename("Cat")),
+        crm.update(s, lead.meta.id, Some(2), rename("Dan")),
     )
     .await;
     let winner = match (&a, &b) {
@@ -643,7 +685,7 @@ pub async fn deleted_records_are_gone(crm: Crm) {
     assert_eq!(listed::<Lead>(&crm, s, Filter::default()).await, [kept.meta.id.uuid()]);
     for version in [1, 2] {
         let patch = LeadPatch { first_name: Some(Some("Zombie".into())), ..LeadPatch::default() };
-        assert_err!(crm.update(s, gone.meta.id, version, patch).await, Error::NotFound);
+        assert_err!(crm.update(s, gone.meta.id, Some(version), patch).await, Error::NotFound);
         assert_err!(crm.delete(s, gone.meta.id, Some(version)).await, Error::NotFound);
     }
     assert_err!(crm.delete(s, gone.meta.id, None).await, Error::NotFound);
@@ -673,7 +715,7 @@ pub async fn deleted_records_are_gone(crm: Crm) {
     assert!(listed::<Deal>(&crm, s, Filter::default()).await.is_empty());
     assert!(listed::<Activity>(&crm, s, Filter::default()).await.is_empty());
     assert_err!(crm.stage_history(s, d.meta.id).await, Error::NotFound);
-    assert_err!(crm.move_deal_to_stage(s, d.meta.id, 2, "proposal").await, Error::NotFound);
+    assert_err!(crm.move_deal_to_stage(s, d.meta.id, Some(2), "proposal").await, Error::NotFound);
     let (items, _) = timeline_all(&crm, s, ActivityTarget::Lead(kept.meta.id), 50).await;
     assert!(
         !items.iter().any(|i| matches!(i, TimelineItem::Activity(x) if x.meta.id == a.meta.id)),
@@ -723,7 +765,7 @@ pub async fn other_tenants_ids_are_not_found(crm: Crm) {
     }
     assert_err!(crm.convert_lead(b, lead.meta.id, ConvertLead::default()).await, Error::NotFound);
     assert_err!(crm.convert_lead(b, unknown(5), ConvertLead::default()).await, Error::NotFound);
-    assert_err!(crm.move_deal_to_stage(b, d.meta.id, 1, "won").await, Error::NotFound);
+    assert_err!(crm.move_deal_to_stage(b, d.meta.id, Some(1), "won").await, Error::NotFound);
     assert_err!(crm.stage_history(b, d.meta.id).await, Error::NotFound);
     let a_pipeline = crm.pipelines(a).await.unwrap()[0].meta.id;
     assert_err!(crm.pipeline(b, a_pipeline).await, Error::NotFound);
@@ -813,13 +855,13 @@ pub async fn cross_tenant_links_are_rejected(crm: Crm) {
     let bc = crm.create::<Contact>(b, person("Bob", "Roe")).await.unwrap();
     let bd = crm.create::<Deal>(b, deal("B deal")).await.unwrap();
     let to_a_acct = ContactPatch { account_id: Some(Some(acct.meta.id)), ..ContactPatch::default() };
-    assert_invalid(crm.update(b, bc.meta.id, 1, to_a_acct).await, &["account_id"]);
+    assert_invalid(crm.update(b, bc.meta.id, Some(1), to_a_acct).await, &["account_id"]);
     let to_a_owner = ContactPatch { owner_id: Some(Some(acme.owner.id)), ..ContactPatch::default() };
-    assert_invalid(crm.update(b, bc.meta.id, 1, to_a_owner).await, &["owner_id"]);
+    assert_invalid(crm.update(b, bc.meta.id, Some(1), to_a_owner).await, &["owner_id"]);
     let to_a_contact = DealPatch { contact_id: Some(Some(contact.meta.id)), ..DealPatch::default() };
-    assert_invalid(crm.update(b, bd.meta.id, 1, to_a_contact).await, &["contact_id"]);
+    assert_invalid(crm.update(b, bd.meta.id, Some(1), to_a_contact).await, &["contact_id"]);
     let to_a_pipeline = DealPatch { pipeline_id: Some(a_pipeline), ..DealPatch::default() };
-    assert_invalid(crm.update(b, bd.meta.id, 1, to_a_pipeline).await, &["pipeline_id"]);
+    assert_invalid(crm.update(b, bd.meta.id, Some(1), to_a_pipeline).await, &["pipeline_id"]);
     assert_eq!(crm.get(b, bc.meta.id).await.unwrap(), bc);
     assert_eq!(crm.get(b, bd.meta.id).await.unwrap(), bd);
 }
@@ -851,14 +893,14 @@ pub async fn contact_account_deal_activity_crud(crm: Crm) {
     assert_invalid(crm.create::<Account>(s, bad_domain).await, &["domain"]);
     let patch =
         AccountPatch { name: Some("Acme Corporation".into()), domain: Some(None), ..AccountPatch::default() };
-    let acct2 = crm.update(s, acct.meta.id, 1, patch).await.unwrap();
+    let acct2 = crm.update(s, acct.meta.id, Some(1), patch).await.unwrap();
     assert_eq!(acct2.name, "Acme Corporation");
     assert_eq!(acct2.domain, None);
     assert_eq!(acct2.industry, acct.industry);
     assert_eq!(acct2.meta.version, 2);
     assert_eq!(crm.get(s, acct.meta.id).await.unwrap(), acct2);
     let blank = AccountPatch { name: Some(String::new()), ..AccountPatch::default() };
-    assert_invalid(crm.update(s, acct.meta.id, 2, blank).await, &["name"]);
+    assert_invalid(crm.update(s, acct.meta.id, Some(2), blank).await, &["name"]);
 
     // Contact at the account.
     let new_contact = NewContact {
@@ -889,7 +931,7 @@ pub async fn contact_account_deal_activity_crud(crm: Crm) {
         title: Some(Some("Head of Buying".into())),
         ..ContactPatch::default()
     };
-    let contact2 = crm.update(s, contact.meta.id, 1, patch).await.unwrap();
+    let contact2 = crm.update(s, contact.meta.id, Some(1), patch).await.unwrap();
     assert_eq!(contact2.account_id, None);
     assert_eq!(contact2.title.as_deref(), Some("Head of Buying"));
     assert_eq!(contact2.email, contact.email);
@@ -928,7 +970,7 @@ pub async fn contact_account_deal_activity_crud(crm: Crm) {
         contact_id: Some(None),
         ..DealPatch::default()
     };
-    let d2 = crm.update(s, d.meta.id, 1, patch).await.unwrap();
+    let d2 = crm.update(s, d.meta.id, Some(1), patch).await.unwrap();
     assert_eq!(d2.name, "Acme rollout, phase 1");
     assert_eq!(d2.amount, None);
     assert_eq!(d2.probability, None);
@@ -958,7 +1000,7 @@ pub async fn contact_account_deal_activity_crud(crm: Crm) {
         body: Some(None),
         ..ActivityPatch::default()
     };
-    let call2 = crm.update(s, call.meta.id, 1, patch).await.unwrap();
+    let call2 = crm.update(s, call.meta.id, Some(1), patch).await.unwrap();
     assert_eq!(call2.kind, ActivityKind::Meeting);
     assert_eq!(call2.subject.as_deref(), Some("Intro meeting"));
     assert_eq!(call2.body, None);
@@ -1201,9 +1243,14 @@ pub async fn list_rejects_bad_requests(crm: Crm) {
     let acme = tenant(&crm, "Acme").await;
     let s = &acme.owner_scope;
     let lead = crm.create::<Lead>(s, named("Doe")).await.unwrap();
-    crm.update(s, lead.meta.id, 1, LeadPatch { title: Some(Some("CEO".into())), ..LeadPatch::default() })
-        .await
-        .unwrap();
+    crm.update(
+        s,
+        lead.meta.id,
+        Some(1),
+        LeadPatch { title: Some(Some("CEO".into())), ..LeadPatch::default() },
+    )
+    .await
+    .unwrap();
     let leads = |request: ListRequest| crm.list::<Lead>(s, request);
 
     assert_invalid(leads(ListRequest::new().limit(0)).await, &["limit"]);
@@ -1339,7 +1386,7 @@ pub async fn text_search_matches_word_prefixes(crm: Crm) {
 
     // Search combines with filters, and never reaches another tenant.
     let contacted = LeadPatch { status: Some(LeadStatus::Contacted), ..LeadPatch::default() };
-    crm.update(s, l3.meta.id, 1, contacted).await.unwrap();
+    crm.update(s, l3.meta.id, Some(1), contacted).await.unwrap();
     let request = ListRequest::new()
         .q("acm")
         .filter(Filter { status: Some(LeadStatus::Contacted), ..Filter::default() });
@@ -1349,7 +1396,7 @@ pub async fn text_search_matches_word_prefixes(crm: Crm) {
 
     // Changes and deletions are searchable at once.
     let renamed = LeadPatch { company: Some(Some("Initrode".into())), ..LeadPatch::default() };
-    crm.update(s, l4.meta.id, 1, renamed).await.unwrap();
+    crm.update(s, l4.meta.id, Some(1), renamed).await.unwrap();
     assert_eq!(search::<Lead>(&crm, s, "initr").await, [id(&l4)]);
     assert!(search::<Lead>(&crm, s, "umbrella").await.is_empty());
     crm.delete(s, l3.meta.id, None).await.unwrap();
@@ -1459,7 +1506,7 @@ pub async fn custom_field_filter(crm: Crm) {
 
     // Updates and deletions are reflected.
     let regold = LeadPatch { custom_fields: Some(fields(json!({"tier": "gold"}))), ..LeadPatch::default() };
-    crm.update(s, l2.meta.id, 1, regold).await.unwrap();
+    crm.update(s, l2.meta.id, Some(1), regold).await.unwrap();
     assert_eq!(listed::<Lead>(&crm, s, cf(&[("tier", json!("gold"))])).await, [id(&l3), id(&l2), id(&l1)]);
     assert_eq!(listed::<Lead>(&crm, s, cf(&[("seats", json!(10))])).await, [id(&l1)]);
     crm.delete(s, l1.meta.id, None).await.unwrap();
@@ -1538,14 +1585,14 @@ pub async fn deal_stage_moves_are_recorded(crm: Crm) {
     let (manager, ms) = join(&crm, s, "manager@acme.example", Role::Manager).await;
     let d = crm.create::<Deal>(s, deal("Moving deal")).await.unwrap();
 
-    let qualified = crm.move_deal_to_stage(s, d.meta.id, 1, "qualification").await.unwrap();
+    let qualified = crm.move_deal_to_stage(s, d.meta.id, Some(1), "qualification").await.unwrap();
     assert_eq!(qualified.stage, "qualification");
     assert_eq!(qualified.meta.version, 2);
     assert_eq!(qualified.closed_at, None);
     let renamed = DealPatch { name: Some("Moving deal (renamed)".into()), ..DealPatch::default() };
-    let renamed = crm.update(s, d.meta.id, 2, renamed).await.unwrap();
+    let renamed = crm.update(s, d.meta.id, Some(2), renamed).await.unwrap();
     assert_eq!(renamed.stage, "qualification");
-    let won = crm.move_deal_to_stage(&ms, d.meta.id, 3, "won").await.unwrap();
+    let won = crm.move_deal_to_stage(&ms, d.meta.id, Some(3), "won").await.unwrap();
     assert_eq!(won.stage, "won");
     assert_eq!(won.meta.version, 4);
     assert_eq!(won.closed_at, Some(won.meta.updated_at));
@@ -1581,7 +1628,7 @@ pub async fn deal_stage_moves_are_recorded(crm: Crm) {
     // A stage change through a plain update is a move like any other.
     let other = crm.create::<Deal>(s, deal("Other deal")).await.unwrap();
     let patch = DealPatch { stage: Some("lost".into()), probability: Some(Some(0)), ..DealPatch::default() };
-    let lost = crm.update(&ms, other.meta.id, 1, patch).await.unwrap();
+    let lost = crm.update(&ms, other.meta.id, Some(1), patch).await.unwrap();
     assert_eq!(lost.closed_at, Some(lost.meta.updated_at));
     assert_eq!(crm.stage_history(s, other.meta.id).await.unwrap().len(), 2);
     assert_eq!(audit_of(&crm, s, other.meta.id.uuid()).await[0].action, AuditAction::StageChanged);
@@ -1593,39 +1640,39 @@ pub async fn terminal_stages_are_final(crm: Crm) {
     let s = &acme.owner_scope;
     let renewals = crm.create_pipeline(s, renewals_pipeline()).await.unwrap();
     let d = crm.create::<Deal>(s, deal("Winner")).await.unwrap();
-    let won = crm.move_deal_to_stage(s, d.meta.id, 1, "won").await.unwrap();
+    let won = crm.move_deal_to_stage(s, d.meta.id, Some(1), "won").await.unwrap();
 
     for stage in ["proposal", "lost", "prospecting"] {
-        assert_invalid(crm.move_deal_to_stage(s, d.meta.id, 2, stage).await, &["stage"]);
+        assert_invalid(crm.move_deal_to_stage(s, d.meta.id, Some(2), stage).await, &["stage"]);
     }
     let patch = DealPatch { stage: Some("negotiation".into()), ..DealPatch::default() };
-    assert_invalid(crm.update(s, d.meta.id, 2, patch).await, &["stage"]);
+    assert_invalid(crm.update(s, d.meta.id, Some(2), patch).await, &["stage"]);
     let elsewhere = DealPatch {
         pipeline_id: Some(renewals.meta.id),
         stage: Some("renewal".into()),
         ..DealPatch::default()
     };
-    assert_invalid(crm.update(s, d.meta.id, 2, elsewhere).await, &["stage"]);
+    assert_invalid(crm.update(s, d.meta.id, Some(2), elsewhere).await, &["stage"]);
     assert_eq!(crm.get(s, d.meta.id).await.unwrap(), won);
     assert_eq!(crm.stage_history(s, d.meta.id).await.unwrap().len(), 2);
 
     // Other fields may still change; the deal stays closed.
     let patch = DealPatch { name: Some("Winner (signed)".into()), ..DealPatch::default() };
-    let renamed = crm.update(s, d.meta.id, 2, patch).await.unwrap();
+    let renamed = crm.update(s, d.meta.id, Some(2), patch).await.unwrap();
     assert_eq!(renamed.stage, "won");
     assert_eq!(renamed.closed_at, won.closed_at);
     assert_eq!(crm.stage_history(s, d.meta.id).await.unwrap().len(), 2);
 
     // Lost is final too, also in other pipelines and when created there.
     let l = crm.create::<Deal>(s, deal("Loser")).await.unwrap();
-    crm.move_deal_to_stage(s, l.meta.id, 1, "lost").await.unwrap();
-    assert_invalid(crm.move_deal_to_stage(s, l.meta.id, 2, "prospecting").await, &["stage"]);
-    assert_invalid(crm.move_deal_to_stage(s, l.meta.id, 2, "won").await, &["stage"]);
+    crm.move_deal_to_stage(s, l.meta.id, Some(1), "lost").await.unwrap();
+    assert_invalid(crm.move_deal_to_stage(s, l.meta.id, Some(2), "prospecting").await, &["stage"]);
+    assert_invalid(crm.move_deal_to_stage(s, l.meta.id, Some(2), "won").await, &["stage"]);
     let churned =
         NewDeal { pipeline_id: Some(renewals.meta.id), stage: Some("churned".into()), ..deal("Gone") };
     let churned = crm.create::<Deal>(s, churned).await.unwrap();
     assert!(churned.closed_at.is_some());
-    assert_invalid(crm.move_deal_to_stage(s, churned.meta.id, 1, "renewal").await, &["stage"]);
+    assert_invalid(crm.move_deal_to_stage(s, churned.meta.id, Some(1), "renewal").await, &["stage"]);
     assert_eq!(crm.get(s, churned.meta.id).await.unwrap(), churned);
 }
 
@@ -1649,14 +1696,14 @@ pub async fn unknown_stage_is_rejected(crm: Crm) {
     assert_invalid(crm.create::<Deal>(s, wrong_pipeline).await, &["stage"]);
 
     let d = crm.create::<Deal>(s, deal("Real deal")).await.unwrap();
-    assert_invalid(crm.move_deal_to_stage(s, d.meta.id, 1, "nope").await, &["stage"]);
-    assert_invalid(crm.move_deal_to_stage(s, d.meta.id, 1, "").await, &["stage"]);
-    assert_invalid(crm.move_deal_to_stage(s, d.meta.id, 1, "Prospecting ").await, &["stage"]);
-    assert_invalid(crm.move_deal_to_stage(s, d.meta.id, 1, "renewal").await, &["stage"]);
+    assert_invalid(crm.move_deal_to_stage(s, d.meta.id, Some(1), "nope").await, &["stage"]);
+    assert_invalid(crm.move_deal_to_stage(s, d.meta.id, Some(1), "").await, &["stage"]);
+    assert_invalid(crm.move_deal_to_stage(s, d.meta.id, Some(1), "Prospecting ").await, &["stage"]);
+    assert_invalid(crm.move_deal_to_stage(s, d.meta.id, Some(1), "renewal").await, &["stage"]);
     let to_random = DealPatch { pipeline_id: Some(unknown(2)), ..DealPatch::default() };
-    assert_invalid(crm.update(s, d.meta.id, 1, to_random).await, &["pipeline_id"]);
+    assert_invalid(crm.update(s, d.meta.id, Some(1), to_random).await, &["pipeline_id"]);
     let keep_stage = DealPatch { pipeline_id: Some(renewals.meta.id), ..DealPatch::default() };
-    assert_invalid(crm.update(s, d.meta.id, 1, keep_stage).await, &["stage"]);
+    assert_invalid(crm.update(s, d.meta.id, Some(1), keep_stage).await, &["stage"]);
 
     // Nothing changed.
     assert_eq!(listed::<Deal>(&crm, s, Filter::default()).await, [d.meta.id.uuid()]);
@@ -1669,7 +1716,7 @@ pub async fn unknown_stage_is_rejected(crm: Crm) {
         stage: Some("negotiating".into()),
         ..DealPatch::default()
     };
-    let moved = crm.update(s, d.meta.id, 1, both).await.unwrap();
+    let moved = crm.update(s, d.meta.id, Some(1), both).await.unwrap();
     assert_eq!((moved.pipeline_id, moved.stage.as_str()), (renewals.meta.id, "negotiating"));
     let history = crm.stage_history(s, d.meta.id).await.unwrap();
     assert_eq!(
@@ -1705,16 +1752,16 @@ pub async fn money_and_probability_validation(crm: Crm) {
 
     // Updates are checked the same way.
     let usd = DealPatch { amount: Some(Some(money(5, "usd"))), ..DealPatch::default() };
-    assert_invalid(crm.update(s, zero.meta.id, 1, usd).await, &["amount.currency"]);
+    assert_invalid(crm.update(s, zero.meta.id, Some(1), usd).await, &["amount.currency"]);
     let certain = DealPatch { probability: Some(Some(150)), ..DealPatch::default() };
-    assert_invalid(crm.update(s, zero.meta.id, 1, certain).await, &["probability"]);
+    assert_invalid(crm.update(s, zero.meta.id, Some(1), certain).await, &["probability"]);
     assert_eq!(crm.get(s, zero.meta.id).await.unwrap(), zero);
     let fine = DealPatch {
         amount: Some(Some(money(5, "USD"))),
         probability: Some(Some(55)),
         ..DealPatch::default()
     };
-    let fine = crm.update(s, zero.meta.id, 1, fine).await.unwrap();
+    let fine = crm.update(s, zero.meta.id, Some(1), fine).await.unwrap();
     assert_eq!((fine.amount, fine.probability), (Some(money(5, "USD")), Some(55)));
 
     // A conversion's deal is checked too, with the field named inside the input.
@@ -1959,7 +2006,7 @@ pub async fn activities_need_exactly_one_target(crm: Crm) {
     assert_eq!(ok.target, ActivityTarget::Deal(d.meta.id));
     assert_eq!(ok.occurred_at, ok.meta.created_at, "occurred_at defaults to now");
     let clear_both = ActivityPatch { subject: Some(None), ..ActivityPatch::default() };
-    assert_invalid(crm.update(s, ok.meta.id, 1, clear_both).await, &["subject"]);
+    assert_invalid(crm.update(s, ok.meta.id, Some(1), clear_both).await, &["subject"]);
     assert_eq!(crm.get(s, ok.meta.id).await.unwrap(), ok);
 }
 
@@ -1969,7 +2016,7 @@ pub async fn timeline_merges_activities_and_changes(crm: Crm) {
     let s = &acme.owner_scope;
     let lead = crm.create::<Lead>(s, named("Timeline")).await.unwrap();
     let contacted = LeadPatch { status: Some(LeadStatus::Contacted), ..LeadPatch::default() };
-    crm.update(s, lead.meta.id, 1, contacted).await.unwrap();
+    crm.update(s, lead.meta.id, Some(1), contacted).await.unwrap();
     let target = ActivityTarget::Lead(lead.meta.id);
     let recent = crm.create::<Activity>(s, note(target, "Called back")).await.unwrap();
     let mut past = NewActivity::on(target, ActivityKind::Meeting);
@@ -2025,7 +2072,7 @@ pub async fn timeline_merges_activities_and_changes(crm: Crm) {
     assert_eq!(items.len(), 4);
     assert!(!items.iter().any(|i| describe(i).1 == recent.meta.id.uuid()));
     let d = crm.create::<Deal>(s, deal("Timeline deal")).await.unwrap();
-    crm.move_deal_to_stage(s, d.meta.id, 1, "proposal").await.unwrap();
+    crm.move_deal_to_stage(s, d.meta.id, Some(1), "proposal").await.unwrap();
     let deal_items = crm.timeline(s, ActivityTarget::Deal(d.meta.id), None, None).await.unwrap().data;
     let deal_actions: Vec<_> = deal_items
         .iter()
@@ -2058,7 +2105,7 @@ pub async fn audit_entry_per_write_with_diff(crm: Crm) {
     let lead = crm.create::<Lead>(&s, new).await.unwrap();
     let patch =
         LeadPatch { first_name: Some(Some("Janet".into())), phone: Some(None), ..LeadPatch::default() };
-    let updated = crm.update(&s, lead.meta.id, 1, patch).await.unwrap();
+    let updated = crm.update(&s, lead.meta.id, Some(1), patch).await.unwrap();
     crm.delete(&s, lead.meta.id, Some(2)).await.unwrap();
 
     let entries = audit_of(&crm, owner, lead.meta.id.uuid()).await;
@@ -2097,13 +2144,16 @@ pub async fn audit_entry_per_write_with_diff(crm: Crm) {
     // Failed writes leave no entry.
     let before = audit_count(&crm, owner).await;
     let bad = LeadPatch { email: Some(Some("bad".into())), ..LeadPatch::default() };
-    assert_invalid(crm.update(&s, plain.meta.id, 1, bad).await, &["email"]);
+    assert_invalid(crm.update(&s, plain.meta.id, Some(1), bad).await, &["email"]);
     assert_invalid(crm.create::<Lead>(&s, NewLead::default()).await, &["last_name"]);
     let rename = || LeadPatch { first_name: Some(Some("X".into())), ..LeadPatch::default() };
-    assert_err!(crm.update(&s, plain.meta.id, 7, rename()).await, Error::Conflict(Conflict::StaleVersion));
-    assert_err!(crm.update(&vs, plain.meta.id, 1, rename()).await, Error::Forbidden);
-    assert_err!(crm.update(&ms, plain.meta.id, 1, rename()).await, Error::Forbidden);
-    assert_err!(crm.update(&s, lead.meta.id, 3, rename()).await, Error::NotFound);
+    assert_err!(
+        crm.update(&s, plain.meta.id, Some(7), rename()).await,
+        Error::Conflict(Conflict::StaleVersion)
+    );
+    assert_err!(crm.update(&vs, plain.meta.id, Some(1), rename()).await, Error::Forbidden);
+    assert_err!(crm.update(&ms, plain.meta.id, Some(1), rename()).await, Error::Forbidden);
+    assert_err!(crm.update(&s, lead.meta.id, Some(3), rename()).await, Error::NotFound);
     assert_err!(crm.delete(&vs, plain.meta.id, None).await, Error::Forbidden);
     assert_eq!(audit_count(&crm, owner).await, before);
 
@@ -2149,7 +2199,7 @@ pub async fn outbox_event_per_write(crm: Crm) {
     let s = &acme.owner_scope;
     let lead = crm.create::<Lead>(s, named("Doe")).await.unwrap();
     let d = crm.create::<Deal>(s, deal("Deal")).await.unwrap();
-    crm.move_deal_to_stage(s, d.meta.id, 1, "qualification").await.unwrap();
+    crm.move_deal_to_stage(s, d.meta.id, Some(1), "qualification").await.unwrap();
     let input = ConvertLead { account: Some(account("Doe Corp")), ..ConvertLead::default() };
     let conv = crm.convert_lead(s, lead.meta.id, input).await.unwrap();
     crm.delete(s, d.meta.id, None).await.unwrap();
@@ -2248,17 +2298,17 @@ pub async fn viewer_cannot_write(crm: Crm) {
         crm.create::<Activity>(&v, note(ActivityTarget::Lead(lead.meta.id), "A")).await,
         Error::Forbidden
     );
-    assert_err!(crm.update(&v, lead.meta.id, 1, LeadPatch::default()).await, Error::Forbidden);
-    assert_err!(crm.update(&v, contact.meta.id, 1, ContactPatch::default()).await, Error::Forbidden);
-    assert_err!(crm.update(&v, acct.meta.id, 1, AccountPatch::default()).await, Error::Forbidden);
-    assert_err!(crm.update(&v, d.meta.id, 1, DealPatch::default()).await, Error::Forbidden);
-    assert_err!(crm.update(&v, act.meta.id, 1, ActivityPatch::default()).await, Error::Forbidden);
+    assert_err!(crm.update(&v, lead.meta.id, Some(1), LeadPatch::default()).await, Error::Forbidden);
+    assert_err!(crm.update(&v, contact.meta.id, Some(1), ContactPatch::default()).await, Error::Forbidden);
+    assert_err!(crm.update(&v, acct.meta.id, Some(1), AccountPatch::default()).await, Error::Forbidden);
+    assert_err!(crm.update(&v, d.meta.id, Some(1), DealPatch::default()).await, Error::Forbidden);
+    assert_err!(crm.update(&v, act.meta.id, Some(1), ActivityPatch::default()).await, Error::Forbidden);
     assert_err!(crm.delete(&v, lead.meta.id, Some(1)).await, Error::Forbidden);
     assert_err!(crm.delete(&v, contact.meta.id, None).await, Error::Forbidden);
     assert_err!(crm.delete(&v, acct.meta.id, None).await, Error::Forbidden);
     assert_err!(crm.delete(&v, d.meta.id, None).await, Error::Forbidden);
     assert_err!(crm.delete(&v, act.meta.id, None).await, Error::Forbidden);
-    assert_err!(crm.move_deal_to_stage(&v, d.meta.id, 1, "won").await, Error::Forbidden);
+    assert_err!(crm.move_deal_to_stage(&v, d.meta.id, Some(1), "won").await, Error::Forbidden);
     assert_err!(crm.convert_lead(&v, lead.meta.id, ConvertLead::default()).await, Error::Forbidden);
     assert_err!(crm.create_pipeline(&v, renewals_pipeline()).await, Error::Forbidden);
     let newcomer = NewMember {
@@ -2268,7 +2318,7 @@ pub async fn viewer_cannot_write(crm: Crm) {
         password: None,
     };
     assert_err!(crm.add_member(&v, newcomer).await, Error::Forbidden);
-    assert_err!(crm.change_role(&v, viewer.user.id, 1, Role::Admin).await, Error::Forbidden);
+    assert_err!(crm.change_role(&v, viewer.user.id, Some(1), Role::Admin).await, Error::Forbidden);
     assert_err!(crm.remove_member(&v, acme.owner.id, None).await, Error::Forbidden);
     assert_err!(crm.audit_log(&v, AuditQuery::default(), None, None).await, Error::Forbidden);
     assert_err!(crm.outbox(&v, None, 10).await, Error::Forbidden);
@@ -2304,13 +2354,13 @@ pub async fn member_edits_only_own_records(crm: Crm) {
     let mine = crm.create::<Lead>(&ms, named("Mine")).await.unwrap();
     assert_eq!(mine.owner_id, Some(member.user.id));
     let rename = |name: &str| LeadPatch { first_name: Some(Some(name.into())), ..LeadPatch::default() };
-    let mine2 = crm.update(&ms, mine.meta.id, 1, rename("Mia")).await.unwrap();
+    let mine2 = crm.update(&ms, mine.meta.id, Some(1), rename("Mia")).await.unwrap();
     assert_eq!(mine2.meta.version, 2);
     let my_note = crm.create::<Activity>(&ms, note(ActivityTarget::Lead(theirs.meta.id), "My note")).await;
     let my_note = my_note.unwrap();
     assert_eq!(my_note.owner_id, Some(member.user.id));
     let edit = ActivityPatch { subject: Some(Some("My edited note".into())), ..ActivityPatch::default() };
-    crm.update(&ms, my_note.meta.id, 1, edit.clone()).await.unwrap();
+    crm.update(&ms, my_note.meta.id, Some(1), edit.clone()).await.unwrap();
 
     // Others' records: readable, not writable.
     assert_eq!(crm.get(&ms, theirs.meta.id).await.unwrap(), theirs);
@@ -2319,14 +2369,14 @@ pub async fn member_edits_only_own_records(crm: Crm) {
         [mine.meta.id.uuid(), theirs.meta.id.uuid()]
     );
     assert!(crm.timeline(&ms, ActivityTarget::Lead(theirs.meta.id), None, None).await.is_ok());
-    assert_err!(crm.update(&ms, theirs.meta.id, 1, rename("Hijack")).await, Error::Forbidden);
+    assert_err!(crm.update(&ms, theirs.meta.id, Some(1), rename("Hijack")).await, Error::Forbidden);
     assert_err!(crm.delete(&ms, theirs.meta.id, Some(1)).await, Error::Forbidden);
     assert_err!(crm.delete(&ms, theirs.meta.id, None).await, Error::Forbidden);
     assert_err!(crm.convert_lead(&ms, theirs.meta.id, ConvertLead::default()).await, Error::Forbidden);
-    assert_err!(crm.move_deal_to_stage(&ms, their_deal.meta.id, 1, "won").await, Error::Forbidden);
-    assert_err!(crm.update(&ms, their_note.meta.id, 1, edit).await, Error::Forbidden);
+    assert_err!(crm.move_deal_to_stage(&ms, their_deal.meta.id, Some(1), "won").await, Error::Forbidden);
+    assert_err!(crm.update(&ms, their_note.meta.id, Some(1), edit).await, Error::Forbidden);
     assert_err!(crm.delete(&ms, their_note.meta.id, None).await, Error::Forbidden);
-    assert_err!(crm.update(&ms, unknown::<Lead>(1), 1, rename("Ghost")).await, Error::NotFound);
+    assert_err!(crm.update(&ms, unknown::<Lead>(1), Some(1), rename("Ghost")).await, Error::NotFound);
     assert_err!(crm.create_pipeline(&ms, renewals_pipeline()).await, Error::Forbidden);
     assert_eq!(crm.get(s, theirs.meta.id).await.unwrap(), theirs);
     assert_eq!(crm.get(s, their_deal.meta.id).await.unwrap(), their_deal);
@@ -2342,11 +2392,11 @@ pub async fn member_edits_only_own_records(crm: Crm) {
     let conv = conv.await.unwrap();
     assert_eq!(conv.contact.owner_id, Some(member.user.id));
     let own_deal = conv.deal.expect("a deal");
-    crm.move_deal_to_stage(&ms, own_deal.meta.id, 1, "proposal").await.unwrap();
+    crm.move_deal_to_stage(&ms, own_deal.meta.id, Some(1), "proposal").await.unwrap();
     crm.delete(&ms, mine.meta.id, Some(3)).await.unwrap();
     assert_err!(crm.get(s, mine.meta.id).await, Error::NotFound);
-    crm.update(&mgr, theirs.meta.id, 1, rename("Managed")).await.unwrap();
-    crm.move_deal_to_stage(&mgr, their_deal.meta.id, 1, "won").await.unwrap();
+    crm.update(&mgr, theirs.meta.id, Some(1), rename("Managed")).await.unwrap();
+    crm.move_deal_to_stage(&mgr, their_deal.meta.id, Some(1), "won").await.unwrap();
 }
 
 /// Only owners and admins read the audit log and the outbox; managers, members and viewers are Forbidden.
@@ -2424,25 +2474,25 @@ pub async fn member_management(crm: Crm) {
     assert_eq!(crm.members(s).await.unwrap().len(), 2);
 
     // Role changes are versioned.
-    let ann2 = crm.change_role(s, ann.user.id, 1, Role::Manager).await.unwrap();
+    let ann2 = crm.change_role(s, ann.user.id, Some(1), Role::Manager).await.unwrap();
     assert_eq!((ann2.role, ann2.version, ann2.user.id), (Role::Manager, 2, ann.user.id));
     assert_eq!(role_of(&crm.scope_for(acme.tenant.id, ann.user.id).await.unwrap()), Some(Role::Manager));
     assert_eq!(role_of(&crm.scope_for(globex.tenant.id, ann.user.id).await.unwrap()), Some(Role::Viewer));
     assert_err!(
-        crm.change_role(s, ann.user.id, 1, Role::Admin).await,
+        crm.change_role(s, ann.user.id, Some(1), Role::Admin).await,
         Error::Conflict(Conflict::StaleVersion)
     );
-    assert_err!(crm.change_role(s, globex.owner.id, 1, Role::Admin).await, Error::NotFound);
+    assert_err!(crm.change_role(s, globex.owner.id, Some(1), Role::Admin).await, Error::NotFound);
     assert_err!(crm.remove_member(s, globex.owner.id, None).await, Error::NotFound);
 
     // Admins manage members, but not owners.
     let (admin, admin_scope) = join(&crm, s, "admin@acme.example", Role::Admin).await;
     assert_err!(add(&admin_scope, "boss@example.com", Role::Owner).await, Error::Forbidden);
     assert!(crm.store().user_by_email("boss@example.com").await.unwrap().is_none());
-    assert_err!(crm.change_role(&admin_scope, ann.user.id, 2, Role::Owner).await, Error::Forbidden);
-    assert_err!(crm.change_role(&admin_scope, acme.owner.id, 1, Role::Admin).await, Error::Forbidden);
+    assert_err!(crm.change_role(&admin_scope, ann.user.id, Some(2), Role::Owner).await, Error::Forbidden);
+    assert_err!(crm.change_role(&admin_scope, acme.owner.id, Some(1), Role::Admin).await, Error::Forbidden);
     assert_err!(crm.remove_member(&admin_scope, acme.owner.id, None).await, Error::Forbidden);
-    let ann3 = crm.change_role(&admin_scope, ann.user.id, 2, Role::Viewer).await.unwrap();
+    let ann3 = crm.change_role(&admin_scope, ann.user.id, Some(2), Role::Viewer).await.unwrap();
     assert_eq!((ann3.role, ann3.version), (Role::Viewer, 3));
     let helper = add(&admin_scope, "helper@example.com", Role::Member).await.unwrap();
     assert_eq!(helper.role, Role::Member);
@@ -2450,7 +2500,7 @@ pub async fn member_management(crm: Crm) {
     // Managers and below do not manage members.
     let (_, manager) = join(&crm, s, "manager@acme.example", Role::Manager).await;
     assert_err!(add(&manager, "m2@example.com", Role::Viewer).await, Error::Forbidden);
-    assert_err!(crm.change_role(&manager, ann.user.id, 3, Role::Member).await, Error::Forbidden);
+    assert_err!(crm.change_role(&manager, ann.user.id, Some(3), Role::Member).await, Error::Forbidden);
     assert_err!(crm.remove_member(&manager, ann.user.id, None).await, Error::Forbidden);
 
     // Removal is versioned, ends access to this tenant only, and keeps the user.
@@ -2461,7 +2511,7 @@ pub async fn member_management(crm: Crm) {
     assert!(!crm.members(s).await.unwrap().iter().any(|m| m.user.id == ann.user.id));
     assert_eq!(crm.store().user(ann.user.id).await.unwrap(), Some(ann.user.clone()));
     assert_err!(crm.remove_member(s, ann.user.id, None).await, Error::NotFound);
-    assert_err!(crm.change_role(s, ann.user.id, 3, Role::Member).await, Error::NotFound);
+    assert_err!(crm.change_role(s, ann.user.id, Some(3), Role::Member).await, Error::NotFound);
 
     // A former member can be added again.
     let back = add(s, "ann.lee@example.com", Role::Member).await.unwrap();
@@ -2496,23 +2546,23 @@ pub async fn last_owner_is_kept(crm: Crm) {
     let s = &acme.owner_scope;
     let first = acme.owner.id;
 
-    assert_err!(crm.change_role(s, first, 1, Role::Admin).await, Error::Conflict(Conflict::Guard(_)));
+    assert_err!(crm.change_role(s, first, Some(1), Role::Admin).await, Error::Conflict(Conflict::Guard(_)));
     assert_err!(crm.remove_member(s, first, None).await, Error::Conflict(Conflict::Guard(_)));
     assert_err!(crm.remove_member(s, first, Some(1)).await, Error::Conflict(Conflict::Guard(_)));
     assert_eq!(owners(&crm, s).await, [first]);
     assert_eq!(member_version(&crm, s, first).await, 1);
     let (_, admin) = join(&crm, s, "admin@acme.example", Role::Admin).await;
-    assert_err!(crm.change_role(&admin, first, 1, Role::Admin).await, Error::Forbidden);
+    assert_err!(crm.change_role(&admin, first, Some(1), Role::Admin).await, Error::Forbidden);
 
     // With a second owner, the first may step down.
     let (second, second_scope) = join(&crm, s, "second@acme.example", Role::Owner).await;
     assert_eq!(second.role, Role::Owner);
-    let stepped_down = crm.change_role(s, first, 1, Role::Admin).await.unwrap();
+    let stepped_down = crm.change_role(s, first, Some(1), Role::Admin).await.unwrap();
     assert_eq!((stepped_down.role, stepped_down.version), (Role::Admin, 2));
     assert_eq!(owners(&crm, s).await, [second.user.id]);
     let demoted = crm.scope_for(acme.tenant.id, first).await.unwrap();
     assert_eq!(role_of(&demoted), Some(Role::Admin));
-    assert_err!(crm.change_role(&demoted, second.user.id, 1, Role::Admin).await, Error::Forbidden);
+    assert_err!(crm.change_role(&demoted, second.user.id, Some(1), Role::Admin).await, Error::Forbidden);
 
     // Now the second is the last owner.
     assert_err!(
@@ -2520,10 +2570,10 @@ pub async fn last_owner_is_kept(crm: Crm) {
         Error::Conflict(Conflict::Guard(_))
     );
     assert_err!(
-        crm.change_role(&second_scope, second.user.id, 1, Role::Viewer).await,
+        crm.change_role(&second_scope, second.user.id, Some(1), Role::Viewer).await,
         Error::Conflict(Conflict::Guard(_))
     );
-    crm.change_role(&second_scope, first, 2, Role::Owner).await.unwrap();
+    crm.change_role(&second_scope, first, Some(2), Role::Owner).await.unwrap();
     crm.remove_member(&second_scope, second.user.id, None).await.unwrap();
     assert_eq!(owners(&crm, s).await, [first]);
 
@@ -2534,8 +2584,8 @@ pub async fn last_owner_is_kept(crm: Crm) {
     let first_version = member_version(&crm, s, first).await;
     let (x, y) = race(
         &gate,
-        crm.change_role(&first_scope, third.user.id, 1, Role::Admin),
-        crm.change_role(&third_scope, first, first_version, Role::Admin),
+        crm.change_role(&first_scope, third.user.id, Some(1), Role::Admin),
+        crm.change_role(&third_scope, first, Some(first_version), Role::Admin),
     )
     .await;
     let left = owners(&crm, s).await;
@@ -2801,7 +2851,7 @@ pub async fn hooks_and_sinks_run_after_commit(crm: Crm) {
 
     // Failed writes reach no sink and no hook.
     assert_invalid(hooked.create::<Lead>(s, NewLead::default()).await, &["last_name"]);
-    assert_err!(hooked.update(s, lead.meta.id, 9, LeadPatch::default()).await, Error::Conflict(_));
+    assert_err!(hooked.update(s, lead.meta.id, Some(9), LeadPatch::default()).await, Error::Conflict(_));
     let (_, viewer) = join(&hooked, s, "viewer@acme.example", Role::Viewer).await;
     witness.take();
     assert_err!(hooked.create::<Lead>(&viewer, named("Nope")).await, Error::Forbidden);
@@ -2895,8 +2945,8 @@ pub async fn pipelines_validation(crm: Crm) {
     let d = crm.create::<Deal>(s, in_renewals(None)).await.unwrap();
     assert_eq!(d.stage, "renewal");
     assert_invalid(crm.create::<Deal>(s, in_renewals(Some("prospecting"))).await, &["stage"]);
-    let d2 = crm.move_deal_to_stage(s, d.meta.id, 1, "negotiating").await.unwrap();
-    let d3 = crm.move_deal_to_stage(s, d.meta.id, 2, "renewed").await.unwrap();
+    let d2 = crm.move_deal_to_stage(s, d.meta.id, Some(1), "negotiating").await.unwrap();
+    let d3 = crm.move_deal_to_stage(s, d.meta.id, Some(2), "renewed").await.unwrap();
     assert_eq!(d3.closed_at, Some(d3.meta.updated_at));
     assert_eq!(d2.closed_at, None);
     let history = crm.stage_history(s, d.meta.id).await.unwrap();

@@ -141,25 +141,26 @@ pub async fn pipelines_change_but_keep_stages_in_use(crm: Crm) {
     let without_prospecting: Vec<Stage> =
         sales.stages.iter().filter(|st| st.key != "prospecting").cloned().collect();
     let patch = PipelinePatch { stages: Some(without_prospecting.clone()), ..PipelinePatch::default() };
-    let err = crm.update_pipeline(s, sales.meta.id, sales.meta.version, patch).await.unwrap_err();
+    let err = crm.update_pipeline(s, sales.meta.id, Some(sales.meta.version), patch).await.unwrap_err();
     assert!(matches!(err, Error::Conflict(Conflict::Guard(_))), "{err:?}");
 
     let mut stages = sales.stages.clone();
     stages.insert(1, Stage { key: "demo".into(), name: "Demo".into(), kind: StageKind::Open });
     let patch = PipelinePatch { name: Some("New business".into()), stages: Some(stages) };
-    let updated = crm.update_pipeline(s, sales.meta.id, sales.meta.version, patch.clone()).await.unwrap();
+    let updated =
+        crm.update_pipeline(s, sales.meta.id, Some(sales.meta.version), patch.clone()).await.unwrap();
     assert_eq!(
         (updated.name.as_str(), updated.meta.version, updated.stages[1].key.as_str()),
         ("New business", 2, "demo")
     );
-    let stale = crm.update_pipeline(s, sales.meta.id, sales.meta.version, patch).await.unwrap_err();
+    let stale = crm.update_pipeline(s, sales.meta.id, Some(sales.meta.version), patch).await.unwrap_err();
     assert!(stale.is_stale_version(), "{stale:?}");
-    let moved = crm.move_deal_to_stage(s, deal.meta.id, deal.meta.version, "demo").await.unwrap();
+    let moved = crm.move_deal_to_stage(s, deal.meta.id, Some(deal.meta.version), "demo").await.unwrap();
     assert_eq!(moved.stage, "demo");
 
     let empty = PipelinePatch { stages: Some(Vec::new()), ..PipelinePatch::default() };
     assert_eq!(
-        fields(&crm.update_pipeline(s, sales.meta.id, 2, empty).await.unwrap_err()),
+        fields(&crm.update_pipeline(s, sales.meta.id, Some(2), empty).await.unwrap_err()),
         ["stages", "stages"]
     );
     let viewer = crate::model::NewMember {
@@ -170,6 +171,6 @@ pub async fn pipelines_change_but_keep_stages_in_use(crm: Crm) {
     };
     let v = crm.add_member(s, viewer).await.unwrap();
     let vs = crm.scope_for(acme.tenant.id, v.user.id).await.unwrap();
-    let denied = crm.update_pipeline(&vs, sales.meta.id, 2, PipelinePatch::default()).await;
+    let denied = crm.update_pipeline(&vs, sales.meta.id, Some(2), PipelinePatch::default()).await;
     assert!(matches!(denied, Err(Error::Forbidden)));
 }

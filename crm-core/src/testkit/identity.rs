@@ -1008,7 +1008,7 @@ pub async fn role_change_applies_on_refresh(crm: Crm) {
     assert_eq!(s0.role, Role::Member);
 
     // Promotion to admin.
-    crm.change_role(&owner, bob.user.id, 1, Role::Admin).await.unwrap();
+    crm.change_role(&owner, bob.user.id, Some(1), Role::Admin).await.unwrap();
     assert_eq!(role_in(&crm, &s0.access_token), Some(Role::Member), "an issued token keeps its role");
     assert_eq!(
         crm.scope_for(acme.tenant.id, bob.user.id).await.unwrap().principal().role(),
@@ -1021,7 +1021,7 @@ pub async fn role_change_applies_on_refresh(crm: Crm) {
     add(&crm, &admin, "carl@role.example", Role::Viewer, None).await.unwrap();
 
     // Demotion to viewer: the next refresh can no longer manage members.
-    crm.change_role(&owner, bob.user.id, 2, Role::Viewer).await.unwrap();
+    crm.change_role(&owner, bob.user.id, Some(2), Role::Viewer).await.unwrap();
     let s2 = crm.refresh(&s1.refresh_token).await.unwrap();
     let viewer = crm.authenticate(&s2.access_token).unwrap();
     assert_eq!(viewer.principal().role(), Some(Role::Viewer));
@@ -1032,13 +1032,18 @@ pub async fn role_change_applies_on_refresh(crm: Crm) {
     );
 
     // Promotion to owner (by an owner), then the original owner steps down: refreshes follow.
-    crm.change_role(&owner, bob.user.id, 3, Role::Owner).await.unwrap();
+    crm.change_role(&owner, bob.user.id, Some(3), Role::Owner).await.unwrap();
     let s3 = crm.refresh(&s2.refresh_token).await.unwrap();
     assert_eq!(role_in(&crm, &s3.access_token), Some(Role::Owner));
     let bob_owner = crm.authenticate(&s3.access_token).unwrap();
-    crm.change_role(&bob_owner, acme.user.id, version_of(&crm, &owner, acme.user.id).await, Role::Manager)
-        .await
-        .unwrap();
+    crm.change_role(
+        &bob_owner,
+        acme.user.id,
+        Some(version_of(&crm, &owner, acme.user.id).await),
+        Role::Manager,
+    )
+    .await
+    .unwrap();
     let ann = crm.refresh(&acme.refresh_token).await.unwrap();
     assert_eq!(ann.role, Role::Manager);
 
@@ -1073,7 +1078,7 @@ pub async fn members_added_with_a_password_can_log_in(crm: Crm) {
 
     // An admin may add members with passwords too.
     let admin_session = login(&crm, t, "bob@add.example", "bob's own passphrase").await.unwrap();
-    crm.change_role(&owner, bob.user.id, 1, Role::Admin).await.unwrap();
+    crm.change_role(&owner, bob.user.id, Some(1), Role::Admin).await.unwrap();
     let admin = scope_of(&crm, &crm.refresh(&admin_session.refresh_token).await.unwrap());
     add(&crm, &admin, "carol@add.example", Role::Viewer, Some("carol's own passphrase")).await.unwrap();
     assert_eq!(
@@ -1236,7 +1241,7 @@ pub async fn api_keys_act_like_users_of_their_role(crm: Crm) {
             ("create leads", crm.create::<Lead>(scope, new_lead).await.is_ok()),
             (
                 "update others' leads",
-                crm.update::<Lead>(scope, theirs.meta.id, theirs.meta.version, LeadPatch::default())
+                crm.update::<Lead>(scope, theirs.meta.id, Some(theirs.meta.version), LeadPatch::default())
                     .await
                     .is_ok(),
             ),
@@ -1310,7 +1315,7 @@ pub async fn api_keys_follow_their_creator(crm: Crm) {
     }
 
     // The creator is demoted to manager: the admin key stops, the others go on.
-    crm.change_role(&owner, admin.user.id, 1, Role::Manager).await.unwrap();
+    crm.change_role(&owner, admin.user.id, Some(1), Role::Manager).await.unwrap();
     assert_err!(works(&admin_key).await, Error::Unauthenticated);
     assert_eq!(works(&manager_key).await.unwrap(), Some(Role::Manager));
     assert_eq!(works(&viewer_key).await.unwrap(), Some(Role::Viewer));

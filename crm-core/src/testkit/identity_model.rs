@@ -873,7 +873,7 @@ async fn change_role(
         }
         Ok(MemberModel { role, version: current.version + 1 })
     })();
-    let result = crm.change_role(&acting.scope, model.user_id(user), version, role).await;
+    let result = crm.change_role(&acting.scope, model.user_id(user), Some(version), role).await;
     model.check(&result, predicted.err().unwrap_or(Outcome::Ok))?;
     if let (Ok(member), Ok(next)) = (result, predicted) {
         prop_assert_eq!(member.user.id, model.user_id(user));

@@ -33,6 +33,7 @@ pub mod identity;
 pub mod identity_model;
 pub mod isolation;
 pub mod model;
+pub mod outage;
 pub mod races;
 pub mod strategies;
 
@@ -128,6 +129,7 @@ macro_rules! store_conformance_tests {
             lead_crud_round_trip,
             lead_validation_names_fields,
             update_with_stale_version_is_conflict,
+            unversioned_updates_apply_to_the_current_version,
             deleted_records_are_gone,
             other_tenants_ids_are_not_found,
             cross_tenant_links_are_rejected,

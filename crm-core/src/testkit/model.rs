@@ -902,7 +902,7 @@ async fn update_lead(
         }
         Ok((i, next, changed))
     })();
-    let result = crm.update::<Lead>(&scope, id, expected_version, patch).await;
+    let result = crm.update::<Lead>(&scope, id, Some(expected_version), patch).await;
     model.check_outcome(&result, &predicted)?;
     if let (Ok(got), Ok((i, mut want, changed))) = (result, predicted) {
         if changed {

@@ -43,7 +43,7 @@ pub async fn concurrent_updates_with_one_version_have_one_winner(crm: Crm) {
         let (crm, scope) = (crm.clone(), scope.clone());
         async move {
             let patch = LeadPatch { title: Some(Some(format!("writer {i}"))), ..LeadPatch::default() };
-            crm.update(&scope, lead.meta.id, lead.meta.version, patch).await
+            crm.update(&scope, lead.meta.id, Some(lead.meta.version), patch).await
         }
     })
     .await;

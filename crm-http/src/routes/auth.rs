@@ -61,13 +61,18 @@ pub struct LoginBody {
     tenant: Option<String>,
 }
 
-/// Resolves a tenant named by id or slug; unknown names resolve to nothing (and log in fails
-/// exactly like a wrong password).
-async fn resolve_tenant(state: &ApiState, name: &str) -> Option<TenantId> {
-    if let Ok(id) = name.parse::<TenantId>() {
-        return Some(id);
+/// Resolves a tenant named by id (in any letter case) or slug; unknown names resolve to nothing
+/// (and log in fails exactly like a wrong password). A store that cannot answer is an error
+/// (503), not an unknown tenant.
+async fn resolve_tenant(state: &ApiState, name: &str) -> Result<Option<TenantId>, ApiError> {
+    if let Ok(id) = uuid::Uuid::try_parse(name) {
+        return Ok(Some(TenantId::from_uuid(id)));
     }
-    state.crm().tenant_by_slug(&name.to_ascii_lowercase()).await.ok().map(|t| t.id)
+    match state.crm().tenant_by_slug(&name.to_ascii_lowercase()).await {
+        Ok(tenant) => Ok(Some(tenant.id)),
+        Err(Error::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Log in
@@ -112,7 +117,7 @@ pub async fn login(
     let name = name.as_str();
     // An unknown tenant still runs the full login path (dummy hash) and fails the same way.
     let tenant_id =
-        resolve_tenant(&state, name).await.unwrap_or_else(|| TenantId::from_uuid(uuid::Uuid::nil()));
+        resolve_tenant(&state, name).await?.unwrap_or_else(|| TenantId::from_uuid(uuid::Uuid::nil()));
     let client = client.map(|ip| ip.to_string());
     let login = Login { tenant_id, email: body.email, password: body.password, client };
     let session = state.crm().login(login).await?;

@@ -277,12 +277,8 @@ pub async fn update_user(
 ) -> Result<Response, ApiError> {
     let user = id(&user)?.into();
     let expected = if_match(&headers)?;
-    let version = match expected {
-        Some(v) => v,
-        None => state.crm().member(&scope, user).await?.version,
-    };
     let member =
-        state.crm().change_role(&scope, user, version, patch.role).await.map_err(precondition(expected))?;
+        state.crm().change_role(&scope, user, expected, patch.role).await.map_err(precondition(expected))?;
     Ok(tagged(StatusCode::OK, &member, member.version))
 }
 
@@ -473,11 +469,7 @@ pub async fn update_pipeline(
 ) -> Result<Response, ApiError> {
     let id = id(&p)?.into();
     let expected = if_match(&headers)?;
-    let version = match expected {
-        Some(v) => v,
-        None => state.crm().pipeline(&scope, id).await?.meta.version,
-    };
     let pipeline =
-        state.crm().update_pipeline(&scope, id, version, patch).await.map_err(precondition(expected))?;
+        state.crm().update_pipeline(&scope, id, expected, patch).await.map_err(precondition(expected))?;
     Ok(tagged(StatusCode::OK, &pipeline, pipeline.meta.version))
 }

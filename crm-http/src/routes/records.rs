@@ -9,7 +9,7 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crm_core::model::Record;
-use crm_core::{Error, Id, Page, Scope};
+use crm_core::{Error, Id, Page};
 use serde::de::DeserializeOwned;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -321,8 +321,7 @@ where
 {
     let id = parse_id::<R>(&id)?;
     let expected = if_match(&headers)?;
-    let version = current_version(&state, &scope, id, expected).await?;
-    match state.crm().update::<R>(&scope, id, version, patch).await {
+    match state.crm().update::<R>(&scope, id, expected, patch).await {
         Ok(record) => Ok(with_etag(StatusCode::OK, &record)),
         Err(e) if expected.is_some() && e.is_stale_version() => Err(stale()),
         Err(e) => Err(e.into()),
@@ -341,18 +340,5 @@ async fn delete<R: Record>(
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(e) if expected.is_some() && e.is_stale_version() => Err(stale()),
         Err(e) => Err(e.into()),
-    }
-}
-
-/// The version to update from: the client's `If-Match`, else the current one.
-async fn current_version<R: Record>(
-    state: &ApiState,
-    scope: &Scope,
-    id: Id<R>,
-    expected: Option<i64>,
-) -> Result<i64, ApiError> {
-    match expected {
-        Some(v) => Ok(v),
-        None => Ok(state.crm().get::<R>(scope, id).await?.meta().version),
     }
 }

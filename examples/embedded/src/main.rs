@@ -62,7 +62,7 @@ async fn main() -> Result<(), crm_core::Error> {
     crm.create::<Lead>(&sam_scope, NewLead { company: Some("Babbage & Co".into()), ..NewLead::default() })
         .await?;
     let patch = crm_core::model::LeadPatch { status: Some(LeadStatus::Qualified), ..Default::default() };
-    let lead = crm.update(&sam_scope, lead.meta.id, lead.meta.version, patch).await?;
+    let lead = crm.update(&sam_scope, lead.meta.id, Some(lead.meta.version), patch).await?;
     let call = NewActivity {
         subject: Some("Intro call".into()),
         body: Some("Wants 40 seats; decision by March.".into()),
@@ -96,7 +96,7 @@ async fn main() -> Result<(), crm_core::Error> {
 
     // 5. Move the deal along the pipeline to won.
     for stage in ["qualification", "proposal", "negotiation", "won"] {
-        deal = crm.move_deal_to_stage(&sam_scope, deal.meta.id, deal.meta.version, stage).await?;
+        deal = crm.move_deal_to_stage(&sam_scope, deal.meta.id, Some(deal.meta.version), stage).await?;
     }
     println!("deal closed at {:?}", deal.closed_at);
 

@@ -1,0 +1,165 @@
+//! A store that can be taken down: every call answers [`Error::Unavailable`] while it is down.
+//!
+//! An outage must reach the caller as one (HTTP 503, retry later), never as a wrong password, a
+//! foreign tenant or a missing record. Wrap the store a test builds its [`Crm`](crate::Crm)
+//! from, keep the [`OutageSwitch`], and take the store down at the step under test.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::audit::{AuditEntry, AuditQuery};
+use crate::error::{Error, Result};
+use crate::event::DomainEvent;
+use crate::model::{
+    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
+    Member, Membership, Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+};
+use crate::scope::{Scope, TenantId, UserId};
+use crate::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
+
+/// Wraps a store; see the module docs.
+#[derive(Debug)]
+pub struct Outage<S> {
+    inner: S,
+    down: Arc<AtomicBool>,
+}
+
+/// Takes an [`Outage`]'s store down and brings it back.
+#[derive(Debug, Clone)]
+pub struct OutageSwitch(Arc<AtomicBool>);
+
+impl OutageSwitch {
+    /// From now on every call fails with `Unavailable`.
+    pub fn down(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on calls reach the store again.
+    pub fn up(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+impl<S: Store> Outage<S> {
+    /// `inner`, up, and the switch that takes it down.
+    pub fn new(inner: S) -> (Self, OutageSwitch) {
+        let down = Arc::new(AtomicBool::new(false));
+        (Self { inner, down: down.clone() }, OutageSwitch(down))
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(Error::Unavailable("the store is down for this test".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Store> Store for Outage<S> {
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
+        self.check()?;
+        self.inner.tenant(id).await
+    }
+    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
+        self.check()?;
+        self.inner.tenant_by_slug(slug).await
+    }
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        self.check()?;
+        self.inner.user(id).await
+    }
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        self.check()?;
+        self.inner.user_by_email(email).await
+    }
+    async fn membership(&self, scope: &Scope, user_id: UserId) -> Result<Option<Membership>> {
+        self.check()?;
+        self.inner.membership(scope, user_id).await
+    }
+    async fn members(&self, scope: &Scope) -> Result<Vec<Member>> {
+        self.check()?;
+        self.inner.members(scope).await
+    }
+    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
+        self.check()?;
+        self.inner.get(scope, kind, id).await
+    }
+    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+        self.check()?;
+        self.inner.list(scope, query).await
+    }
+    async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {
+        self.check()?;
+        self.inner.pipelines(scope).await
+    }
+    async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>> {
+        self.check()?;
+        self.inner.stage_history(scope, deal_id).await
+    }
+    async fn activities_for(
+        &self,
+        scope: &Scope,
+        target: ActivityTarget,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<Activity>> {
+        self.check()?;
+        self.inner.activities_for(scope, target, before, limit).await
+    }
+    async fn audit_log(
+        &self,
+        scope: &Scope,
+        query: &AuditQuery,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        self.check()?;
+        self.inner.audit_log(scope, query, before, limit).await
+    }
+    async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>> {
+        self.check()?;
+        self.inner.outbox(scope, after, limit).await
+    }
+    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>> {
+        self.check()?;
+        self.inner.credential(user_id).await
+    }
+    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>> {
+        self.check()?;
+        self.inner.refresh_token(scope, id).await
+    }
+    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>> {
+        self.check()?;
+        self.inner.api_key(scope, id).await
+    }
+    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>> {
+        self.check()?;
+        self.inner.api_keys(scope).await
+    }
+    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>> {
+        self.check()?;
+        self.inner.login_failures(scope, key).await
+    }
+    async fn idempotency_record(
+        &self,
+        scope: &Scope,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>> {
+        self.check()?;
+        self.inner.idempotency_record(scope, principal, key).await
+    }
+    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
+        self.check()?;
+        self.inner.commit(scope, changes).await
+    }
+    async fn ping(&self) -> Result<()> {
+        self.check()?;
+        self.inner.ping().await
+    }
+}
