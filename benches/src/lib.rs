@@ -110,9 +110,9 @@ pub async fn create_tenant(crm: &Crm) -> Scope {
     .owner_scope
 }
 
-/// The bench tenant's owner scope in an existing database.
-pub async fn tenant_scope(crm: &Crm) -> Scope {
-    let store = crm.store();
+/// The bench tenant's owner scope in an existing database, found through the store the bench
+/// opened (the `Crm` hands out no raw store).
+pub async fn tenant_scope(crm: &Crm, store: &dyn crm_core::Store) -> Scope {
     let tenant = store.tenant_by_slug("bench").await.expect("tenant").expect("bench tenant");
     let owner = store.user_by_email("owner@bench.example").await.expect("user").expect("owner");
     crm.scope_for(tenant.id, owner.id).await.expect("scope")

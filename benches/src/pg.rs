@@ -103,8 +103,8 @@ pub async fn seeded(url: &str, n: usize) -> Fixture {
     }
     let store = PgStore::connect_with(options, pool_options()).await.expect("store");
     let pool = store.pool().clone();
-    let crm = Crm::new(store);
-    let scope = crate::tenant_scope(&crm).await;
+    let crm = Crm::new(store.clone());
+    let scope = crate::tenant_scope(&crm, &store).await;
     Fixture { crm, scope, pool, _db: None }
 }
 

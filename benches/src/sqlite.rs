@@ -62,8 +62,9 @@ pub async fn seeded(n: usize) -> Fixture {
         drop(crm);
         std::fs::write(&done, b"seeded\n").expect("marker");
     }
-    let crm = Crm::new(SqliteStore::open(&path).await.expect("open store"));
-    let scope = crate::tenant_scope(&crm).await;
+    let store = SqliteStore::open(&path).await.expect("open store");
+    let crm = Crm::new(store.clone());
+    let scope = crate::tenant_scope(&crm, &store).await;
     Fixture { crm, scope, path, _dir: None }
 }
 

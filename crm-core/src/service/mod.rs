@@ -38,6 +38,16 @@ use crate::scope::Scope;
 use crate::store::Store;
 
 /// The embeddable CRM: services over a store. Cheap to clone; share one per process.
+///
+/// Every way in goes through a service: each checks the policy, and each write commits its
+/// audit entries and outbox events with it. `Crm` hands out no raw store handle that could
+/// read outside a scope or write past those rules:
+///
+/// ```compile_fail
+/// fn raw(crm: &crm_core::Crm) {
+///     let _ = crm.store(); // not public
+/// }
+/// ```
 #[derive(Clone)]
 pub struct Crm {
     inner: Arc<Inner>,
@@ -92,8 +102,11 @@ impl Crm {
         }
     }
 
-    /// The underlying store, for host code that needs it directly (health checks).
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The underlying store, for the conformance suite's store-level cases. Not public: a
+    /// handle from `Crm` could read outside a scope and write past policy, audit and outbox;
+    /// a host that wants its store keeps the handle it built (health checks use [`Crm::ping`]).
+    #[cfg(feature = "testkit")]
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
     }
 

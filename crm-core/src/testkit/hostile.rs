@@ -1,4 +1,4 @@
-//! Conformance cases that call the store directly, as a host may through [`Crm::store`], with
+//! Conformance cases that call the store directly, as a host may through its own handle, with
 //! input core would have refused. A store must never let such input reach its SQL text: the
 //! answer is the caller's own rows, no rows, or a validation error — never another tenant's
 //! row, an error carrying SQL, or a panic.

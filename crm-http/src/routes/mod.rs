@@ -5,6 +5,7 @@ mod health;
 mod list;
 mod more;
 mod records;
+mod records_csv;
 mod transfer;
 
 use axum::Router;

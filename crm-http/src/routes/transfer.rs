@@ -4,34 +4,17 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use crm_core::model::{Lead, LeadStatus, NewLead};
+use crm_core::kind::LEAD;
+use crm_core::model::{Lead, NewLead};
 use crm_core::{Crm, FieldError, ImportMode, ListRequest, RowError, Scope};
 use futures_util::stream;
 use serde::Serialize;
 
 use super::list::{self, LeadFilters};
+use super::records_csv;
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{Auth, parse};
-
-/// The CSV columns of leads, in order (import reads any subset, by header name).
-const COLUMNS: [&str; 15] = [
-    "id",
-    "version",
-    "created_at",
-    "updated_at",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "company",
-    "title",
-    "source",
-    "status",
-    "owner_id",
-    "converted_contact_id",
-    "custom_fields",
-];
 
 /// Parsed rows (with their input index) and the rows that could not be parsed.
 type Parsed = (Vec<(usize, NewLead)>, Vec<RowError>);
@@ -76,8 +59,8 @@ macro_rules! csv_layout {
         "CSV has a header row naming the columns. Export writes `id, version, \
 created_at, updated_at, first_name, last_name, email, phone, company, title, source, status, \
 owner_id, converted_contact_id, custom_fields` (custom fields as a JSON object; cells a spreadsheet \
-would run as a formula get a leading `'`). Import reads any subset of the columns from `first_name` \
-on, in any order."
+would run as a formula get a leading `'`). Import reads, in any order, any of the columns a \
+caller sets on create: from `first_name` to `owner_id`, and `custom_fields`."
     };
 }
 
@@ -148,7 +131,8 @@ pub async fn import_leads(
     Ok(axum::Json(ImportReport { created: ids.len(), ids, errors }).into_response())
 }
 
-/// Parses CSV rows into leads; cells that cannot be a lead's field are row errors.
+/// Parses CSV rows into leads, column by column from the lead description; cells that cannot
+/// be a lead's field are row errors.
 fn from_csv(body: &[u8]) -> Result<Parsed, ApiError> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(body);
     let header: Vec<String> = reader
@@ -157,58 +141,25 @@ fn from_csv(body: &[u8]) -> Result<Parsed, ApiError> {
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
-    if let Some(unknown) = header.iter().find(|h| !COLUMNS[4..].contains(&h.as_str())) {
+    if let Some(unknown) = header.iter().find(|h| !records_csv::importable(&LEAD, h)) {
         return Err(ApiError::invalid(
             &format!("columns.{unknown}"),
-            "is not a lead field that can be imported",
+            format!("is not a {} field that can be imported", LEAD.name),
         ));
     }
     let (mut rows, mut errors) = (Vec::new(), Vec::new());
     for (row, record) in reader.records().enumerate() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(RowError {
-                    row,
-                    errors: vec![FieldError::new("row", format!("is not valid CSV: {e}"))],
-                });
-                continue;
-            }
+        let parsed = match record {
+            Ok(record) => records_csv::input(&LEAD, header.iter().map(String::as_str).zip(record.iter()))
+                .and_then(|object| {
+                    serde_json::from_value::<NewLead>(serde_json::Value::Object(object))
+                        .map_err(|e| vec![FieldError::new("row", e.to_string())])
+                }),
+            Err(e) => Err(vec![FieldError::new("row", format!("is not valid CSV: {e}"))]),
         };
-        let mut lead = NewLead::default();
-        let mut row_errors = Vec::new();
-        for (column, value) in header.iter().zip(record.iter()) {
-            let value = (!value.is_empty()).then(|| value.to_owned());
-            match column.as_str() {
-                "first_name" => lead.first_name = value,
-                "last_name" => lead.last_name = value,
-                "email" => lead.email = value,
-                "phone" => lead.phone = value,
-                "company" => lead.company = value,
-                "title" => lead.title = value,
-                "source" => lead.source = value,
-                "status" => match value.as_deref().map(LeadStatus::parse) {
-                    Some(None) => row_errors.push(FieldError::new("status", "is not a lead status")),
-                    Some(status) => lead.status = status,
-                    None => {}
-                },
-                "owner_id" => match value.map(|v| v.parse()) {
-                    Some(Ok(id)) => lead.owner_id = Some(id),
-                    Some(Err(_)) => row_errors.push(FieldError::new("owner_id", "is not an id")),
-                    None => {}
-                },
-                "custom_fields" => match value.map(|v| serde_json::from_str(&v)) {
-                    Some(Ok(map)) => lead.custom_fields = map,
-                    Some(Err(_)) => row_errors.push(FieldError::new("custom_fields", "is not a JSON object")),
-                    None => {}
-                },
-                _ => {}
-            }
-        }
-        if row_errors.is_empty() {
-            rows.push((row, lead));
-        } else {
-            errors.push(RowError { row, errors: row_errors });
+        match parsed {
+            Ok(lead) => rows.push((row, lead)),
+            Err(errors_of_row) => errors.push(RowError { row, errors: errors_of_row }),
         }
     }
     Ok((rows, errors))
@@ -321,28 +272,11 @@ impl Exporter {
         }
         let mut writer = csv::Writer::from_writer(Vec::new());
         if first {
-            let _ = writer.write_record(COLUMNS);
+            let _ = writer.write_record(records_csv::export_columns(&LEAD));
         }
         for lead in leads {
-            let opt = |v: &Option<String>| v.clone().unwrap_or_default();
-            let record = [
-                lead.meta.id.to_string(),
-                lead.meta.version.to_string(),
-                lead.meta.created_at.to_rfc3339(),
-                lead.meta.updated_at.to_rfc3339(),
-                opt(&lead.first_name),
-                opt(&lead.last_name),
-                opt(&lead.email),
-                opt(&lead.phone),
-                opt(&lead.company),
-                opt(&lead.title),
-                opt(&lead.source),
-                lead.status.as_str().to_owned(),
-                lead.owner_id.map(|o| o.to_string()).unwrap_or_default(),
-                lead.converted_contact_id.map(|c| c.to_string()).unwrap_or_default(),
-                serde_json::to_string(&lead.custom_fields).unwrap_or_default(),
-            ];
-            let _ = writer.write_record(record.iter().map(|cell| defuse(cell)));
+            let json = serde_json::to_value(lead).unwrap_or_default();
+            let _ = writer.write_record(records_csv::cells(&LEAD, &json).iter().map(|cell| defuse(cell)));
         }
         writer.into_inner().unwrap_or_default()
     }
