@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! host ──► Crm (services) ──► Policy (before any store call)
-//!                     │  └──► Store::commit(ChangeSet { rows, audit, events })  — one transaction
+//!                     │  └──► RecordStore::commit(ChangeSet { rows, audit, events })  — one transaction
 //!                     └─────► AuditSink / EventHook (after commit)
 //! ```
 //!

@@ -1,6 +1,6 @@
 //! The storage boundary: what a store must do, and the values that cross it.
 //!
-//! The trait is deliberately small and free of business rules. Core decides *what* to write and
+//! The traits are deliberately small, split by subject, and free of business rules. Core decides *what* to write and
 //! hands the store one [`ChangeSet`] per use case; the store applies it atomically (invariant 5)
 //! and checks versions (invariant 6). Every tenant-owned read and write takes a [`Scope`], and a
 //! store must confine it to `scope.tenant_id()` (invariant 1).
@@ -17,8 +17,8 @@ use crate::event::DomainEvent;
 use crate::kind::RecordRow;
 use crate::model::{
     AccountId, Activity, ActivityKind, ActivityTarget, ApiKey, ApiKeyId, ContactId, Credential, DealId,
-    IdempotencyRecord, Kind, LeadStatus, LoginFailures, Member, Membership, Pipeline, PipelineId,
-    RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    IdempotencyRecord, Kind, LeadStatus, LoginFailures, Member, Membership, PipelineId, RefreshToken,
+    RefreshTokenId, StageChange, Tenant, User,
 };
 use crate::scope::{Scope, TenantId, UserId};
 
@@ -310,47 +310,68 @@ pub struct TimeCursor {
     pub id: Uuid,
 }
 
-/// Persistence for everything the library keeps. Implemented by `crm-storage-sqlite`,
-/// `crm-storage-postgres`, or a host's own store — which proves itself with
-/// `crm_core::testkit`'s conformance suite.
+/// Persistence for everything the library keeps, as four traits split by subject: the generic
+/// records ([`RecordStore`]), identity ([`IdentityStore`]), history ([`HistoryStore`]) and
+/// idempotency ([`IdempotencyStore`]). A type that implements the four is a `Store` (a blanket
+/// impl); `crm-storage-sqlite`, `crm-storage-postgres` or a host's own store prove themselves
+/// with `crm_core::testkit`'s conformance suite. A new subsystem (jobs, webhooks) adds a trait
+/// here instead of growing one, and a new record kind adds no method at all.
 ///
 /// Rules every method follows:
 /// - reads never return soft-deleted rows nor rows of a tenant other than `scope.tenant_id()`;
 /// - results are in the documented order, so pagination is stable;
-/// - errors are [`crate::Error::Conflict`] for version and uniqueness clashes,
-///   [`crate::Error::Unavailable`] when the database cannot be reached, else
-///   [`crate::Error::Internal`] (never with SQL text in the message).
+/// - errors are [`crate::Error::Conflict`] with the [`crate::Conflict`] that occurred (by
+///   constraint, never by message text), [`crate::Error::Unavailable`] when the database cannot
+///   be reached, else [`crate::Error::Internal`] (never with SQL text in the message).
+pub trait Store: RecordStore + IdentityStore + HistoryStore + IdempotencyStore {}
+
+impl<T: RecordStore + IdentityStore + HistoryStore + IdempotencyStore> Store for T {}
+
+/// Records of every kind, through one generic path: a point read, a filtered list, and the
+/// atomic commit of a change set. Its methods do not grow with the number of kinds.
 #[async_trait]
-pub trait Store: Send + Sync + Debug + 'static {
+pub trait RecordStore: Send + Sync + Debug + 'static {
+    /// One live record of any described kind.
+    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>>;
+    /// Live records matching the query, id descending, at most `query.limit`.
+    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>>;
+    /// Applies every write, audit entry and event in one transaction, or none of them.
+    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()>;
+    /// Checks that the store answers (readiness probes).
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Tenants, users, memberships, credentials, tokens, API keys and login throttling.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + Debug + 'static {
     /// A tenant by id. Unscoped: tenants are resolved before any scope exists.
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>>;
-    /// A tenant by slug. Unscoped, like [`Store::tenant`].
+    /// A tenant by slug. Unscoped, like [`IdentityStore::tenant`].
     async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>>;
     /// A user by id. Users are global, not tenant data.
     async fn user(&self, id: UserId) -> Result<Option<User>>;
     /// A user by (lower-case) e-mail.
     async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
-
+    /// A user's password hash. Global, like users.
+    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>>;
     /// The user's membership of the scope's tenant.
     async fn membership(&self, scope: &Scope, user_id: UserId) -> Result<Option<Membership>>;
     /// All members of the scope's tenant, oldest first.
     async fn members(&self, scope: &Scope) -> Result<Vec<Member>>;
-    /// One live record (`Lead`, `Contact`, `Account`, `Deal`, `Activity` or `Pipeline`).
-    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>>;
-    /// Live records matching the query, id descending, at most `query.limit`.
-    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>>;
-    /// The tenant's pipelines, oldest first.
-    async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>>;
-    /// A deal's stage history, oldest first.
-    async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>>;
-    /// Live activities on one record, by `(occurred_at, id)` descending, strictly before `before`.
-    async fn activities_for(
-        &self,
-        scope: &Scope,
-        target: ActivityTarget,
-        before: Option<TimeCursor>,
-        limit: u32,
-    ) -> Result<Vec<Activity>>;
+    /// A refresh token of the scope's tenant (revoked and used ones included).
+    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>>;
+    /// An API key of the scope's tenant (revoked ones included).
+    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>>;
+    /// The tenant's API keys, oldest first (revoked ones included).
+    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>>;
+    /// The failed-login count of `key` in the scope's tenant.
+    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
+}
+
+/// What happened, in time order: the audit log, the outbox, a deal's stage history and the
+/// activities of a record's timeline.
+#[async_trait]
+pub trait HistoryStore: Send + Sync + Debug + 'static {
     /// Audit entries matching the query, by `(at, id)` descending, strictly before `before`.
     async fn audit_log(
         &self,
@@ -361,16 +382,21 @@ pub trait Store: Send + Sync + Debug + 'static {
     ) -> Result<Vec<AuditEntry>>;
     /// Outbox events of the scope's tenant in id order, strictly after `after`.
     async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
-    /// A user's password hash. Global, like users.
-    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>>;
-    /// A refresh token of the scope's tenant (revoked and used ones included).
-    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>>;
-    /// An API key of the scope's tenant (revoked ones included).
-    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>>;
-    /// The tenant's API keys, oldest first (revoked ones included).
-    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>>;
-    /// The failed-login count of `key` in the scope's tenant.
-    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
+    /// A deal's stage history, oldest first.
+    async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>>;
+    /// Live activities on one record, by `(occurred_at, id)` descending, strictly before `before`.
+    async fn activities_for(
+        &self,
+        scope: &Scope,
+        target: ActivityTarget,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<Activity>>;
+}
+
+/// The records behind `Idempotency-Key`: which response a repeated request replays.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync + Debug + 'static {
     /// The idempotency record of `principal`'s `key` in the scope's tenant, expired or not.
     async fn idempotency_record(
         &self,
@@ -378,12 +404,4 @@ pub trait Store: Send + Sync + Debug + 'static {
         principal: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>>;
-    /// Applies every write, audit entry and event in one transaction, or none of them.
-    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()>;
-
-    /// Checks that the store answers (readiness probes). The default reads a tenant that
-    /// cannot exist; stores may answer more cheaply.
-    async fn ping(&self) -> Result<()> {
-        self.tenant(TenantId::from_uuid(Uuid::nil())).await.map(drop)
-    }
 }

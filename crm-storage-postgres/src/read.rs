@@ -4,7 +4,7 @@
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::kind::Condition;
 use crm_core::model::{
-    Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member, Pipeline,
+    Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member,
     RefreshToken, StageChange, Tenant, User,
 };
 use crm_core::store::{Entity, ListQuery, TimeCursor};
@@ -58,14 +58,6 @@ pub(crate) async fn members(conn: &mut PgConnection, tenant: TenantId) -> Result
                WHERE m.tenant_id = $1 ORDER BY m.created_at, u.id"
         .to_owned();
     fetch_all(conn, sql, vec![uuid(tenant.uuid())], rows::member).await
-}
-
-pub(crate) async fn pipelines(conn: &mut PgConnection, tenant: TenantId) -> Result<Vec<Pipeline>> {
-    let sql = format!(
-        "{} WHERE t.tenant_id = $1 AND t.deleted_at IS NULL ORDER BY t.created_at, t.id",
-        rows::table_of(Kind::Pipeline).ok_or_else(no_table)?.select()
-    );
-    fetch_all(conn, sql, vec![uuid(tenant.uuid())], rows::pipeline).await
 }
 
 pub(crate) async fn stage_history(

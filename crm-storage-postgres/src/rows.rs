@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry};
 use crm_core::kind::{ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta, Stored};
 use crm_core::model::{
-    Activity, ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Member, Membership, Pipeline,
-    RefreshToken, StageChange, Tenant, User,
+    Activity, ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Member, Membership, RefreshToken,
+    StageChange, Tenant, User,
 };
 use crm_core::store::Entity;
 use crm_core::{Actor, DomainEvent, Id, Role};
@@ -470,10 +470,6 @@ fn typed<T: Stored>(row: &PgRow) -> R<T> {
 
 fn bad_record(e: Box<dyn std::error::Error + Send + Sync>) -> sqlx::Error {
     sqlx::Error::ColumnDecode { index: "record".into(), source: e }
-}
-
-pub(crate) fn pipeline(row: &PgRow) -> R<Pipeline> {
-    typed(row)
 }
 
 pub(crate) fn activity(row: &PgRow) -> R<Activity> {

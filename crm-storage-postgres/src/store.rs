@@ -7,9 +7,11 @@ use async_trait::async_trait;
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
     Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
-    Member, Membership, Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    Member, Membership, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
-use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
+use crm_core::store::{
+    ChangeSet, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, TimeCursor,
+};
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
@@ -175,7 +177,31 @@ macro_rules! committed {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl RecordStore for PgStore {
+    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
+        let Some(read) = PointRead::record(kind) else { return Ok(None) };
+        let row = read.fetch(&self.pool, scope.tenant_id(), id).await?;
+        row.map(|r| rows::entity(kind, &r).map_err(error::map)).transpose()
+    }
+
+    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+        let tenant = scope.tenant_id();
+        let plans = if query.search.is_empty() { Plans::Custom } else { Plans::Generic };
+        scoped!(self, Some(tenant), plans, |c| read::list(c, tenant, query))
+    }
+
+    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
+        let tenant = scope.tenant_id();
+        committed!(self, Some(tenant), |c| write::apply(c, tenant, changes))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        PgStore::ping(self).await
+    }
+}
+
+#[async_trait]
+impl IdentityStore for PgStore {
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
         scoped!(self, None, |c| read::tenant_by(c, "id", Val::Uuid(Some(id.uuid()))))
     }
@@ -202,23 +228,33 @@ impl Store for PgStore {
         scoped!(self, Some(tenant), |c| read::members(c, tenant))
     }
 
-    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
-        let Some(read) = PointRead::record(kind) else { return Ok(None) };
-        let row = read.fetch(&self.pool, scope.tenant_id(), id).await?;
-        row.map(|r| rows::entity(kind, &r).map_err(error::map)).transpose()
+    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>> {
+        scoped!(self, None, |c| read::credential(c, user_id))
     }
 
-    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>> {
         let tenant = scope.tenant_id();
-        let plans = if query.search.is_empty() { Plans::Custom } else { Plans::Generic };
-        scoped!(self, Some(tenant), plans, |c| read::list(c, tenant, query))
+        scoped!(self, Some(tenant), |c| read::refresh_token(c, tenant, id.uuid()))
     }
 
-    async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {
+    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>> {
         let tenant = scope.tenant_id();
-        scoped!(self, Some(tenant), |c| read::pipelines(c, tenant))
+        scoped!(self, Some(tenant), |c| read::api_key(c, tenant, id.uuid()))
     }
 
+    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::api_keys(c, tenant))
+    }
+
+    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| read::login_failures(c, tenant, key))
+    }
+}
+
+#[async_trait]
+impl HistoryStore for PgStore {
     async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>> {
         let tenant = scope.tenant_id();
         scoped!(self, Some(tenant), |c| read::stage_history(c, tenant, deal_id.uuid()))
@@ -250,31 +286,10 @@ impl Store for PgStore {
         let tenant = scope.tenant_id();
         scoped!(self, Some(tenant), |c| read::outbox(c, tenant, after, limit))
     }
+}
 
-    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>> {
-        scoped!(self, None, |c| read::credential(c, user_id))
-    }
-
-    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>> {
-        let tenant = scope.tenant_id();
-        scoped!(self, Some(tenant), |c| read::refresh_token(c, tenant, id.uuid()))
-    }
-
-    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>> {
-        let tenant = scope.tenant_id();
-        scoped!(self, Some(tenant), |c| read::api_key(c, tenant, id.uuid()))
-    }
-
-    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>> {
-        let tenant = scope.tenant_id();
-        scoped!(self, Some(tenant), |c| read::api_keys(c, tenant))
-    }
-
-    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>> {
-        let tenant = scope.tenant_id();
-        scoped!(self, Some(tenant), |c| read::login_failures(c, tenant, key))
-    }
-
+#[async_trait]
+impl IdempotencyStore for PgStore {
     async fn idempotency_record(
         &self,
         scope: &Scope,
@@ -283,14 +298,5 @@ impl Store for PgStore {
     ) -> Result<Option<IdempotencyRecord>> {
         let tenant = scope.tenant_id();
         scoped!(self, Some(tenant), |c| read::idempotency_record(c, tenant, principal, key))
-    }
-
-    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
-        let tenant = scope.tenant_id();
-        committed!(self, Some(tenant), |c| write::apply(c, tenant, changes))
-    }
-
-    async fn ping(&self) -> Result<()> {
-        PgStore::ping(self).await
     }
 }

@@ -11,7 +11,7 @@
 //!   a call sends its statement there and awaits the answer, on any runtime. A slow query never
 //!   stalls other tasks — but it does hold its own task: a `timeout` around a store call fires
 //!   only once the statement returns.
-//! - **One write, one transaction**: [`crm_core::Store::commit`] applies a whole change set —
+//! - **One write, one transaction**: [`RecordStore::commit`](crm_core::store::RecordStore::commit) applies a whole change set —
 //!   rows, audit entries, outbox events — in one savepoint of the writer's `BEGIN IMMEDIATE`
 //!   transaction, all of it or none of it. Change sets that queue up while the writer is busy
 //!   share that transaction (group commit: one fsync for all of them), each in its own

@@ -8,7 +8,7 @@ use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::kind::Condition;
 use crm_core::model::{
     Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
-    Pipeline, RefreshToken, StageChange, Tenant, User,
+    RefreshToken, StageChange, Tenant, User,
 };
 use crm_core::store::{Entity, ListQuery, TimeCursor};
 use crm_core::{DomainEvent, Result, TenantId, UserId};
@@ -85,14 +85,6 @@ pub(crate) fn get(conn: &Connection, tenant: TenantId, kind: Kind, id: Uuid) -> 
     });
     let sql = SQL.get(table.name).ok_or_else(|| crm_core::Error::internal("no point read for this table"))?;
     query_one(conn, sql, vec![rows::uuid(tenant.uuid()), rows::uuid(id)], |row| rows::entity(kind, row))
-}
-
-pub(crate) fn pipelines(conn: &Connection, tenant: TenantId) -> Result<Vec<Pipeline>> {
-    let sql = format!(
-        "{} WHERE tenant_id = ?1 AND deleted_at IS NULL ORDER BY created_at, id",
-        rows::table_of(Kind::Pipeline).ok_or_else(no_table)?.select()
-    );
-    query_rows(conn, &sql, vec![rows::uuid(tenant.uuid())], rows::pipeline)
 }
 
 pub(crate) fn stage_history(conn: &Connection, tenant: TenantId, deal: Uuid) -> Result<Vec<StageChange>> {

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry, Changes};
 use crm_core::kind::{ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta, Stored};
 use crm_core::model::{
-    Activity, ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Membership, Pipeline, RefreshToken,
+    Activity, ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Membership, RefreshToken,
     StageChange, Tenant, User,
 };
 use crm_core::store::Entity;
@@ -463,10 +463,6 @@ fn typed<T: Stored>(row: &Row) -> R<T> {
 
 fn bad_record(e: Box<dyn std::error::Error + Send + Sync>) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Null, e)
-}
-
-pub(crate) fn pipeline(row: &Row) -> R<Pipeline> {
-    typed(row)
 }
 
 pub(crate) fn activity(row: &Row) -> R<Activity> {

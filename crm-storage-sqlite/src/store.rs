@@ -7,9 +7,11 @@ use async_trait::async_trait;
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
     Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
-    Member, Membership, Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    Member, Membership, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
-use crm_core::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
+use crm_core::store::{
+    ChangeSet, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, TimeCursor,
+};
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use rusqlite::types::Value;
 use uuid::Uuid;
@@ -67,7 +69,37 @@ fn uuid(id: Uuid) -> Value {
 const PREPARED_BY_CALLER: usize = 16;
 
 #[async_trait]
-impl Store for SqliteStore {
+impl RecordStore for SqliteStore {
+    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| read::get(c, tenant, kind, id)).await
+    }
+
+    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+        let tenant = scope.tenant_id();
+        let query = query.clone();
+        self.conns.read(move |c| read::list(c, tenant, &query)).await
+    }
+
+    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
+        let tenant = scope.tenant_id();
+        // A create or an update is prepared here, off the one writer thread; an import's batch
+        // (milliseconds of work) on the writer, not on the async runtime.
+        if changes.writes.len() <= PREPARED_BY_CALLER {
+            let prepared = write::prepare(tenant, changes)?;
+            self.conns.commit(move |c| write::commit(c, prepared)).await
+        } else {
+            self.conns.commit(move |c| write::commit(c, write::prepare(tenant, changes)?)).await
+        }
+    }
+
+    async fn ping(&self) -> Result<()> {
+        SqliteStore::ping(self).await
+    }
+}
+
+#[async_trait]
+impl IdentityStore for SqliteStore {
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
         self.conns.read(move |c| read::tenant_by(c, "id", uuid(id.uuid()))).await
     }
@@ -96,22 +128,34 @@ impl Store for SqliteStore {
         self.conns.read(move |c| read::members(c, tenant)).await
     }
 
-    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
-        let tenant = scope.tenant_id();
-        self.conns.read(move |c| read::get(c, tenant, kind, id)).await
+    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>> {
+        self.conns.read(move |c| read::credential(c, user_id)).await
     }
 
-    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>> {
         let tenant = scope.tenant_id();
-        let query = query.clone();
-        self.conns.read(move |c| read::list(c, tenant, &query)).await
+        self.conns.read(move |c| read::refresh_token(c, tenant, id.uuid())).await
     }
 
-    async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {
+    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>> {
         let tenant = scope.tenant_id();
-        self.conns.read(move |c| read::pipelines(c, tenant)).await
+        self.conns.read(move |c| read::api_key(c, tenant, id.uuid())).await
     }
 
+    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| read::api_keys(c, tenant)).await
+    }
+
+    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>> {
+        let tenant = scope.tenant_id();
+        let key = key.to_owned();
+        self.conns.read(move |c| read::login_failures(c, tenant, &key)).await
+    }
+}
+
+#[async_trait]
+impl HistoryStore for SqliteStore {
     async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>> {
         let tenant = scope.tenant_id();
         self.conns.read(move |c| read::stage_history(c, tenant, deal_id.uuid())).await
@@ -144,32 +188,10 @@ impl Store for SqliteStore {
         let tenant = scope.tenant_id();
         self.conns.read(move |c| read::outbox(c, tenant, after, limit)).await
     }
+}
 
-    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>> {
-        self.conns.read(move |c| read::credential(c, user_id)).await
-    }
-
-    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>> {
-        let tenant = scope.tenant_id();
-        self.conns.read(move |c| read::refresh_token(c, tenant, id.uuid())).await
-    }
-
-    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>> {
-        let tenant = scope.tenant_id();
-        self.conns.read(move |c| read::api_key(c, tenant, id.uuid())).await
-    }
-
-    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>> {
-        let tenant = scope.tenant_id();
-        self.conns.read(move |c| read::api_keys(c, tenant)).await
-    }
-
-    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>> {
-        let tenant = scope.tenant_id();
-        let key = key.to_owned();
-        self.conns.read(move |c| read::login_failures(c, tenant, &key)).await
-    }
-
+#[async_trait]
+impl IdempotencyStore for SqliteStore {
     async fn idempotency_record(
         &self,
         scope: &Scope,
@@ -179,21 +201,5 @@ impl Store for SqliteStore {
         let tenant = scope.tenant_id();
         let (principal, key) = (principal.to_owned(), key.to_owned());
         self.conns.read(move |c| read::idempotency_record(c, tenant, &principal, &key)).await
-    }
-
-    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
-        let tenant = scope.tenant_id();
-        // A create or an update is prepared here, off the one writer thread; an import's batch
-        // (milliseconds of work) on the writer, not on the async runtime.
-        if changes.writes.len() <= PREPARED_BY_CALLER {
-            let prepared = write::prepare(tenant, changes)?;
-            self.conns.commit(move |c| write::commit(c, prepared)).await
-        } else {
-            self.conns.commit(move |c| write::commit(c, write::prepare(tenant, changes)?)).await
-        }
-    }
-
-    async fn ping(&self) -> Result<()> {
-        SqliteStore::ping(self).await
     }
 }

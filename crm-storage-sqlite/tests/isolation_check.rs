@@ -7,13 +7,14 @@ use async_trait::async_trait;
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
     Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, Lead,
-    LoginFailures, Member, Membership, NewLead, Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant,
-    User,
+    LoginFailures, Member, Membership, NewLead, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
-use crm_core::store::{ChangeSet, Entity, ListQuery, TimeCursor};
+use crm_core::store::{
+    ChangeSet, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, TimeCursor,
+};
 use crm_core::testkit::isolation::IsolationCheck;
 use crm_core::testkit::{deterministic_crm, tenant};
-use crm_core::{DomainEvent, ListRequest, Result, Scope, Store, TenantId, UserId};
+use crm_core::{DomainEvent, ListRequest, Result, Scope, TenantId, UserId};
 use crm_storage_sqlite::SqliteStore;
 use uuid::Uuid;
 
@@ -24,46 +25,60 @@ struct LeakingStore {
     first_scope: Mutex<Option<Scope>>,
 }
 
-/// The `Store` impl: the listed methods delegate to `inner`, the rest are written out.
-macro_rules! store_delegating {
-    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)* { $($own:tt)* }) => {
+/// Delegates whole traits to `inner`.
+macro_rules! delegate {
+    ($($store:ident { $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)* })*) => {$(
         #[async_trait]
-        impl Store for LeakingStore {
+        impl $store for LeakingStore {
             $(async fn $name(&self, $($arg: $ty),*) -> $ret { self.inner.$name($($arg),*).await })*
-            $($own)*
         }
-    };
+    )*};
 }
 
-store_delegating! {
-    tenant(id: TenantId) -> Result<Option<Tenant>>;
-    tenant_by_slug(slug: &str) -> Result<Option<Tenant>>;
-    user(id: UserId) -> Result<Option<User>>;
-    user_by_email(email: &str) -> Result<Option<User>>;
-    membership(scope: &Scope, user_id: UserId) -> Result<Option<Membership>>;
-    members(scope: &Scope) -> Result<Vec<Member>>;
-    get(scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>>;
-    pipelines(scope: &Scope) -> Result<Vec<Pipeline>>;
-    stage_history(scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>>;
-    activities_for(scope: &Scope, target: ActivityTarget, before: Option<TimeCursor>, limit: u32) -> Result<Vec<Activity>>;
-    audit_log(scope: &Scope, query: &AuditQuery, before: Option<TimeCursor>, limit: u32) -> Result<Vec<AuditEntry>>;
-    outbox(scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
-    credential(user_id: UserId) -> Result<Option<Credential>>;
-    refresh_token(scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>>;
-    api_key(scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>>;
-    api_keys(scope: &Scope) -> Result<Vec<ApiKey>>;
-    login_failures(scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
-    idempotency_record(scope: &Scope, principal: &str, key: &str) -> Result<Option<IdempotencyRecord>>;
-    {
-        async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
-            let first = self.first_scope.lock().unwrap().clone();
-            self.inner.list(first.as_ref().unwrap_or(scope), query).await
-        }
+delegate! {
+    IdentityStore {
+        tenant(id: TenantId) -> Result<Option<Tenant>>;
+        tenant_by_slug(slug: &str) -> Result<Option<Tenant>>;
+        user(id: UserId) -> Result<Option<User>>;
+        user_by_email(email: &str) -> Result<Option<User>>;
+        credential(user_id: UserId) -> Result<Option<Credential>>;
+        membership(scope: &Scope, user_id: UserId) -> Result<Option<Membership>>;
+        members(scope: &Scope) -> Result<Vec<Member>>;
+        refresh_token(scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>>;
+        api_key(scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>>;
+        api_keys(scope: &Scope) -> Result<Vec<ApiKey>>;
+        login_failures(scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
+    }
+    HistoryStore {
+        audit_log(scope: &Scope, query: &AuditQuery, before: Option<TimeCursor>, limit: u32) -> Result<Vec<AuditEntry>>;
+        outbox(scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
+        stage_history(scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>>;
+        activities_for(scope: &Scope, target: ActivityTarget, before: Option<TimeCursor>, limit: u32) -> Result<Vec<Activity>>;
+    }
+    IdempotencyStore {
+        idempotency_record(scope: &Scope, principal: &str, key: &str) -> Result<Option<IdempotencyRecord>>;
+    }
+}
 
-        async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
-            self.first_scope.lock().unwrap().get_or_insert_with(|| scope.clone());
-            self.inner.commit(scope, changes).await
-        }
+/// Lists with the first scope it committed in: the leak.
+#[async_trait]
+impl RecordStore for LeakingStore {
+    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
+        self.inner.get(scope, kind, id).await
+    }
+
+    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+        let first = self.first_scope.lock().unwrap().clone();
+        self.inner.list(first.as_ref().unwrap_or(scope), query).await
+    }
+
+    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
+        self.first_scope.lock().unwrap().get_or_insert_with(|| scope.clone());
+        self.inner.commit(scope, changes).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::Crm;
 use super::draft::Draft;
+use super::list::MAX_LIMIT;
 use super::records::on_current;
 use crate::audit::AuditAction;
 use crate::error::{Error, FieldError, Result};
@@ -36,7 +37,7 @@ impl Crm {
     /// Creates a pipeline (admins). The tenant's first pipeline is its default.
     pub async fn create_pipeline(&self, scope: &Scope, new: NewPipeline) -> Result<Pipeline> {
         self.authorize(scope, Action::Create, Resource::Pipeline)?;
-        let is_default = self.store_ref().pipelines(scope).await?.is_empty();
+        let is_default = self.all_pipelines(scope).await?.is_empty();
         let mut draft = self.draft(scope);
         let pipeline = self.prepare_pipeline(&mut draft, new, is_default)?;
         self.commit(draft).await?;
@@ -108,7 +109,28 @@ impl Crm {
     /// The tenant's pipelines, oldest first.
     pub async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {
         self.authorize(scope, Action::Read, Resource::Pipeline)?;
-        self.store_ref().pipelines(scope).await
+        self.all_pipelines(scope).await
+    }
+
+    /// Every pipeline of the tenant, oldest first, read through the generic list page by page.
+    async fn all_pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {
+        let mut query = ListQuery::new(Kind::Pipeline);
+        query.limit = MAX_LIMIT;
+        let mut pipelines = Vec::new();
+        loop {
+            let page = self.store_ref().list(scope, &query).await?;
+            let last_page = page.len() < query.limit as usize;
+            for entity in page {
+                let pipeline = Pipeline::from_entity(entity)?;
+                query.after = Some(pipeline.meta.id.uuid());
+                pipelines.push(pipeline);
+            }
+            if last_page {
+                break;
+            }
+        }
+        pipelines.sort_by_key(|p| (p.meta.created_at, p.meta.id.uuid()));
+        Ok(pipelines)
     }
 
     /// One pipeline.
@@ -152,7 +174,7 @@ impl Crm {
     /// Fills in the default pipeline and its first stage where a new deal names none.
     pub(crate) async fn resolve_pipeline_defaults(&self, draft: &mut Draft, deal: &mut Deal) -> Result<()> {
         if deal.pipeline_id.uuid().is_nil() {
-            let pipelines = self.store_ref().pipelines(&draft.scope).await?;
+            let pipelines = self.all_pipelines(&draft.scope).await?;
             for p in &pipelines {
                 draft.pipelines.insert(p.meta.id.uuid(), Some(p.clone()));
             }

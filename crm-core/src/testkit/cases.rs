@@ -33,11 +33,14 @@ use crate::model::{
     Account, AccountPatch, Activity, ActivityKind, ActivityPatch, ActivityTarget, Contact, ContactPatch,
     CustomFields, Deal, DealPatch, Kind, Lead, LeadPatch, LeadStatus, Member, Membership, Money, NewAccount,
     NewActivity, NewContact, NewDeal, NewLead, NewMember, NewPipeline, NewStage, NewTenant, NewUser,
-    Pipeline, PipelinePatch, Record, StageChange, StageKind, Tenant, User,
+    PipelinePatch, Record, StageChange, StageKind, Tenant, User,
 };
 use crate::scope::{Actor, Principal, Role, Scope, TenantId, UserId};
 use crate::service::{ConvertLead, Crm, ListRequest, TimelineItem};
-use crate::store::{ChangeSet, Entity, Filter, ListQuery, Store, TimeCursor};
+use crate::store::{
+    ChangeSet, Entity, Filter, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, Store,
+    TimeCursor,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -2684,7 +2687,27 @@ fn gated(crm: &Crm) -> (Crm, Arc<Gate>) {
 }
 
 #[async_trait]
-impl Store for SharedStore {
+impl RecordStore for SharedStore {
+    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
+        self.inner.get(scope, kind, id).await
+    }
+    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+        self.inner.list(scope, query).await
+    }
+    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
+        self.gate.pass().await;
+        if self.fail_commits.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable("commit refused by the conformance test".into()));
+        }
+        self.inner.commit(scope, changes).await
+    }
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+}
+
+#[async_trait]
+impl IdentityStore for SharedStore {
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
         self.inner.tenant(id).await
     }
@@ -2702,39 +2725,6 @@ impl Store for SharedStore {
     }
     async fn members(&self, scope: &Scope) -> Result<Vec<Member>> {
         self.inner.members(scope).await
-    }
-    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
-        self.inner.get(scope, kind, id).await
-    }
-    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
-        self.inner.list(scope, query).await
-    }
-    async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {
-        self.inner.pipelines(scope).await
-    }
-    async fn stage_history(&self, scope: &Scope, deal_id: crate::model::DealId) -> Result<Vec<StageChange>> {
-        self.inner.stage_history(scope, deal_id).await
-    }
-    async fn activities_for(
-        &self,
-        scope: &Scope,
-        target: ActivityTarget,
-        before: Option<TimeCursor>,
-        limit: u32,
-    ) -> Result<Vec<Activity>> {
-        self.inner.activities_for(scope, target, before, limit).await
-    }
-    async fn audit_log(
-        &self,
-        scope: &Scope,
-        query: &AuditQuery,
-        before: Option<TimeCursor>,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>> {
-        self.inner.audit_log(scope, query, before, limit).await
-    }
-    async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>> {
-        self.inner.outbox(scope, after, limit).await
     }
     async fn credential(&self, user_id: UserId) -> Result<Option<crate::model::Credential>> {
         self.inner.credential(user_id).await
@@ -2759,6 +2749,38 @@ impl Store for SharedStore {
     async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<crate::model::LoginFailures>> {
         self.inner.login_failures(scope, key).await
     }
+}
+
+#[async_trait]
+impl HistoryStore for SharedStore {
+    async fn stage_history(&self, scope: &Scope, deal_id: crate::model::DealId) -> Result<Vec<StageChange>> {
+        self.inner.stage_history(scope, deal_id).await
+    }
+    async fn activities_for(
+        &self,
+        scope: &Scope,
+        target: ActivityTarget,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<Activity>> {
+        self.inner.activities_for(scope, target, before, limit).await
+    }
+    async fn audit_log(
+        &self,
+        scope: &Scope,
+        query: &AuditQuery,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        self.inner.audit_log(scope, query, before, limit).await
+    }
+    async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>> {
+        self.inner.outbox(scope, after, limit).await
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SharedStore {
     async fn idempotency_record(
         &self,
         scope: &Scope,
@@ -2766,13 +2788,6 @@ impl Store for SharedStore {
         key: &str,
     ) -> Result<Option<crate::model::IdempotencyRecord>> {
         self.inner.idempotency_record(scope, principal, key).await
-    }
-    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
-        self.gate.pass().await;
-        if self.fail_commits.load(Ordering::SeqCst) {
-            return Err(Error::Unavailable("commit refused by the conformance test".into()));
-        }
-        self.inner.commit(scope, changes).await
     }
 }
 

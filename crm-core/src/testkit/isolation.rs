@@ -7,9 +7,9 @@
 //! swallowed by the code under test, a panic cannot. What each call checks:
 //! - scoped reads: every row carries the scope's tenant (and the kind, id, deal or target
 //!   asked for);
-//! - members, which carry no tenant id: each is cross-checked through [`Store::membership`];
+//! - members, which carry no tenant id: each is cross-checked through [`IdentityStore::membership`](crate::store::IdentityStore::membership);
 //! - unscoped reads (tenant, user, credential): what came back is what was asked for;
-//! - [`Store::commit`]: every written row, audit entry, event and idempotency claim carries the
+//! - [`RecordStore::commit`](crate::store::RecordStore::commit): every written row, audit entry, event and idempotency claim carries the
 //!   scope's tenant or none (users and credentials are global).
 
 use std::fmt::Debug;
@@ -22,10 +22,13 @@ use crate::error::Result;
 use crate::event::DomainEvent;
 use crate::model::{
     Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
-    Member, Membership, Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    Member, Membership, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crate::scope::{Scope, TenantId, UserId};
-use crate::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor, Write};
+use crate::store::{
+    ChangeSet, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, Store,
+    TimeCursor, Write,
+};
 
 /// Wraps a store and panics when a call crosses a tenant (see the module docs).
 #[derive(Debug)]
@@ -88,7 +91,40 @@ fn write_tenant(write: &Write) -> Option<TenantId> {
 }
 
 #[async_trait]
-impl<S: Store> Store for IsolationCheck<S> {
+impl<S: Store> RecordStore for IsolationCheck<S> {
+    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
+        let entity = self.inner.get(scope, kind, id).await?;
+        if let Some(e) = &entity {
+            check(record_in(scope, kind, e) == Some(id), "another record than the id asked for", e);
+        }
+        Ok(entity)
+    }
+
+    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+        let rows = self.inner.list(scope, query).await?;
+        for row in &rows {
+            record_in(scope, query.kind, row);
+        }
+        Ok(rows)
+    }
+
+    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
+        let tenant = scope.tenant_id();
+        for write in &changes.writes {
+            check(write_tenant(write).is_none_or(|t| t == tenant), "a write for another tenant", write);
+        }
+        all_in(scope, "an audit entry for another tenant", &changes.audit, |e| e.tenant_id);
+        all_in(scope, "an event for another tenant", &changes.events, |e| e.tenant_id);
+        self.inner.commit(scope, changes).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+}
+
+#[async_trait]
+impl<S: Store> IdentityStore for IsolationCheck<S> {
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
         let tenant = self.inner.tenant(id).await?;
         if let Some(t) = &tenant {
@@ -143,28 +179,48 @@ impl<S: Store> Store for IsolationCheck<S> {
         Ok(members)
     }
 
-    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
-        let entity = self.inner.get(scope, kind, id).await?;
-        if let Some(e) = &entity {
-            check(record_in(scope, kind, e) == Some(id), "another record than the id asked for", e);
+    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>> {
+        let credential = self.inner.credential(user_id).await?;
+        if let Some(c) = &credential {
+            check(c.user_id == user_id, "another user's credential", &c.user_id);
         }
-        Ok(entity)
+        Ok(credential)
     }
 
-    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
-        let rows = self.inner.list(scope, query).await?;
-        for row in &rows {
-            record_in(scope, query.kind, row);
+    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>> {
+        let token = self.inner.refresh_token(scope, id).await?;
+        if let Some(t) = &token {
+            check(
+                t.tenant_id == scope.tenant_id() && t.id == id,
+                "another refresh token",
+                &(t.tenant_id, t.id),
+            );
         }
-        Ok(rows)
+        Ok(token)
     }
 
-    async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {
-        let pipelines = self.inner.pipelines(scope).await?;
-        all_in(scope, "a pipeline of another tenant", &pipelines, |p| p.meta.tenant_id);
-        Ok(pipelines)
+    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>> {
+        let key = self.inner.api_key(scope, id).await?;
+        if let Some(k) = &key {
+            check(k.tenant_id == scope.tenant_id() && k.id == id, "another API key", &(k.tenant_id, k.id));
+        }
+        Ok(key)
     }
 
+    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>> {
+        let keys = self.inner.api_keys(scope).await?;
+        all_in(scope, "an API key of another tenant", &keys, |k| k.tenant_id);
+        Ok(keys)
+    }
+
+    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>> {
+        // A count names no tenant: there is nothing in the answer to check.
+        self.inner.login_failures(scope, key).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> HistoryStore for IsolationCheck<S> {
     async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>> {
         let changes = self.inner.stage_history(scope, deal_id).await?;
         all_in(scope, "a stage change of another tenant", &changes, |c| c.tenant_id);
@@ -206,46 +262,10 @@ impl<S: Store> Store for IsolationCheck<S> {
         all_in(scope, "an event of another tenant", &events, |e| e.tenant_id);
         Ok(events)
     }
+}
 
-    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>> {
-        let credential = self.inner.credential(user_id).await?;
-        if let Some(c) = &credential {
-            check(c.user_id == user_id, "another user's credential", &c.user_id);
-        }
-        Ok(credential)
-    }
-
-    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>> {
-        let token = self.inner.refresh_token(scope, id).await?;
-        if let Some(t) = &token {
-            check(
-                t.tenant_id == scope.tenant_id() && t.id == id,
-                "another refresh token",
-                &(t.tenant_id, t.id),
-            );
-        }
-        Ok(token)
-    }
-
-    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>> {
-        let key = self.inner.api_key(scope, id).await?;
-        if let Some(k) = &key {
-            check(k.tenant_id == scope.tenant_id() && k.id == id, "another API key", &(k.tenant_id, k.id));
-        }
-        Ok(key)
-    }
-
-    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>> {
-        let keys = self.inner.api_keys(scope).await?;
-        all_in(scope, "an API key of another tenant", &keys, |k| k.tenant_id);
-        Ok(keys)
-    }
-
-    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>> {
-        // A count names no tenant: there is nothing in the answer to check.
-        self.inner.login_failures(scope, key).await
-    }
-
+#[async_trait]
+impl<S: Store> IdempotencyStore for IsolationCheck<S> {
     async fn idempotency_record(
         &self,
         scope: &Scope,
@@ -258,19 +278,5 @@ impl<S: Store> Store for IsolationCheck<S> {
             check(ok, "another idempotency record", &(r.tenant_id, &r.principal, &r.key));
         }
         Ok(record)
-    }
-
-    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
-        let tenant = scope.tenant_id();
-        for write in &changes.writes {
-            check(write_tenant(write).is_none_or(|t| t == tenant), "a write for another tenant", write);
-        }
-        all_in(scope, "an audit entry for another tenant", &changes.audit, |e| e.tenant_id);
-        all_in(scope, "an event for another tenant", &changes.events, |e| e.tenant_id);
-        self.inner.commit(scope, changes).await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
     }
 }

@@ -14,6 +14,21 @@
 //! logins, tokens and API keys). The suite is the same for every store; differences between stores are not
 //! allowed to show. Every test runs its store inside an [`isolation::IsolationCheck`], so any
 //! row that crosses a tenant anywhere in the suite fails the test.
+//!
+//! # What a host's own store implements
+//! A [`Store`] is the four traits of [`crate::store`], split by subject; a type implementing all
+//! four is a `Store` automatically. What each covers, and which part of the suite proves it:
+//!
+//! | trait | methods | proved by |
+//! |---|---|---|
+//! | [`RecordStore`](crate::store::RecordStore) | `get`, `list`, `commit`, `ping`: every record kind through one generic path (rows of a [`KindDef`](crate::kind::KindDef)), and the atomic commit of a change set | [`cases`] (records, lists, search, custom fields, conversion, conflicts), [`bulk`], [`edges`], [`hostile`] (input core never made), [`races`], [`model`] |
+//! | [`IdentityStore`](crate::store::IdentityStore) | tenants, users, credentials, memberships, refresh tokens, API keys, login throttling | [`identity`], [`identity_model`], the tenant and member cases of [`cases`] |
+//! | [`HistoryStore`](crate::store::HistoryStore) | audit log, outbox, stage history, timeline activities | the audit, outbox, stage and timeline cases of [`cases`] |
+//! | [`IdempotencyStore`](crate::store::IdempotencyStore) | idempotency records | [`idempotency`] |
+//!
+//! A new record kind adds no store method: its description and migration are all a store
+//! needs. A new subsystem (jobs, webhooks) adds a trait of its own and a module here.
+//! [`outage::Outage`] takes any store down, for testing how an outage reaches callers.
 
 /// Asserts that a result is an error matching the pattern, e.g. `Error::NotFound`.
 macro_rules! assert_err {

@@ -15,10 +15,13 @@ use crate::error::{Error, Result};
 use crate::event::DomainEvent;
 use crate::model::{
     Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
-    Member, Membership, Pipeline, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    Member, Membership, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crate::scope::{Scope, TenantId, UserId};
-use crate::store::{ChangeSet, Entity, ListQuery, Store, TimeCursor};
+use crate::store::{
+    ChangeSet, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, Store,
+    TimeCursor,
+};
 
 /// Wraps a store; see the module docs.
 #[derive(Debug)]
@@ -60,7 +63,27 @@ impl<S: Store> Outage<S> {
 }
 
 #[async_trait]
-impl<S: Store> Store for Outage<S> {
+impl<S: Store> RecordStore for Outage<S> {
+    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
+        self.check()?;
+        self.inner.get(scope, kind, id).await
+    }
+    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+        self.check()?;
+        self.inner.list(scope, query).await
+    }
+    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
+        self.check()?;
+        self.inner.commit(scope, changes).await
+    }
+    async fn ping(&self) -> Result<()> {
+        self.check()?;
+        self.inner.ping().await
+    }
+}
+
+#[async_trait]
+impl<S: Store> IdentityStore for Outage<S> {
     async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
         self.check()?;
         self.inner.tenant(id).await
@@ -85,18 +108,30 @@ impl<S: Store> Store for Outage<S> {
         self.check()?;
         self.inner.members(scope).await
     }
-    async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>> {
+    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>> {
         self.check()?;
-        self.inner.get(scope, kind, id).await
+        self.inner.credential(user_id).await
     }
-    async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
+    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>> {
         self.check()?;
-        self.inner.list(scope, query).await
+        self.inner.refresh_token(scope, id).await
     }
-    async fn pipelines(&self, scope: &Scope) -> Result<Vec<Pipeline>> {
+    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>> {
         self.check()?;
-        self.inner.pipelines(scope).await
+        self.inner.api_key(scope, id).await
     }
+    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>> {
+        self.check()?;
+        self.inner.api_keys(scope).await
+    }
+    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>> {
+        self.check()?;
+        self.inner.login_failures(scope, key).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> HistoryStore for Outage<S> {
     async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>> {
         self.check()?;
         self.inner.stage_history(scope, deal_id).await
@@ -125,26 +160,10 @@ impl<S: Store> Store for Outage<S> {
         self.check()?;
         self.inner.outbox(scope, after, limit).await
     }
-    async fn credential(&self, user_id: UserId) -> Result<Option<Credential>> {
-        self.check()?;
-        self.inner.credential(user_id).await
-    }
-    async fn refresh_token(&self, scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>> {
-        self.check()?;
-        self.inner.refresh_token(scope, id).await
-    }
-    async fn api_key(&self, scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>> {
-        self.check()?;
-        self.inner.api_key(scope, id).await
-    }
-    async fn api_keys(&self, scope: &Scope) -> Result<Vec<ApiKey>> {
-        self.check()?;
-        self.inner.api_keys(scope).await
-    }
-    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>> {
-        self.check()?;
-        self.inner.login_failures(scope, key).await
-    }
+}
+
+#[async_trait]
+impl<S: Store> IdempotencyStore for Outage<S> {
     async fn idempotency_record(
         &self,
         scope: &Scope,
@@ -153,13 +172,5 @@ impl<S: Store> Store for Outage<S> {
     ) -> Result<Option<IdempotencyRecord>> {
         self.check()?;
         self.inner.idempotency_record(scope, principal, key).await
-    }
-    async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
-        self.check()?;
-        self.inner.commit(scope, changes).await
-    }
-    async fn ping(&self) -> Result<()> {
-        self.check()?;
-        self.inner.ping().await
     }
 }
