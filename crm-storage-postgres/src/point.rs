@@ -36,11 +36,11 @@ impl PointRead {
     /// formatting the column list is a good part of the client's work for a point read.
     pub fn record(kind: Kind) -> Option<&'static PointRead> {
         static READS: LazyLock<Vec<(Kind, PointRead)>> = LazyLock::new(|| {
-            [Kind::Pipeline, Kind::Lead, Kind::Contact, Kind::Account, Kind::Deal, Kind::Activity]
-                .into_iter()
-                .filter_map(|kind| {
-                    let table = rows::table_of(kind)?;
-                    Some((kind, PointRead::new(table, "get", "t.id = $2 AND t.deleted_at IS NULL")))
+            crm_core::kind::RECORD_KINDS
+                .iter()
+                .filter_map(|def| {
+                    let table = rows::table_of(def.kind)?;
+                    Some((def.kind, PointRead::new(table, "get", "t.id = $2 AND t.deleted_at IS NULL")))
                 })
                 .collect()
         });

@@ -1,6 +1,6 @@
 //! SQLite errors mapped to the core's meanings, in one place.
 
-use crm_core::Error;
+use crm_core::{Conflict, Error};
 use rusqlite::ErrorCode;
 
 /// Maps a driver error: constraint clashes become `Conflict`, a busy or locked database
@@ -12,6 +12,9 @@ pub(crate) fn map(err: rusqlite::Error) -> Error {
                 let message = message.as_deref().unwrap_or_default();
                 if let Some(field) = unique_field(message) {
                     return Error::taken(field);
+                }
+                if message.starts_with("FOREIGN KEY constraint failed") {
+                    return Error::Conflict(Conflict::Link);
                 }
             }
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {

@@ -75,9 +75,9 @@ pub(crate) fn get(conn: &Connection, tenant: TenantId, kind: Kind, id: Uuid) -> 
     let Some(table) = rows::table_of(kind) else { return Ok(None) };
     // Built once per table: formatting the column list took a good part of a point read.
     static SQL: LazyLock<HashMap<&'static str, String>> = LazyLock::new(|| {
-        [Kind::Pipeline, Kind::Lead, Kind::Contact, Kind::Account, Kind::Deal, Kind::Activity]
-            .into_iter()
-            .filter_map(rows::table_of)
+        crm_core::kind::RECORD_KINDS
+            .iter()
+            .filter_map(|def| rows::table_of(def.kind))
             .map(|t| {
                 (t.name, format!("{} WHERE tenant_id = ?1 AND id = ?2 AND deleted_at IS NULL", t.select()))
             })

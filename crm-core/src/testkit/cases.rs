@@ -306,9 +306,10 @@ pub async fn tenant_creation_makes_owner_and_default_pipeline(crm: Crm) {
     assert!(list_all::<Lead>(&crm, &beta.owner_scope, ListRequest::new()).await.is_empty());
 }
 
-/// Unique constraints the store itself enforces (past any check in core, as in a race) come
-/// back as the field that is taken, and the change set writes nothing.
-pub async fn store_unique_violations_name_the_field(crm: Crm) {
+/// Constraints the store itself enforces (past any check in core, as in a race) come back by
+/// meaning: a unique one as the field that is taken, a reference as a link that no longer
+/// holds; the change set writes nothing.
+pub async fn store_constraint_violations_say_what_conflicted(crm: Crm) {
     let acme = tenant(&crm, "Acme").await;
     let s = &acme.owner_scope;
     let lead = crm.create::<Lead>(s, named("Doe")).await.unwrap();
@@ -335,6 +336,17 @@ pub async fn store_unique_violations_name_the_field(crm: Crm) {
         assert_err!(result, Error::Conflict(Conflict::Unique { field: ref taken }) if taken == field);
     }
     assert_eq!(crm.get(s, lead.meta.id).await.unwrap(), lead);
+
+    let contact = crm.create::<Contact>(s, person("Ann", "Lee")).await.unwrap();
+    let mut orphan = contact.clone();
+    orphan.meta.id = Id::from_uuid(uuid::Uuid::from_u128(0xac40));
+    orphan.account_id = Some(Id::from_uuid(uuid::Uuid::from_u128(0xac41)));
+    let changes = ChangeSet {
+        writes: vec![crate::store::Write::Insert(crate::kind::Stored::to_entity(&orphan))],
+        ..ChangeSet::default()
+    };
+    assert_err!(crm.store().commit(s, changes).await, Error::Conflict(Conflict::Link));
+    assert_err!(crm.get(s, orphan.meta.id).await, Error::NotFound);
 }
 
 /// Creating a tenant with a slug that is taken is a Conflict and writes nothing.

@@ -138,7 +138,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@cases $make;
             tenant_creation_makes_owner_and_default_pipeline,
             duplicate_slug_is_conflict,
-            store_unique_violations_name_the_field,
+            store_constraint_violations_say_what_conflicted,
             invalid_tenant_input_names_fields,
             scope_for_requires_membership,
             lead_crud_round_trip,
