@@ -335,11 +335,26 @@ pub trait RecordStore: Send + Sync + Debug + 'static {
     async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>>;
     /// Live records matching the query, id descending, at most `query.limit`.
     async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>>;
+    /// [`RecordStore::list`], with the page turned into the caller's records by `decode`
+    /// where the rows were read. The default decodes after `list`. A store that reads on a
+    /// thread of its own (SQLite) overrides it to decode there, while the rows are still in
+    /// that core's cache: decoding a 50-row page on the caller's thread instead cost about a
+    /// fifth of the page's time (BENCHMARKS.md, record kinds step 2).
+    async fn list_into(&self, scope: &Scope, query: &ListQuery, decode: PageDecoder) -> Result<DecodedPage> {
+        decode(self.list(scope, query).await?)
+    }
     /// Applies every write, audit entry and event in one transaction, or none of them.
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()>;
     /// Checks that the store answers (readiness probes).
     async fn ping(&self) -> Result<()>;
 }
+
+/// Turns a page of rows into the caller's records, type-erased so that [`RecordStore`] stays
+/// object-safe; core's list passes one per record type and downcasts the result.
+pub type PageDecoder = fn(Vec<Entity>) -> Result<DecodedPage>;
+
+/// A page of records of the type the [`PageDecoder`] made (core's `Vec<R>`).
+pub type DecodedPage = Box<dyn std::any::Any + Send>;
 
 /// Tenants, users, memberships, credentials, tokens, API keys and login throttling.
 #[async_trait]

@@ -1,11 +1,12 @@
 //! Entities ⇄ rows. Record kinds share one path driven by their descriptions (`record`,
 //! `to_row`); identity and history tables keep their column lists and converters here.
 
+use std::borrow::Cow;
 use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry};
-use crm_core::kind::{ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta, Stored};
+use crm_core::kind::{Column, ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta, Stored};
 use crm_core::model::{
     Activity, ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Member, Membership, RefreshToken,
     StageChange, Tenant, User,
@@ -248,7 +249,7 @@ fn record_values(row: RecordRow) -> Option<Vec<Val>> {
 pub(crate) fn typed_val(ty: ColumnType, value: crm_core::kind::Value) -> Option<Val> {
     use crm_core::kind::Value as V;
     Some(match (ty, value) {
-        (ColumnType::Text, V::Text(t)) => Val::Text(Some(t)),
+        (ColumnType::Text, V::Text(t)) => Val::Text(Some(t.into_owned())),
         (ColumnType::Text, V::Null) => Val::Text(None),
         (ColumnType::Int, V::Int(n)) => Val::Int(Some(n)),
         (ColumnType::Int, V::Null) => Val::Int(None),
@@ -444,15 +445,24 @@ pub(crate) fn record(def: &'static KindDef, row: &PgRow) -> R<RecordRow> {
         updated_at: row.try_get(4)?,
         deleted_at: row.try_get(5)?,
     };
-    RecordRow::read(def, meta, |idx, ty| column_value(row, idx, ty), |idx| get_json::<CustomFields>(row, idx))
+    RecordRow::read(def, meta, |idx, c| column_value(row, idx, c), |idx| get_json::<CustomFields>(row, idx))
 }
 
 /// One column as a core value, by its type.
 #[inline]
-fn column_value(row: &PgRow, idx: usize, ty: ColumnType) -> R<crm_core::kind::Value> {
+fn column_value(row: &PgRow, idx: usize, column: &Column) -> R<crm_core::kind::Value> {
     use crm_core::kind::Value as V;
-    Ok(match ty {
-        ColumnType::Text => row.try_get::<Option<String>, _>(idx)?.map_or(V::Null, V::Text),
+    Ok(match column.ty {
+        // An enum's value is one of its static names: borrowed, not allocated.
+        ColumnType::Text if !column.choices.is_empty() => match row.try_get::<Option<&str>, _>(idx)? {
+            Some(text) => {
+                V::Text(column.choice(text).map_or_else(|| Cow::Owned(text.to_owned()), Cow::Borrowed))
+            }
+            None => V::Null,
+        },
+        ColumnType::Text => {
+            row.try_get::<Option<String>, _>(idx)?.map_or(V::Null, |text| V::Text(text.into()))
+        }
         ColumnType::Int => row.try_get::<Option<i64>, _>(idx)?.map_or(V::Null, V::Int),
         ColumnType::Int32 => row.try_get::<Option<i32>, _>(idx)?.map_or(V::Null, |n| V::Int(n.into())),
         ColumnType::Bool => row.try_get::<Option<bool>, _>(idx)?.map_or(V::Null, V::Bool),

@@ -1,11 +1,12 @@
 //! Entities ⇄ rows. Record kinds share one path driven by their descriptions (`record`,
 //! `to_row`); identity and history tables keep their column lists and converters here.
 
+use std::borrow::Cow;
 use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry, Changes};
-use crm_core::kind::{ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta, Stored};
+use crm_core::kind::{Column, ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta, Stored};
 use crm_core::model::{
     Activity, ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Membership, RefreshToken,
     StageChange, Tenant, User,
@@ -13,7 +14,7 @@ use crm_core::model::{
 use crm_core::store::Entity;
 use crm_core::{Actor, DomainEvent, Id, Role};
 use rusqlite::Row;
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use uuid::Uuid;
 
 /// A table's name and columns, in the order of the values the converters produce.
@@ -242,7 +243,7 @@ pub(crate) fn sql_value(value: crm_core::kind::Value) -> Value {
     use crm_core::kind::Value as V;
     match value {
         V::Null => Value::Null,
-        V::Text(text) => Value::Text(text),
+        V::Text(text) => Value::Text(text.into_owned()),
         V::Int(n) => Value::Integer(n),
         V::Bool(b) => Value::Integer(b.into()),
         V::Uuid(id) => uuid(id),
@@ -432,15 +433,24 @@ pub(crate) fn record(def: &'static KindDef, row: &Row) -> R<RecordRow> {
         updated_at: get_time(row, 4)?,
         deleted_at: get_opt_time(row, 5)?,
     };
-    RecordRow::read(def, meta, |idx, ty| column_value(row, idx, ty), |idx| get_json::<CustomFields>(row, idx))
+    RecordRow::read(def, meta, |idx, c| column_value(row, idx, c), |idx| get_json::<CustomFields>(row, idx))
 }
 
 /// One column as a core value, by its type.
 #[inline]
-fn column_value(row: &Row, idx: usize, ty: ColumnType) -> R<crm_core::kind::Value> {
+fn column_value(row: &Row, idx: usize, column: &Column) -> R<crm_core::kind::Value> {
     use crm_core::kind::Value as V;
-    Ok(match ty {
-        ColumnType::Text => row.get::<_, Option<String>>(idx)?.map_or(V::Null, V::Text),
+    Ok(match column.ty {
+        // An enum's value is one of its static names: borrowed, not allocated.
+        ColumnType::Text if !column.choices.is_empty() => match row.get_ref(idx)? {
+            ValueRef::Null => V::Null,
+            ValueRef::Text(bytes) => {
+                let text = std::str::from_utf8(bytes).map_err(|_| bad(idx, "malformed text"))?;
+                V::Text(column.choice(text).map_or_else(|| Cow::Owned(text.to_owned()), Cow::Borrowed))
+            }
+            _ => return Err(bad(idx, "not text")),
+        },
+        ColumnType::Text => row.get::<_, Option<String>>(idx)?.map_or(V::Null, |text| V::Text(text.into())),
         ColumnType::Int | ColumnType::Int32 => row.get::<_, Option<i64>>(idx)?.map_or(V::Null, V::Int),
         ColumnType::Bool => row.get::<_, Option<bool>>(idx)?.map_or(V::Null, V::Bool),
         ColumnType::Uuid => get_opt_id::<()>(row, idx)?.map_or(V::Null, |id| V::Uuid(id.uuid())),

@@ -10,7 +10,8 @@ use crm_core::model::{
     Member, Membership, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{
-    ChangeSet, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, TimeCursor,
+    ChangeSet, DecodedPage, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, PageDecoder,
+    RecordStore, TimeCursor,
 };
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use rusqlite::types::Value;
@@ -79,6 +80,13 @@ impl RecordStore for SqliteStore {
         let tenant = scope.tenant_id();
         let query = query.clone();
         self.conns.read(move |c| read::list(c, tenant, &query)).await
+    }
+
+    async fn list_into(&self, scope: &Scope, query: &ListQuery, decode: PageDecoder) -> Result<DecodedPage> {
+        let tenant = scope.tenant_id();
+        let query = query.clone();
+        // Decoded on the reader thread, where the rows are still in cache.
+        self.conns.read(move |c| decode(read::list(c, tenant, &query)?)).await
     }
 
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {

@@ -29,7 +29,7 @@ impl Part<'_> {
                 [Value::Int(amount), Value::Text(code)] => {
                     let mut money = Map::new();
                     money.insert((*minor).into(), (*amount).into());
-                    money.insert((*currency).into(), code.clone().into());
+                    money.insert((*currency).into(), code.as_ref().into());
                     Json::Object(money)
                 }
                 _ => Json::Null,
@@ -55,7 +55,7 @@ impl Value {
     pub fn to_json(&self) -> Json {
         match self {
             Value::Null => Json::Null,
-            Value::Text(text) => text.clone().into(),
+            Value::Text(text) => text.as_ref().into(),
             Value::Int(n) => (*n).into(),
             Value::Bool(b) => (*b).into(),
             Value::Uuid(id) => id.to_string().into(),

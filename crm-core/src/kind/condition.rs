@@ -77,7 +77,7 @@ pub(crate) fn lower(def: &'static KindDef, filter: &Filter, errors: &mut Vec<Fie
     eq("status", "status", f.status.map(|s| Value::Text(s.as_str().into())));
     eq("owner_id", "owner_id", f.owner_id.map(|u| id(u.uuid())));
     eq("pipeline_id", "pipeline_id", f.pipeline_id.map(|p| id(p.uuid())));
-    eq("stage", "stage", f.stage.clone().map(Value::Text));
+    eq("stage", "stage", f.stage.clone().map(|stage| Value::Text(stage.into())));
     eq("account_id", "account_id", f.account_id.map(|a| id(a.uuid())));
     eq("contact_id", "contact_id", f.contact_id.map(|c| id(c.uuid())));
     // The record an activity is on is one of its one-of references, named by the target's kind.
@@ -107,7 +107,7 @@ pub(crate) fn lower(def: &'static KindDef, filter: &Filter, errors: &mut Vec<Fie
 /// Whether `value` is of a kind `field` can hold.
 fn fits(field: &FieldDef, value: &Value) -> bool {
     match (field.ty, value) {
-        (FieldType::Enum(names), Value::Text(v)) => names.contains(&v.as_str()),
+        (FieldType::Enum(names), Value::Text(v)) => names.contains(&v.as_ref()),
         (FieldType::Key, Value::Text(v)) => validate::is_key(v),
         (FieldType::Text | FieldType::Email | FieldType::Phone, Value::Text(_)) => true,
         (FieldType::Ref(_) | FieldType::Member, Value::Uuid(_)) => true,

@@ -7,6 +7,8 @@
 //! description and the mapping cannot disagree. Stores will bind and decode the values by
 //! [`ColumnType`], once, for every kind.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
@@ -25,8 +27,9 @@ use crate::store::Entity;
 pub enum Value {
     /// No value.
     Null,
-    /// Text, and enum values by wire name.
-    Text(String),
+    /// Text, and enum values by wire name. Borrowed where the text is static (an enum's wire
+    /// name, read or written), so a row of a kind with enum fields allocates nothing for them.
+    Text(Cow<'static, str>),
     /// An integer.
     Int(i64),
     /// True or false.
@@ -88,6 +91,16 @@ pub struct Column {
     pub ty: ColumnType,
     /// Whether it may hold `NULL`.
     pub nullable: bool,
+    /// The values an enum column holds (empty for others): a store reading one can answer
+    /// with the static name instead of allocating the text.
+    pub choices: &'static [&'static str],
+}
+
+impl Column {
+    /// The static wire name equal to `text`, if the column is an enum that has it.
+    pub fn choice(&self, text: &str) -> Option<&'static str> {
+        self.choices.iter().copied().find(|choice| *choice == text)
+    }
 }
 
 impl KindDef {
@@ -98,7 +111,11 @@ impl KindDef {
 
     fn work_out_columns(&self) -> impl Iterator<Item = Column> + '_ {
         self.fields.iter().flat_map(|f| {
-            let column = |name, ty| Column { name, ty, nullable: f.nullable };
+            let choices = match f.ty {
+                FieldType::Enum(values) => values,
+                _ => &[],
+            };
+            let column = |name, ty| Column { name, ty, nullable: f.nullable, choices };
             match (f.column_type(), f.ty) {
                 (Some(ty), _) => [Some(column(f.name, ty)), None],
                 (None, FieldType::Money { minor, currency }) => {
@@ -235,13 +252,13 @@ impl RecordRow {
     pub fn read<E>(
         def: &'static KindDef,
         meta: RowMeta,
-        mut column: impl FnMut(usize, ColumnType) -> std::result::Result<Value, E>,
+        mut column: impl FnMut(usize, &Column) -> std::result::Result<Value, E>,
         custom: impl FnOnce(usize) -> std::result::Result<CustomFields, E>,
     ) -> std::result::Result<Self, E> {
         let mut values = Vec::with_capacity(def.fields.len() + 1);
         let mut idx = META_COLUMNS.len();
         for c in def.columns() {
-            values.push(column(idx, c.ty)?);
+            values.push(column(idx, &c)?);
             idx += 1;
         }
         let custom_fields = if def.custom_fields { Some(custom(idx)?) } else { None };
@@ -269,7 +286,7 @@ impl RecordRow {
             return None;
         }
         let texts = self.def.columns().zip(&self.values).map(|(column, value)| match value {
-            Value::Text(text) if self.def.field(column.name).is_some_and(|f| f.search) => Some(text.as_str()),
+            Value::Text(text) if self.def.field(column.name).is_some_and(|f| f.search) => Some(text.as_ref()),
             _ => None,
         });
         Some(self.def.search_words(texts))
@@ -357,17 +374,17 @@ macro_rules! one_column {
     };
 }
 
-one_column!(String, "text", |v| Value::Text(v.clone()), Value::Text(s) => Ok(s));
+one_column!(String, "text", |v| Value::Text(Cow::Owned(v.clone())), Value::Text(s) => Ok(s.into_owned()));
 one_column!(i32, "a 32-bit integer", |v| Value::Int((*v).into()), Value::Int(n) => {
     i32::try_from(n).map_err(|_| Error::internal("an integer out of range in a row"))
 });
 one_column!(bool, "a boolean", |v| Value::Bool(*v), Value::Bool(b) => Ok(b));
 one_column!(DateTime<Utc>, "a time", |v| Value::Time(*v), Value::Time(t) => Ok(t));
 one_column!(NaiveDate, "a date", |v| Value::Date(*v), Value::Date(d) => Ok(d));
-one_column!(LeadStatus, "a lead status", |v| Value::Text(v.as_str().into()), Value::Text(s) => {
+one_column!(LeadStatus, "a lead status", |v| Value::Text(Cow::Borrowed(v.as_str())), Value::Text(s) => {
     LeadStatus::parse(&s).ok_or_else(|| Error::internal("an unknown lead status in a row"))
 });
-one_column!(ActivityKind, "an activity kind", |v| Value::Text(v.as_str().into()), Value::Text(s) => {
+one_column!(ActivityKind, "an activity kind", |v| Value::Text(Cow::Borrowed(v.as_str())), Value::Text(s) => {
     ActivityKind::parse(&s).ok_or_else(|| Error::internal("an unknown activity kind in a row"))
 });
 one_column!(Vec<Stage>, "stages", |v| Value::Json(serde_json::to_value(v).unwrap_or_default()), Value::Json(j) => {
@@ -408,7 +425,7 @@ impl Columns for Option<Money> {
     #[inline]
     fn put(&self, out: &mut Vec<Value>) {
         match self {
-            Some(m) => out.extend([Value::Int(m.amount_minor), Value::Text(m.currency.clone())]),
+            Some(m) => out.extend([Value::Int(m.amount_minor), Value::Text(Cow::Owned(m.currency.clone()))]),
             None => out.extend([Value::Null, Value::Null]),
         }
     }
@@ -416,7 +433,9 @@ impl Columns for Option<Money> {
     fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
         match (next(values)?, next(values)?) {
             (Value::Null, Value::Null) => Ok(None),
-            (Value::Int(amount_minor), Value::Text(currency)) => Ok(Some(Money { amount_minor, currency })),
+            (Value::Int(amount_minor), Value::Text(currency)) => {
+                Ok(Some(Money { amount_minor, currency: currency.into_owned() }))
+            }
             _ => Err(Error::internal("expected an amount and a currency, or neither, in a row")),
         }
     }

@@ -9,7 +9,7 @@ use crate::id::Id;
 use crate::model::{Link, Record};
 use crate::policy::{Action, Grant, RecordScope};
 use crate::scope::Scope;
-use crate::store::Entity;
+use crate::store::{DecodedPage, Entity};
 
 impl Crm {
     /// Creates a record (lead, contact, account, deal or activity) owned by the caller unless
@@ -96,8 +96,10 @@ impl Crm {
         }
         let limit = query.limit;
         query.limit += 1;
-        let rows = self.store_ref().list(scope, &query).await?;
-        let records = rows.into_iter().map(R::from_entity).collect::<Result<Vec<R>>>()?;
+        let page = self.store_ref().list_into(scope, &query, decode_page::<R>).await?;
+        let records = *page
+            .downcast::<Vec<R>>()
+            .map_err(|_| Error::internal("a store decoded a page into another type"))?;
         Ok(list::page_by_id(records, limit, |r| r.meta().id.uuid()))
     }
 
@@ -213,6 +215,16 @@ impl Crm {
             },
         })
     }
+}
+
+/// A page of rows as records of type `R` (see [`crate::store::RecordStore::list_into`]). A plain
+/// loop: collecting `Result`s in place copied each record several times.
+fn decode_page<R: Record>(rows: Vec<Entity>) -> Result<DecodedPage> {
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        records.push(R::from_entity(row)?);
+    }
+    Ok(Box::new(records))
 }
 
 /// How often a write that states no version is tried again after losing a race to another
