@@ -69,12 +69,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The challenge of every 401: a bearer token (an access token, or an API key, which also goes
+/// in `X-API-Key`).
+pub(crate) const WWW_AUTHENTICATE: &str = "Bearer realm=\"crm\"";
+
 /// Serializes a problem; the request-id middleware fills `request_id` on the way out.
 pub(crate) fn problem_response(problem: Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     let mut response = (status, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(Problem::CONTENT_TYPE));
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 9110 §11.6.1: a 401 names the scheme that would be accepted.
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
+    }
     response.extensions_mut().insert(problem);
     response
 }

@@ -150,7 +150,6 @@ macro_rules! problem_responses {
 
 problem_responses! {
     BadRequest: "The request is not well-formed: malformed JSON, or a path segment that is not UTF-8.";
-    Unauthenticated: "No valid credentials: missing, expired or revoked token or key.";
     Forbidden: "The caller's role may not do this, or `X-Tenant` or the subdomain names another \
         tenant than the credentials'.";
     NotFound: "No such record: unknown, deleted, malformed or another tenant's id, indistinguishably.";
@@ -161,6 +160,24 @@ problem_responses! {
     Invalid: "Invalid input: `errors` names each offending body field or query parameter.";
     Unavailable: "The store does not answer, or the request timed out; retry later.";
     Unexpected: "Any other failure (500, 503, …), always as a problem without internal details.";
+}
+
+/// 401 with the challenge RFC 9110 requires.
+pub(crate) struct Unauthenticated;
+
+impl<'s> ToResponse<'s> for Unauthenticated {
+    fn response() -> (&'s str, RefOr<utoipa::openapi::Response>) {
+        let mut response = problem("No valid credentials: missing, expired or revoked token or key.");
+        let challenge = HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(
+                "`Bearer realm=\"crm\"`: send an access token or an API key as a bearer token \
+                 (or the key in `X-API-Key`).",
+            ))
+            .build();
+        response.headers.insert("WWW-Authenticate".into(), challenge);
+        ("Unauthenticated", response.into())
+    }
 }
 
 /// 429 with the header a client needs to back off.

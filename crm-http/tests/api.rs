@@ -331,7 +331,13 @@ async fn conversion_timeline_members_keys_pipelines_audit_and_import_on(app: Rou
     assert_eq!(send(&app, revoke.body(Body::empty()).unwrap()).await.status, StatusCode::NO_CONTENT);
     let after =
         Request::builder().uri("/api/leads").header("x-api-key", &secret).body(Body::empty()).unwrap();
-    assert_problem(&send(&app, after).await, StatusCode::UNAUTHORIZED);
+    let revoked = send(&app, after).await;
+    assert_problem(&revoked, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        revoked.headers[header::WWW_AUTHENTICATE],
+        "Bearer realm=\"crm\"",
+        "RFC 9110: a 401 names its scheme"
+    );
 
     let pipelines = send(&app, get("/api/pipelines", token)).await;
     assert_eq!(pipelines.body["data"][0]["name"], "Sales");
@@ -344,8 +350,14 @@ async fn conversion_timeline_members_keys_pipelines_audit_and_import_on(app: Rou
     assert_eq!(report.status, StatusCode::OK, "{}", report.body);
     assert_eq!(report.body["created"], 2);
     assert_eq!(report.body["errors"][0]["row"], 1);
+    let before = send(&app, get("/api/leads?limit=200", token)).await.body["data"].as_array().unwrap().len();
     let atomic = send(&app, json_request("POST", "/api/leads/import?mode=atomic", Some(token), &rows)).await;
-    assert_eq!(atomic.body["created"], 0);
+    assert_invalid(&atomic, "[1].email");
+    let after = send(&app, get("/api/leads?limit=200", token)).await.body["data"].as_array().unwrap().len();
+    assert_eq!(before, after, "an atomic import that refuses a row creates nothing");
+    let valid = json!([{"company": "D"}, {"company": "E"}]);
+    let atomic = send(&app, json_request("POST", "/api/leads/import?mode=atomic", Some(token), &valid)).await;
+    assert_eq!((atomic.status, atomic.body["created"].as_u64()), (StatusCode::OK, Some(2)));
 }
 
 #[tokio::test]

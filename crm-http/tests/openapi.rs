@@ -783,7 +783,9 @@ async fn transfer(app: &Router, c: &mut Contract, token: &str) {
     let rows =
         json!([{ "company": "A" }, { "email": "broken" }, { "company": "C", "custom_fields": { "n": 1 } }]);
     c.expect(app, call("POST", "/api/leads/import").token(token).json(rows.clone()), 200).await;
-    c.expect(app, call("POST", "/api/leads/import?mode=atomic").token(token).json(rows), 200).await;
+    let refused =
+        c.expect(app, call("POST", "/api/leads/import?mode=atomic").token(token).json(rows), 422).await;
+    assert_eq!(refused.fields(), ["[1].email"]);
     let csv = "first_name,last_name,email,company,status,custom_fields\n\
                Ada,Lovelace,ada2@example.com,\"Engines, Ltd\",new,\"{\"\"seats\"\": 3}\"\n\
                Bad,Row,not-an-email,,sleeping,\n";

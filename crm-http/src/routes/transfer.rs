@@ -87,7 +87,8 @@ caller sets on create: from `first_name` to `owner_id`, and `custom_fields`."
         )
     ),
     responses(
-        (status = 200, description = "What was created and which rows were refused.", body = ImportReport)
+        (status = 200, description = "What was created and which rows were refused (best effort; \
+            an atomic import that refuses a row answers 422, each field named `[i].<field>` like a body error).", body = ImportReport),
     )
 )]
 pub async fn import_leads(
@@ -121,14 +122,29 @@ pub async fn import_leads(
         }
     };
     if mode == ImportMode::Atomic && !errors.is_empty() {
-        return Ok(axum::Json(ImportReport { created: 0, ids: Vec::new(), errors }).into_response());
+        return Err(refused(errors));
     }
     let (indexes, leads): (Vec<usize>, Vec<NewLead>) = rows.into_iter().unzip();
     let report = state.crm().import::<Lead>(&scope, leads, mode).await?;
     errors.extend(report.errors.into_iter().map(|e| RowError { row: indexes[e.row], errors: e.errors }));
     errors.sort_by_key(|e| e.row);
+    if mode == ImportMode::Atomic && !errors.is_empty() {
+        return Err(refused(errors));
+    }
     let ids: Vec<uuid::Uuid> = report.created.iter().map(|l| l.meta.id.uuid()).collect();
     Ok(axum::Json(ImportReport { created: ids.len(), ids, errors }).into_response())
+}
+
+/// An atomic import that refused rows (so created nothing): a 422 naming each refused field
+/// `[i].<field>`, as a malformed body names it.
+fn refused(errors: Vec<RowError>) -> ApiError {
+    let fields = errors
+        .into_iter()
+        .flat_map(|e| {
+            e.errors.into_iter().map(move |f| FieldError::new(format!("[{}].{}", e.row, f.field), f.message))
+        })
+        .collect();
+    crm_core::Error::Validation(fields).into()
 }
 
 /// Parses CSV rows into leads, column by column from the lead description; cells that cannot
