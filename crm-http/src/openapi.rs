@@ -18,9 +18,7 @@ use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn}
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{
-    Content, HttpMethod, OpenApi as Document, Ref, RefOr, Required, SecurityRequirement, Server,
-};
+use utoipa::openapi::{Content, HttpMethod, OpenApi as Document, Ref, RefOr, Required, SecurityRequirement};
 use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::problem::Problem;
@@ -209,6 +207,40 @@ impl<'s> ToResponse<'s> for RateLimited {
 /// - authenticated `POST` and `PATCH` accept an `Idempotency-Key`;
 /// - anything else the edge can answer is a problem (`default`).
 pub(crate) fn cross_cutting(doc: &mut Document) {
+    each_operation(doc);
+}
+
+/// Points array items that copy a component schema at the component instead: utoipa inlines
+/// the `T` of a generic `Page<T>`, and a generated client should name the item type rather than
+/// declare an anonymous copy of it per list. Done on the JSON (utoipa's types do not read their
+/// own output back).
+fn refer_to_components(json: &mut serde_json::Value) {
+    let components: Vec<(String, serde_json::Value)> = json["components"]["schemas"]
+        .as_object()
+        .map(|schemas| schemas.iter().map(|(name, schema)| (name.clone(), schema.clone())).collect())
+        .unwrap_or_default();
+    refer_items(json, &components);
+}
+
+fn refer_items(node: &mut serde_json::Value, components: &[(String, serde_json::Value)]) {
+    match node {
+        serde_json::Value::Object(map) => {
+            if let Some(items) = map.get_mut("items") {
+                if let Some((name, _)) = components.iter().find(|(_, schema)| schema == items) {
+                    *items = serde_json::json!({ "$ref": format!("#/components/schemas/{name}") });
+                }
+            }
+            map.values_mut().for_each(|value| refer_items(value, components));
+        }
+        serde_json::Value::Array(values) => {
+            values.iter_mut().for_each(|value| refer_items(value, components))
+        }
+        _ => {}
+    }
+}
+
+/// The per-operation additions listed on [`cross_cutting`].
+fn each_operation(doc: &mut Document) {
     for item in doc.paths.paths.values_mut() {
         let operations = [
             (HttpMethod::Get, item.get.as_mut()),
@@ -301,12 +333,14 @@ fn idempotency_key() -> Parameter {
 /// The finished document, serialized once per router.
 #[derive(Clone)]
 pub(crate) struct Served {
-    doc: Arc<Document>,
+    doc: Arc<serde_json::Value>,
     json: Bytes,
 }
 
 impl Served {
     pub(crate) fn new(doc: Document) -> Self {
+        let mut doc = serde_json::to_value(&doc).unwrap_or_default();
+        refer_to_components(&mut doc);
         let json = serde_json::to_vec(&doc).unwrap_or_default();
         Self { doc: Arc::new(doc), json: json.into() }
     }
@@ -333,7 +367,7 @@ pub(crate) async fn document(
         served.json
     } else {
         let mut doc = (*served.doc).clone();
-        doc.servers = Some(vec![Server::new(prefix)]);
+        doc["servers"] = serde_json::json!([{ "url": prefix }]);
         serde_json::to_vec(&doc).unwrap_or_default().into()
     };
     let mut response = json.into_response();

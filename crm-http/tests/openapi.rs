@@ -685,6 +685,21 @@ async fn conversion_and_timelines(app: &Router, c: &mut Contract, token: &str, l
     assert_eq!(kinds, BTreeSet::from(["activity", "change"]), "both kinds of item were checked");
     c.expect(app, call("GET", format!("/api/deals/{deal}/timeline?limit=1")).token(token), 200).await;
     c.expect(app, call("GET", format!("/api/widgets/{lead}/timeline")).token(token), 404).await;
+    // List pages refer to their item schema rather than inlining a copy of it.
+    for (path, item) in [("/api/leads", "Lead"), ("/api/deals", "Deal"), ("/api/activities", "Activity")] {
+        let page = resolve(&c.doc, &c.doc["paths"][path]["get"]["responses"]["200"]).clone();
+        let schema = resolve(&c.doc, &page["content"]["application/json"]["schema"]).clone();
+        let items = &schema["properties"]["data"]["items"];
+        assert_eq!(items["$ref"], json!(format!("#/components/schemas/{item}")), "{path}: {schema}");
+    }
+    // The login's X-Tenant is an optional string, not a nullable one.
+    let login = &c.doc["paths"]["/api/auth/login"]["post"]["parameters"];
+    let tenant = login.as_array().unwrap().iter().find(|p| p["name"] == "X-Tenant").unwrap();
+    assert_eq!((&tenant["required"], &tenant["schema"]["type"]), (&json!(false), &json!("string")));
+    // The document offers exactly the kinds that have a timeline, as an enum a client can check.
+    let parameters = &c.doc["paths"]["/api/{resource}/{id}/timeline"]["get"]["parameters"];
+    let resource = parameters.as_array().unwrap().iter().find(|p| p["name"] == "resource").unwrap();
+    assert_eq!(resource["schema"]["enum"], json!(["leads", "contacts", "accounts", "deals"]));
     c.expect(app, call("GET", format!("/api/leads/{}/timeline", uuid::Uuid::now_v7())).token(token), 404)
         .await;
     c.expect(app, call("GET", format!("/api/leads/{lead}/timeline?limit=0")).token(token), 422).await;

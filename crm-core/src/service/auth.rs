@@ -23,7 +23,8 @@ use crate::validate;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
-    /// The owner's e-mail. An existing user must give their current password.
+    /// The owner's e-mail, which must not have an account yet (409 if it does: such a person
+    /// signs in and creates tenants from there).
     pub email: String,
     /// The owner's password (12–1024 characters, not a common one).
     #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]

@@ -75,6 +75,27 @@ async fn resolve_tenant(state: &ApiState, name: &str) -> Result<Option<TenantId>
     }
 }
 
+/// The optional `X-Tenant` header of a login: a string when sent (never `null`).
+struct TenantHeader;
+
+impl utoipa::IntoParams for TenantHeader {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        vec![
+            ParameterBuilder::new()
+                .name("X-Tenant")
+                .parameter_in(ParameterIn::Header)
+                .required(utoipa::openapi::Required::False)
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1))))
+                .description(Some("The tenant's id or slug."))
+                .build(),
+        ]
+    }
+}
+
 /// Log in
 ///
 /// Signs a member in to one tenant, named by `X-Tenant`, the subdomain or `tenant`. A wrong
@@ -86,7 +107,7 @@ async fn resolve_tenant(state: &ApiState, name: &str) -> Result<Option<TenantId>
     tag = "auth",
     operation_id = "login",
     security(),
-    params(("X-Tenant" = Option<String>, Header, description = "The tenant's id or slug.")),
+    params(TenantHeader),
     request_body = LoginBody,
     responses(
         (status = 200, description = "The member's tokens.", body = crm_core::Session,

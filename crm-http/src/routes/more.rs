@@ -69,12 +69,7 @@ pub struct PageParams {
     path = "/api/{resource}/{id}/timeline",
     tag = "activities",
     operation_id = "timeline",
-    params(
-        ("resource" = String, Path, description = "The kind of record.",
-            example = "leads", pattern = "^(leads|contacts|accounts|deals)$"),
-        ("id" = Uuid, Path, description = "The record."),
-        PageParams,
-    ),
+    params(TimelineResource, ("id" = Uuid, Path, description = "The record."), PageParams),
     responses((status = 200, description = "A page of the timeline.", body = Page<TimelineItem>))
 )]
 pub async fn timeline(
@@ -88,6 +83,29 @@ pub async fn timeline(
     let kind = def.ok_or(Error::NotFound)?.kind;
     let target = ActivityTarget::from_parts(kind, id(&record)?).ok_or(Error::NotFound)?;
     Ok(Json(state.crm().timeline(&scope, target, page.cursor.as_deref(), page.limit).await?))
+}
+
+/// The `{resource}` of a timeline path: the plural of a kind that carries activities, listed
+/// from the descriptions so a generated client offers exactly the kinds that have one.
+struct TimelineResource;
+
+impl utoipa::IntoParams for TimelineResource {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let plurals = crm_core::kind::RECORD_KINDS.iter().filter(|d| d.carries_activities).map(|d| d.plural);
+        vec![
+            ParameterBuilder::new()
+                .name("resource")
+                .parameter_in(ParameterIn::Path)
+                .required(utoipa::openapi::Required::True)
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(plurals))))
+                .description(Some("The kind of record."))
+                .build(),
+        ]
+    }
 }
 
 /// Filters and page of the audit log.
