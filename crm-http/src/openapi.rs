@@ -222,6 +222,71 @@ fn refer_to_components(json: &mut serde_json::Value) {
     refer_items(json, &components);
 }
 
+/// States which response headers are always sent and adds the ones a reply may carry: every
+/// header documented so far is `required` (the contract tests hold the server to it), and each
+/// `/api` response may carry the caller's `RateLimit-*` budget (absent when no credential was
+/// accepted), a keyed write's success `Idempotent-Replayed` when it is a replay. Done on the JSON:
+/// utoipa's `Header` has no `required`.
+fn declare_headers(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let integer = |description: &str| json!({ "schema": { "type": "integer", "minimum": 0 }, "description": description });
+    let rate_limits = [
+        (
+            "RateLimit-Limit",
+            integer(
+                "Requests allowed per window for this caller (tenant, API key or, on `/api/auth`, address).",
+            ),
+        ),
+        ("RateLimit-Remaining", integer("Requests left in the current window.")),
+        ("RateLimit-Reset", integer("Seconds until the window is full again.")),
+    ];
+    let replayed = json!({
+        "schema": { "type": "string", "enum": ["true"] },
+        "description": "Sent on a replay of an earlier response to the same `Idempotency-Key`.",
+    });
+    let mark_required = |response: &mut Value| {
+        if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
+            headers.values_mut().for_each(|h| h["required"] = json!(true));
+        }
+    };
+    let add = |response: &mut Value, name: &str, header: &Value| {
+        if let Some(object) = response.as_object_mut() {
+            let headers = object.entry("headers").or_insert_with(|| json!({}));
+            headers[name] = header.clone();
+        }
+    };
+    if let Some(responses) = doc.pointer_mut("/components/responses").and_then(Value::as_object_mut) {
+        for response in responses.values_mut() {
+            mark_required(response);
+            rate_limits.iter().for_each(|(name, header)| add(response, name, header));
+        }
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        let Some(operations) = item.as_object_mut() else { continue };
+        for operation in operations.values_mut() {
+            let keyed = operation["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key"));
+            let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for (status, response) in responses.iter_mut() {
+                if response.get("$ref").is_some() {
+                    continue;
+                }
+                mark_required(response);
+                if path.starts_with("/api/") {
+                    rate_limits.iter().for_each(|(name, header)| add(response, name, header));
+                }
+                if keyed && status.starts_with('2') {
+                    add(response, "Idempotent-Replayed", &replayed);
+                }
+            }
+        }
+    }
+}
+
 fn refer_items(node: &mut serde_json::Value, components: &[(String, serde_json::Value)]) {
     match node {
         serde_json::Value::Object(map) => {
@@ -341,6 +406,7 @@ impl Served {
     pub(crate) fn new(doc: Document) -> Self {
         let mut doc = serde_json::to_value(&doc).unwrap_or_default();
         refer_to_components(&mut doc);
+        declare_headers(&mut doc);
         let json = serde_json::to_vec(&doc).unwrap_or_default();
         Self { doc: Arc::new(doc), json: json.into() }
     }

@@ -238,23 +238,22 @@ impl Contract {
             .get(status.to_string())
             .unwrap_or_else(|| panic!("{context} is not a documented status: {}", reply.body));
         let response = resolve(&doc, response);
-        let documented: Vec<String> = response["headers"]
+        let headers: Vec<(String, bool)> = response["headers"]
             .as_object()
             .into_iter()
-            .flat_map(|h| h.keys())
-            .map(|name| name.to_ascii_lowercase())
+            .flatten()
+            .map(|(name, header)| (name.to_ascii_lowercase(), header["required"] == json!(true)))
             .collect();
-        for name in &documented {
-            assert!(reply.headers.contains_key(name.as_str()), "{context}: documented header {name} missing");
+        for (name, _) in headers.iter().filter(|(_, required)| *required) {
+            assert!(reply.headers.contains_key(name.as_str()), "{context}: required header {name} missing");
         }
+        let documented: Vec<&String> = headers.iter().map(|(name, _)| name).collect();
         // Every header a client may act on is documented; the rest are on every reply.
         for name in reply.headers.keys() {
             let name = name.as_str();
-            let universal = EVERY_REPLY.contains(&name)
-                || name.starts_with("ratelimit-")
-                || name.starts_with("access-control-");
+            let universal = EVERY_REPLY.contains(&name) || name.starts_with("access-control-");
             assert!(
-                universal || documented.iter().any(|d| d == name),
+                universal || documented.iter().any(|d| *d == name),
                 "{context}: undocumented header {name}"
             );
         }
@@ -810,6 +809,13 @@ async fn transfer(app: &Router, c: &mut Contract, token: &str) {
     c.expect(app, call("POST", "/api/leads/import?mode=sometimes").token(token).json(json!([])), 422).await;
     c.expect(app, call("POST", "/api/leads/import").token(token).raw("text/plain", "x"), 415).await;
     c.expect(app, call("POST", "/api/leads/import").token(token).raw("application/json", "[{"), 400).await;
+
+    // A replayed write says so, in a documented header.
+    let keyed = || call("POST", "/api/leads").token(token).header("idempotency-key", "contract-replay");
+    let first = c.expect(app, keyed().json(json!({"last_name": "Replay"})), 201).await;
+    let again = c.expect(app, keyed().json(json!({"last_name": "Replay"})), 201).await;
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    assert_eq!(again.headers["idempotent-replayed"], "true");
 
     let json_export = c.expect(app, call("GET", "/api/leads/export?format=json").token(token), 200).await;
     assert!(json_export.body.as_array().is_some_and(|leads| leads.len() > 3));
