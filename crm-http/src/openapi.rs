@@ -222,6 +222,33 @@ fn refer_to_components(json: &mut serde_json::Value) {
     refer_items(json, &components);
 }
 
+/// Narrows each enum field of a kind's create input (`New<Kind>`) to the values a caller may
+/// give it, from the kind's description: a lead is not created `converted`, so a generated
+/// client does not offer it.
+fn creatable_values(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    for def in crm_core::kind::RECORD_KINDS {
+        let mut chars = def.name.chars();
+        let type_name =
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default();
+        let pointer = format!("/components/schemas/New{type_name}/properties");
+        let Some(properties) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
+        for field in def.fields.iter().filter(|f| !f.rule_values.is_empty()) {
+            let Some(property) = properties.get_mut(field.name) else { continue };
+            let description = property.get("description").cloned();
+            let nullable =
+                property["oneOf"].as_array().is_some_and(|b| b.iter().any(|s| s["type"] == "null"));
+            let values = json!({ "type": "string", "enum": field.creatable_values() });
+            let mut narrowed =
+                if nullable { json!({ "oneOf": [{ "type": "null" }, values] }) } else { values };
+            if let Some(description) = description {
+                narrowed["description"] = description;
+            }
+            *property = narrowed;
+        }
+    }
+}
+
 /// States which response headers are always sent and adds the ones a reply may carry: every
 /// header documented so far is `required` (the contract tests hold the server to it), and each
 /// `/api` response may carry the caller's `RateLimit-*` budget (absent when no credential was
@@ -406,6 +433,7 @@ impl Served {
     pub(crate) fn new(doc: Document) -> Self {
         let mut doc = serde_json::to_value(&doc).unwrap_or_default();
         refer_to_components(&mut doc);
+        creatable_values(&mut doc);
         declare_headers(&mut doc);
         let json = serde_json::to_vec(&doc).unwrap_or_default();
         Self { doc: Arc::new(doc), json: json.into() }

@@ -691,6 +691,15 @@ async fn conversion_and_timelines(app: &Router, c: &mut Contract, token: &str, l
         let items = &schema["properties"]["data"]["items"];
         assert_eq!(items["$ref"], json!(format!("#/components/schemas/{item}")), "{path}: {schema}");
     }
+    // A lead is not created `converted`: the create input's enum says so, and so does the server.
+    let status = &c.doc["components"]["schemas"]["NewLead"]["properties"]["status"];
+    let offered: Vec<&Value> =
+        status["oneOf"].as_array().unwrap().iter().filter_map(|s| s.get("enum")).collect();
+    assert_eq!(offered, [&json!(["new", "contacted", "qualified", "unqualified"])], "{status}");
+    let converted = c
+        .expect(app, call("POST", "/api/leads").token(token).json(json!({"status": "converted"})), 422)
+        .await;
+    assert_eq!(converted.fields(), ["status"]);
     // The login's X-Tenant is an optional string, not a nullable one.
     let login = &c.doc["paths"]["/api/auth/login"]["post"]["parameters"];
     let tenant = login.as_array().unwrap().iter().find(|p| p["name"] == "X-Tenant").unwrap();

@@ -134,6 +134,9 @@ pub struct FieldDef {
     pub personal: bool,
     /// Who sets it.
     pub write: Writable,
+    /// Values of an enum field that only the kind's own rules give it (a lead's `converted`):
+    /// a record is never created holding one.
+    pub rule_values: &'static [&'static str],
 }
 
 impl FieldDef {
@@ -148,6 +151,7 @@ impl FieldDef {
             search: false,
             personal: false,
             write: Writable::Always,
+            rule_values: &[],
         }
     }
 
@@ -185,6 +189,23 @@ impl FieldDef {
     pub const fn write(mut self, write: Writable) -> Self {
         self.write = write;
         self
+    }
+
+    /// Values only the kind's rules set.
+    pub const fn rule_values(mut self, values: &'static [&'static str]) -> Self {
+        self.rule_values = values;
+        self
+    }
+
+    /// The values a caller may give it when creating a record: an enum's values less those
+    /// only rules set (empty for other types).
+    pub fn creatable_values(&self) -> Vec<&'static str> {
+        match self.ty {
+            FieldType::Enum(values) => {
+                values.iter().copied().filter(|v| !self.rule_values.contains(v)).collect()
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -582,6 +603,20 @@ mod tests {
         assert_eq!(changes.after["status"], json!("new"));
         let personal: Vec<&str> = LEAD.fields.iter().filter(|f| f.personal).map(|f| f.name).collect();
         assert_eq!(personal, ["first_name", "last_name", "email", "phone"]);
+    }
+
+    /// Values only rules set are named once, in the description: what create refuses and what
+    /// the create input offers follow from it.
+    #[test]
+    fn rule_values_are_not_creatable() {
+        let status = LEAD.field("status").unwrap();
+        assert_eq!(status.creatable_values(), ["new", "contacted", "qualified", "unqualified"]);
+        assert!(ACTIVITY.fields.iter().all(|f| f.rule_values.is_empty()));
+        let Entity::Record(mut row) = samples().remove(0).1 else { panic!("a lead row") };
+        assert!(row.rule_held().is_empty());
+        row.values[column_of(&LEAD, "status")] = super::Value::Text("converted".into());
+        let held: Vec<String> = row.rule_held().into_iter().map(|e| e.field).collect();
+        assert_eq!(held, ["status"]);
     }
 
     fn round_trip<R: Stored + PartialEq + std::fmt::Debug>(record: &R) {

@@ -270,6 +270,26 @@ impl RecordRow {
         self.def.columns().position(|c| c.name == name).and_then(|i| self.values.get(i))
     }
 
+    /// A field error for each field holding a value only the kind's rules give it
+    /// ([`FieldDef::rule_values`]): what a record may not be created with.
+    pub fn rule_held(&self) -> Vec<crate::error::FieldError> {
+        let held = self.def.columns().zip(&self.values).filter_map(|(column, value)| {
+            let field = self.def.field(column.name)?;
+            match value {
+                Value::Text(text) if field.rule_values.contains(&text.as_ref()) => Some((field, text)),
+                _ => None,
+            }
+        });
+        held.map(|(field, value)| {
+            let message = format!(
+                "cannot be `{value}` when a {} is created: only its own rules set that",
+                self.def.name
+            );
+            crate::error::FieldError::new(field.name, message)
+        })
+        .collect()
+    }
+
     /// The member a member field names (an owner), when it is set.
     pub fn member(&self, name: &str) -> Option<UserId> {
         match self.value(name) {

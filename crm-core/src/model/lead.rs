@@ -24,7 +24,7 @@ crate::record_kind! {
         company: FieldType::Text, nullable, search;
         title: FieldType::Text, nullable;
         source: FieldType::Text, nullable;
-        status: FieldType::Enum(&crate::kind::LEAD_STATUSES), filter;
+        status: FieldType::Enum(&crate::kind::LEAD_STATUSES), filter, rule_values(&["converted"]);
         owner_id: FieldType::Member, nullable, filter;
         converted_contact_id: FieldType::Ref(Kind::Contact), nullable, write(Writable::Rule);
     }
@@ -200,9 +200,6 @@ impl Record for Lead {
         meta: RecordMeta<Self>,
         creator: Option<UserId>,
     ) -> Result<Self, Vec<FieldError>> {
-        if new.status == Some(LeadStatus::Converted) {
-            return Err(vec![FieldError::new("status", CONVERTED_ONLY_BY_CONVERSION)]);
-        }
         Ok(Lead {
             meta,
             first_name: new.first_name,

@@ -113,6 +113,12 @@ impl Crm {
     pub(crate) async fn prepare_create<R: Record>(&self, draft: &mut Draft, new: R::New) -> Result<R> {
         let meta = self.new_meta(draft);
         let mut record = R::create(new, meta, draft.scope.user_id()).map_err(Error::Validation)?;
+        if R::DEF.fields.iter().any(|f| !f.rule_values.is_empty()) {
+            let errors = record.to_row().rule_held();
+            if !errors.is_empty() {
+                return Err(Error::Validation(errors));
+            }
+        }
         if let Some(deal) = record.as_deal_mut() {
             self.resolve_pipeline_defaults(draft, deal).await?;
         }
