@@ -18,6 +18,8 @@
 pub mod audit;
 pub mod clock;
 mod cursor;
+#[doc(hidden)]
+pub mod delegate;
 mod error;
 pub mod event;
 pub mod hooks;

@@ -6,15 +6,6 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::PgStore;
-use crm_core::audit::{AuditEntry, AuditQuery};
-use crm_core::model::{
-    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
-    Member, Membership, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
-};
-use crm_core::store::{
-    ChangeSet, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, TimeCursor,
-};
-use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use uuid::Uuid;
@@ -99,45 +90,7 @@ impl Drop for TestDatabase {
     }
 }
 
-macro_rules! delegate {
-    ($($store:ident { $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)* })*) => {$(
-        #[async_trait::async_trait]
-        impl $store for TestStore {
-            $(async fn $name(&self, $($arg: $ty),*) -> $ret { self.store.$name($($arg),*).await })*
-        }
-    )*};
-}
-
-delegate! {
-    RecordStore {
-        get(scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>>;
-        list(scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>>;
-        commit(scope: &Scope, changes: ChangeSet) -> Result<()>;
-        ping() -> Result<()>;
-    }
-    IdentityStore {
-        tenant(id: TenantId) -> Result<Option<Tenant>>;
-        tenant_by_slug(slug: &str) -> Result<Option<Tenant>>;
-        user(id: UserId) -> Result<Option<User>>;
-        user_by_email(email: &str) -> Result<Option<User>>;
-        credential(user_id: UserId) -> Result<Option<Credential>>;
-        membership(scope: &Scope, user_id: UserId) -> Result<Option<Membership>>;
-        members(scope: &Scope) -> Result<Vec<Member>>;
-        refresh_token(scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>>;
-        api_key(scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>>;
-        api_keys(scope: &Scope) -> Result<Vec<ApiKey>>;
-        login_failures(scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
-    }
-    HistoryStore {
-        audit_log(scope: &Scope, query: &AuditQuery, before: Option<TimeCursor>, limit: u32) -> Result<Vec<AuditEntry>>;
-        outbox(scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
-        stage_history(scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>>;
-        activities_for(scope: &Scope, target: ActivityTarget, before: Option<TimeCursor>, limit: u32) -> Result<Vec<Activity>>;
-    }
-    IdempotencyStore {
-        idempotency_record(scope: &Scope, principal: &str, key: &str) -> Result<Option<IdempotencyRecord>>;
-    }
-}
+crm_core::delegate_store!(TestStore => store: RecordStore, IdentityStore, HistoryStore, IdempotencyStore);
 
 async fn drop_stale_databases(conn: &mut PgConnection) {
     let cutoff = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) - 3600;

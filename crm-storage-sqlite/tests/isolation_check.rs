@@ -4,17 +4,11 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use crm_core::audit::{AuditEntry, AuditQuery};
-use crm_core::model::{
-    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, Lead,
-    LoginFailures, Member, Membership, NewLead, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
-};
-use crm_core::store::{
-    ChangeSet, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, TimeCursor,
-};
+use crm_core::model::{Kind, Lead, NewLead};
+use crm_core::store::{ChangeSet, Entity, ListQuery, RecordStore};
 use crm_core::testkit::isolation::IsolationCheck;
 use crm_core::testkit::{deterministic_crm, tenant};
-use crm_core::{DomainEvent, ListRequest, Result, Scope, TenantId, UserId};
+use crm_core::{ListRequest, Result, Scope};
 use crm_storage_sqlite::SqliteStore;
 use uuid::Uuid;
 
@@ -25,40 +19,7 @@ struct LeakingStore {
     first_scope: Mutex<Option<Scope>>,
 }
 
-/// Delegates whole traits to `inner`.
-macro_rules! delegate {
-    ($($store:ident { $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)* })*) => {$(
-        #[async_trait]
-        impl $store for LeakingStore {
-            $(async fn $name(&self, $($arg: $ty),*) -> $ret { self.inner.$name($($arg),*).await })*
-        }
-    )*};
-}
-
-delegate! {
-    IdentityStore {
-        tenant(id: TenantId) -> Result<Option<Tenant>>;
-        tenant_by_slug(slug: &str) -> Result<Option<Tenant>>;
-        user(id: UserId) -> Result<Option<User>>;
-        user_by_email(email: &str) -> Result<Option<User>>;
-        credential(user_id: UserId) -> Result<Option<Credential>>;
-        membership(scope: &Scope, user_id: UserId) -> Result<Option<Membership>>;
-        members(scope: &Scope) -> Result<Vec<Member>>;
-        refresh_token(scope: &Scope, id: RefreshTokenId) -> Result<Option<RefreshToken>>;
-        api_key(scope: &Scope, id: ApiKeyId) -> Result<Option<ApiKey>>;
-        api_keys(scope: &Scope) -> Result<Vec<ApiKey>>;
-        login_failures(scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
-    }
-    HistoryStore {
-        audit_log(scope: &Scope, query: &AuditQuery, before: Option<TimeCursor>, limit: u32) -> Result<Vec<AuditEntry>>;
-        outbox(scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
-        stage_history(scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>>;
-        activities_for(scope: &Scope, target: ActivityTarget, before: Option<TimeCursor>, limit: u32) -> Result<Vec<Activity>>;
-    }
-    IdempotencyStore {
-        idempotency_record(scope: &Scope, principal: &str, key: &str) -> Result<Option<IdempotencyRecord>>;
-    }
-}
+crm_core::delegate_store!(LeakingStore => inner: IdentityStore, HistoryStore, IdempotencyStore);
 
 /// Lists with the first scope it committed in: the leak.
 #[async_trait]

@@ -31,16 +31,13 @@ use crate::hooks::{AuditSink, EventHook};
 use crate::id::Id;
 use crate::model::{
     Account, AccountPatch, Activity, ActivityKind, ActivityPatch, ActivityTarget, Contact, ContactPatch,
-    CustomFields, Deal, DealPatch, Kind, Lead, LeadPatch, LeadStatus, Member, Membership, Money, NewAccount,
-    NewActivity, NewContact, NewDeal, NewLead, NewMember, NewPipeline, NewStage, NewTenant, NewUser,
-    PipelinePatch, Record, StageChange, StageKind, Tenant, User,
+    CustomFields, Deal, DealPatch, Kind, Lead, LeadPatch, LeadStatus, Member, Money, NewAccount, NewActivity,
+    NewContact, NewDeal, NewLead, NewMember, NewPipeline, NewStage, NewTenant, NewUser, PipelinePatch,
+    Record, StageChange, StageKind,
 };
 use crate::scope::{Actor, Principal, Role, Scope, TenantId, UserId};
 use crate::service::{ConvertLead, Crm, ListRequest, TimelineItem};
-use crate::store::{
-    ChangeSet, Entity, Filter, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, Store,
-    TimeCursor,
-};
+use crate::store::{ChangeSet, Entity, Filter, ListQuery, RecordStore, Store};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -2718,90 +2715,7 @@ impl RecordStore for SharedStore {
     }
 }
 
-#[async_trait]
-impl IdentityStore for SharedStore {
-    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
-        self.inner.tenant(id).await
-    }
-    async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>> {
-        self.inner.tenant_by_slug(slug).await
-    }
-    async fn user(&self, id: UserId) -> Result<Option<User>> {
-        self.inner.user(id).await
-    }
-    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        self.inner.user_by_email(email).await
-    }
-    async fn membership(&self, scope: &Scope, user_id: UserId) -> Result<Option<Membership>> {
-        self.inner.membership(scope, user_id).await
-    }
-    async fn members(&self, scope: &Scope) -> Result<Vec<Member>> {
-        self.inner.members(scope).await
-    }
-    async fn credential(&self, user_id: UserId) -> Result<Option<crate::model::Credential>> {
-        self.inner.credential(user_id).await
-    }
-    async fn refresh_token(
-        &self,
-        scope: &Scope,
-        id: crate::model::RefreshTokenId,
-    ) -> Result<Option<crate::model::RefreshToken>> {
-        self.inner.refresh_token(scope, id).await
-    }
-    async fn api_key(
-        &self,
-        scope: &Scope,
-        id: crate::model::ApiKeyId,
-    ) -> Result<Option<crate::model::ApiKey>> {
-        self.inner.api_key(scope, id).await
-    }
-    async fn api_keys(&self, scope: &Scope) -> Result<Vec<crate::model::ApiKey>> {
-        self.inner.api_keys(scope).await
-    }
-    async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<crate::model::LoginFailures>> {
-        self.inner.login_failures(scope, key).await
-    }
-}
-
-#[async_trait]
-impl HistoryStore for SharedStore {
-    async fn stage_history(&self, scope: &Scope, deal_id: crate::model::DealId) -> Result<Vec<StageChange>> {
-        self.inner.stage_history(scope, deal_id).await
-    }
-    async fn activities_for(
-        &self,
-        scope: &Scope,
-        target: ActivityTarget,
-        before: Option<TimeCursor>,
-        limit: u32,
-    ) -> Result<Vec<Activity>> {
-        self.inner.activities_for(scope, target, before, limit).await
-    }
-    async fn audit_log(
-        &self,
-        scope: &Scope,
-        query: &AuditQuery,
-        before: Option<TimeCursor>,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>> {
-        self.inner.audit_log(scope, query, before, limit).await
-    }
-    async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>> {
-        self.inner.outbox(scope, after, limit).await
-    }
-}
-
-#[async_trait]
-impl IdempotencyStore for SharedStore {
-    async fn idempotency_record(
-        &self,
-        scope: &Scope,
-        principal: &str,
-        key: &str,
-    ) -> Result<Option<crate::model::IdempotencyRecord>> {
-        self.inner.idempotency_record(scope, principal, key).await
-    }
-}
+crate::delegate_store!(SharedStore => inner: IdentityStore, HistoryStore, IdempotencyStore);
 
 /// What a [`Witness`] saw, and whether it was already committed when it saw it.
 #[derive(Debug, Clone, PartialEq)]

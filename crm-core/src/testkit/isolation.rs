@@ -7,9 +7,9 @@
 //! swallowed by the code under test, a panic cannot. What each call checks:
 //! - scoped reads: every row carries the scope's tenant (and the kind, id, deal or target
 //!   asked for);
-//! - members, which carry no tenant id: each is cross-checked through [`IdentityStore::membership`](crate::store::IdentityStore::membership);
+//! - members, which carry no tenant id: each is cross-checked through [`IdentityStore::membership`];
 //! - unscoped reads (tenant, user, credential): what came back is what was asked for;
-//! - [`RecordStore::commit`](crate::store::RecordStore::commit): every written row, audit entry, event and idempotency claim carries the
+//! - [`RecordStore::commit`]: every written row, audit entry, event and idempotency claim carries the
 //!   scope's tenant or none (users and credentials are global).
 
 use std::fmt::Debug;

@@ -28,7 +28,8 @@
 //!
 //! A new record kind adds no store method: its description and migration are all a store
 //! needs. A new subsystem (jobs, webhooks) adds a trait of its own and a module here.
-//! [`outage::Outage`] takes any store down, for testing how an outage reaches callers.
+//! [`outage::Outage`] takes any store down, for testing how an outage reaches callers, and
+//! [`delegate_store!`](crate::delegate_store) lets a wrapper store pass whole traits through.
 
 /// Asserts that a result is an error matching the pattern, e.g. `Error::NotFound`.
 macro_rules! assert_err {
