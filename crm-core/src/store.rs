@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::DomainEvent;
-use crate::kind::RecordRow;
+use crate::kind::{ColumnSource, KindDef, RecordRow, RowMeta};
 use crate::model::{
     AccountId, Activity, ActivityKind, ActivityTarget, ApiKey, ApiKeyId, ContactId, Credential, DealId,
     IdempotencyRecord, Kind, LeadStatus, LoginFailures, Member, Membership, PipelineId, RefreshToken,
@@ -335,13 +335,22 @@ pub trait RecordStore: Send + Sync + Debug + 'static {
     async fn get(&self, scope: &Scope, kind: Kind, id: Uuid) -> Result<Option<Entity>>;
     /// Live records matching the query, id descending, at most `query.limit`.
     async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>>;
-    /// [`RecordStore::list`], with the page turned into the caller's records by `decode`
-    /// where the rows were read. The default decodes after `list`. A store that reads on a
-    /// thread of its own (SQLite) overrides it to decode there, while the rows are still in
-    /// that core's cache: decoding a 50-row page on the caller's thread instead cost about a
-    /// fifth of the page's time (BENCHMARKS.md, record kinds step 2).
+    /// [`RecordStore::list`], with each row handed to a [`PageSink`] that `decode` makes, which
+    /// builds the caller's records. The default hands over the rows `list` returned. A store
+    /// may instead feed the sink each driver row in place, where it was read (SQLite does, on
+    /// its reader thread): no `Vec<Value>` per row, and no other core reading the fresh rows —
+    /// the two costs that made a 50-row page slower than hand-written decoding (BENCHMARKS.md,
+    /// record kinds step 2).
     async fn list_into(&self, scope: &Scope, query: &ListQuery, decode: PageDecoder) -> Result<DecodedPage> {
-        decode(self.list(scope, query).await?)
+        let mut sink = decode();
+        for entity in self.list(scope, query).await? {
+            let Entity::Record(row) = entity else {
+                return Err(crate::Error::internal("a list returned a row that is not a record"));
+            };
+            let mut values = crate::kind::RowValues::new(row.values, row.custom_fields);
+            sink.row(row.def, row.meta, &mut values)?;
+        }
+        Ok(sink.finish())
     }
     /// Applies every write, audit entry and event in one transaction, or none of them.
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()>;
@@ -349,11 +358,20 @@ pub trait RecordStore: Send + Sync + Debug + 'static {
     async fn ping(&self) -> Result<()>;
 }
 
-/// Turns a page of rows into the caller's records, type-erased so that [`RecordStore`] stays
-/// object-safe; core's list passes one per record type and downcasts the result.
-pub type PageDecoder = fn(Vec<Entity>) -> Result<DecodedPage>;
+/// Builds the caller's records from rows as a store reads them, one at a time. Type-erased so
+/// that [`RecordStore`] stays object-safe: core makes one per record type and downcasts what
+/// [`PageSink::finish`] returns.
+pub trait PageSink: Send {
+    /// One row of `def`'s table: its meta, then its columns in table order from `values`.
+    fn row(&mut self, def: &'static KindDef, meta: RowMeta, values: &mut dyn ColumnSource) -> Result<()>;
+    /// The page built so far.
+    fn finish(self: Box<Self>) -> DecodedPage;
+}
 
-/// A page of records of the type the [`PageDecoder`] made (core's `Vec<R>`).
+/// Makes the [`PageSink`] of one list call.
+pub type PageDecoder = fn() -> Box<dyn PageSink>;
+
+/// A page of records of the type the [`PageSink`] built (core's `Vec<R>`).
 pub type DecodedPage = Box<dyn std::any::Any + Send>;
 
 /// Tenants, users, memberships, credentials, tokens, API keys and login throttling.

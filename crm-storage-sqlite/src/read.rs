@@ -132,6 +132,17 @@ impl Where {
 }
 
 pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Result<Vec<Entity>> {
+    let kind = query.kind;
+    list_with(conn, tenant, query, &mut |row| rows::entity(kind, row))
+}
+
+/// The rows of a list, each turned into a `T` by `decode` as it is read.
+pub(crate) fn list_with<T>(
+    conn: &Connection,
+    tenant: TenantId,
+    query: &ListQuery,
+    decode: &mut dyn FnMut(&Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
     let Some(table) = rows::table_of(query.kind) else { return Ok(Vec::new()) };
     if !query.can_match() {
         return Ok(Vec::new());
@@ -157,11 +168,11 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
         w.and("t.id < ?", [rows::uuid(after)]);
     }
     let Some(term) = driving else {
-        return page(conn, table, query, w, None);
+        return page(conn, table, query, w, None, decode);
     };
     // The usual search — a surname, a company — names one word: try that plan first, in one
     // statement that finds the word itself (and finds nothing when the term starts several).
-    let found = one_word_page(conn, table, query, w.clone(), term)?;
+    let found = one_word_page(conn, table, query, w.clone(), term, decode)?;
     if !found.is_empty() {
         return Ok(found);
     }
@@ -171,12 +182,12 @@ pub(crate) fn list(conn: &Connection, tenant: TenantId, query: &ListQuery) -> Re
         SearchPlan::Few(ids) => {
             w.and("t.id IN rarray(?)", [Value::Null]);
             let at = w.params.len() - 1;
-            page(conn, table, query, w, Some((at, Rc::new(ids))))
+            page(conn, table, query, w, Some((at, Rc::new(ids))), decode)
         }
         // Many, under several words: walking the id index newest first meets a page soon.
         SearchPlan::Walk => {
             starts_a_word(&mut w, term);
-            page(conn, table, query, w, None)
+            page(conn, table, query, w, None, decode)
         }
     }
 }
@@ -213,13 +224,14 @@ fn starts_a_word(w: &mut Where, term: &str) {
 }
 
 /// A page of `table` newest first, `array` bound at its parameter index (`rarray(?)`).
-fn page(
+fn page<T>(
     conn: &Connection,
     table: &Table,
     query: &ListQuery,
     w: Where,
     array: Option<(usize, rusqlite::vtab::array::Array)>,
-) -> Result<Vec<Entity>> {
+    decode: &mut dyn FnMut(&Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
     let sql = format!(
         "SELECT {} FROM {} t WHERE {} ORDER BY t.id DESC LIMIT ?{}",
         table.aliased_columns(),
@@ -227,19 +239,20 @@ fn page(
         w.sql(),
         w.params.len() + 1
     );
-    run_page(conn, &sql, query, w.params, array)
+    run_page(conn, &sql, query, w.params, array, decode)
 }
 
 /// The page when the term starts exactly one word: that word's terms come in id order, so the
 /// page is the first records among them that pass the filters (CROSS JOIN: terms drive,
 /// records follow). Empty when the term starts no word or several.
-fn one_word_page(
+fn one_word_page<T>(
     conn: &Connection,
     table: &Table,
     query: &ListQuery,
     mut w: Where,
     term: &str,
-) -> Result<Vec<Entity>> {
+    decode: &mut dyn FnMut(&Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
     w.params.push(Value::Text(query.kind.as_str().into()));
     let k = w.params.len();
     w.params.push(Value::Text(term.to_owned()));
@@ -259,7 +272,7 @@ fn one_word_page(
         w.sql(),
         w.params.len() + 1
     );
-    run_page(conn, &sql, query, w.params, None)
+    run_page(conn, &sql, query, w.params, None, decode)
 }
 
 /// The `search_terms` rows of the tenant (`?1`) whose word a term starts: the kind, the term and
@@ -268,21 +281,21 @@ fn term_range(k: usize) -> String {
     format!("tenant_id = ?1 AND kind = ?{k} AND word >= ?{} AND word < ?{}", k + 1, k + 2)
 }
 
-fn run_page(
+fn run_page<T>(
     conn: &Connection,
     sql: &str,
     query: &ListQuery,
     mut params: Vec<Value>,
     array: Option<(usize, rusqlite::vtab::array::Array)>,
-) -> Result<Vec<Entity>> {
+    decode: &mut dyn FnMut(&Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
     params.push(Value::Integer(query.limit.into()));
-    let kind = query.kind;
     let mut bound: Vec<&dyn rusqlite::ToSql> = params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
     if let Some((at, array)) = &array {
         bound[*at] = array;
     }
     let mut stmt = conn.prepare_cached(sql).map_err(error::map)?;
-    let rows = stmt.query_map(&bound[..], |row| rows::entity(kind, row)).map_err(error::map)?;
+    let rows = stmt.query_map(&bound[..], |row| decode(row)).map_err(error::map)?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(error::map)
 }
 

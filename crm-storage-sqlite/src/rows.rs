@@ -425,15 +425,51 @@ pub(crate) fn membership(row: &Row) -> R<Membership> {
 
 /// A row of a record kind's table as a record row (the layout is `RecordRow::read`'s).
 pub(crate) fn record(def: &'static KindDef, row: &Row) -> R<RecordRow> {
-    let meta = RowMeta {
+    let meta = meta(row)?;
+    RecordRow::read(def, meta, |idx, c| column_value(row, idx, c), |idx| get_json::<CustomFields>(row, idx))
+}
+
+/// The meta columns every record row starts with.
+pub(crate) fn meta(row: &Row) -> R<RowMeta> {
+    Ok(RowMeta {
         tenant_id: get_id(row, 0)?,
         id: get_uuid(row, 1)?,
         version: row.get(2)?,
         created_at: get_time(row, 3)?,
         updated_at: get_time(row, 4)?,
         deleted_at: get_opt_time(row, 5)?,
-    };
-    RecordRow::read(def, meta, |idx, c| column_value(row, idx, c), |idx| get_json::<CustomFields>(row, idx))
+    })
+}
+
+/// A record row of `def`'s table read in place: each field column decoded when the record's
+/// mapping asks for it, with no `Vec<Value>` in between.
+pub(crate) struct DriverRow<'a, 'r, I> {
+    row: &'a Row<'r>,
+    columns: I,
+    idx: usize,
+}
+
+impl<'a, 'r> DriverRow<'a, 'r, std::iter::Copied<std::slice::Iter<'static, Column>>> {
+    pub(crate) fn new(def: &'static KindDef, row: &'a Row<'r>) -> Self {
+        Self { row, columns: def.column_list().iter().copied(), idx: META_COLUMNS.len() }
+    }
+}
+
+impl<I: Iterator<Item = Column>> crm_core::kind::ColumnSource for DriverRow<'_, '_, I> {
+    #[inline]
+    fn next_value(&mut self) -> crm_core::Result<crm_core::kind::Value> {
+        let column = self
+            .columns
+            .next()
+            .ok_or_else(|| crm_core::Error::internal("a row has fewer columns than its kind"))?;
+        let value = column_value(self.row, self.idx, &column).map_err(crate::error::map)?;
+        self.idx += 1;
+        Ok(value)
+    }
+
+    fn custom_fields(&mut self) -> crm_core::Result<CustomFields> {
+        get_json::<CustomFields>(self.row, self.idx).map_err(crate::error::map)
+    }
 }
 
 /// One column as a core value, by its type.

@@ -85,8 +85,27 @@ impl RecordStore for SqliteStore {
     async fn list_into(&self, scope: &Scope, query: &ListQuery, decode: PageDecoder) -> Result<DecodedPage> {
         let tenant = scope.tenant_id();
         let query = query.clone();
-        // Decoded on the reader thread, where the rows are still in cache.
-        self.conns.read(move |c| decode(read::list(c, tenant, &query)?)).await
+        let Some(def) = query.kind.def() else { return Ok(decode().finish()) };
+        // Each row is decoded on the reader thread as it is read: no `Vec<Value>` per row, and
+        // no other core touching the fresh rows.
+        self.conns
+            .read(move |c| {
+                let mut sink = decode();
+                let mut failed = None;
+                let read = read::list_with(c, tenant, &query, &mut |row| {
+                    let meta = crate::rows::meta(row)?;
+                    let mut values = crate::rows::DriverRow::new(def, row);
+                    sink.row(def, meta, &mut values).map_err(|e| {
+                        failed = Some(e);
+                        rusqlite::Error::InvalidQuery
+                    })
+                });
+                match (read, failed) {
+                    (_, Some(e)) | (Err(e), None) => Err(e),
+                    (Ok(_), None) => Ok(sink.finish()),
+                }
+            })
+            .await
     }
 
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {

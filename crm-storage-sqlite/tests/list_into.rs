@@ -1,17 +1,43 @@
 //! SQLite decodes list pages on its reader thread (`RecordStore::list_into`). The conformance
 //! suite wraps every store in an isolation check, which decodes after its own checked `list`;
-//! this runs the store's own override, unwrapped, against the plain `list`.
+//! this runs the store's own override, which reads each row in place, unwrapped, against the
+//! plain `list`.
 
-use crm_core::kind::Stored;
+use crm_core::kind::{ColumnSource, KindDef, RowMeta, Stored};
 use crm_core::model::{Kind, Lead, NewLead};
-use crm_core::store::{DecodedPage, Entity, ListQuery, RecordStore};
+use crm_core::store::{DecodedPage, ListQuery, PageSink, RecordStore};
 use crm_core::testkit::{deterministic_crm, tenant};
 use crm_core::{ListRequest, Result};
 use crm_storage_sqlite::SqliteStore;
 
-fn last_names(rows: Vec<Entity>) -> Result<DecodedPage> {
-    let leads = rows.into_iter().map(Lead::from_entity).collect::<Result<Vec<_>>>()?;
-    Ok(Box::new(leads.into_iter().map(|l| l.last_name.unwrap_or_default()).collect::<Vec<String>>()))
+/// Collects the last names of the leads it is fed.
+struct LastNames(Vec<String>);
+
+impl PageSink for LastNames {
+    fn row(&mut self, def: &'static KindDef, meta: RowMeta, values: &mut dyn ColumnSource) -> Result<()> {
+        assert_eq!(def.kind, Kind::Lead);
+        self.0.push(Lead::read(meta, values)?.last_name.unwrap_or_default());
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> DecodedPage {
+        Box::new(self.0)
+    }
+}
+
+fn last_names() -> Box<dyn PageSink> {
+    Box::new(LastNames(Vec::new()))
+}
+
+/// Refuses every row.
+struct Refusing;
+
+impl PageSink for Refusing {
+    fn row(&mut self, _: &'static KindDef, _: RowMeta, _: &mut dyn ColumnSource) -> Result<()> {
+        Err(crm_core::Error::internal("decoder failed"))
+    }
+    fn finish(self: Box<Self>) -> DecodedPage {
+        Box::new(())
+    }
 }
 
 #[tokio::test]
@@ -46,7 +72,6 @@ async fn pages_decoded_on_the_reader_thread_are_the_listed_pages() {
     assert_eq!(rest.data.len(), 1);
 
     // A decoder's error comes back as the list's error.
-    let failing: fn(Vec<Entity>) -> Result<DecodedPage> =
-        |_| Err(crm_core::Error::internal("decoder failed"));
-    assert!(matches!(store.list_into(s, &query, failing).await, Err(crm_core::Error::Internal(_))));
+    let refusing = || -> Box<dyn PageSink> { Box::new(Refusing) };
+    assert!(matches!(store.list_into(s, &query, refusing).await, Err(crm_core::Error::Internal(_))));
 }

@@ -119,26 +119,22 @@ macro_rules! record_kind {
                 }
             }
 
-            fn from_row(row: $crate::kind::RecordRow) -> $crate::Result<Self> {
-                if row.def.kind != $def.kind {
-                    return Err($crate::Error::internal(format!("a {} row read as {}", row.def.name, $def.name)));
-                }
-                let mut values = row.values.into_iter();
-                let record = $record {
-                    meta: row.meta.typed(),
-                    $($mapped: $crate::kind::Columns::take(&mut values)?,)*
-                    $($cf: row.custom_fields.ok_or_else(|| $crate::Error::internal("a row without its custom fields"))?,)?
-                };
-                match values.next() {
-                    None => Ok(record),
-                    Some(_) => Err($crate::Error::internal(format!("a {} row with too many values", $def.name))),
-                }
+            fn read<S: $crate::kind::ColumnSource + ?Sized>(
+                meta: $crate::kind::RowMeta,
+                values: &mut S,
+            ) -> $crate::Result<Self> {
+                Ok($record {
+                    meta: meta.typed(),
+                    $($mapped: $crate::kind::Columns::take(values)?,)*
+                    $($cf: $crate::record_kind!(@custom_in values $cf),)?
+                })
             }
         }
     };
 
     (@has) => { false };
     (@has $cf:ident) => { true };
+    (@custom_in $values:ident $cf:ident) => { $values.custom_fields()? };
     (@custom_out $this:ident) => { None };
     (@custom_out $this:ident $cf:ident) => { Some($this.$cf.clone()) };
 }

@@ -22,7 +22,9 @@ mod declare;
 mod row;
 
 pub use condition::Condition;
-pub use row::{Column, ColumnType, Columns, META_COLUMNS, RecordRow, RowMeta, Stored, Value};
+pub use row::{
+    Column, ColumnSource, ColumnType, Columns, META_COLUMNS, RecordRow, RowMeta, RowValues, Stored, Value,
+};
 
 use crate::model::{ActivityKind, Kind, LeadStatus};
 use crate::policy::Resource;

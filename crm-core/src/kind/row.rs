@@ -106,7 +106,12 @@ impl Column {
 impl KindDef {
     /// The columns of the kind's fields, in table order: one per field, two for money.
     pub fn columns(&self) -> impl ExactSizeIterator<Item = Column> + '_ {
-        self.column_cache.get_or_init(|| self.work_out_columns().collect()).iter().copied()
+        self.column_list().iter().copied()
+    }
+
+    /// [`KindDef::columns`] as a slice, worked out once.
+    pub fn column_list(&self) -> &[Column] {
+        self.column_cache.get_or_init(|| self.work_out_columns().collect())
     }
 
     fn work_out_columns(&self) -> impl Iterator<Item = Column> + '_ {
@@ -319,8 +324,22 @@ pub trait Stored: Sized {
     const DEF: &'static KindDef;
     /// The record as a row.
     fn to_row(&self) -> RecordRow;
+    /// The record from its meta and its columns, read in table order from `values`.
+    fn read<S: ColumnSource + ?Sized>(meta: RowMeta, values: &mut S) -> Result<Self>;
+
     /// The record from a row of its kind; an internal error if the row does not fit.
-    fn from_row(row: RecordRow) -> Result<Self>;
+    fn from_row(row: RecordRow) -> Result<Self> {
+        if row.def.kind != Self::DEF.kind {
+            return Err(Error::internal(format!("a {} row read as {}", row.def.name, Self::DEF.name)));
+        }
+        let mut values = RowValues::new(row.values, row.custom_fields);
+        let record = Self::read(row.meta, &mut values)?;
+        if values.is_spent() {
+            Ok(record)
+        } else {
+            Err(Error::internal(format!("a {} row with too many values", Self::DEF.name)))
+        }
+    }
 
     /// The record as an entity to write.
     fn to_entity(&self) -> Entity {
@@ -337,19 +356,57 @@ pub trait Stored: Sized {
     }
 }
 
+/// Where a record's column values come from, in table order: a [`RecordRow`]'s values, or a
+/// store's driver row read in place (no `Vec<Value>` built per row; see
+/// [`crate::store::PageSink`]).
+pub trait ColumnSource {
+    /// The next field column's value; an internal error when the row has no more.
+    fn next_value(&mut self) -> Result<Value>;
+    /// The custom-fields column, which follows the field columns.
+    fn custom_fields(&mut self) -> Result<CustomFields>;
+}
+
+/// A [`RecordRow`]'s values as a [`ColumnSource`].
+pub struct RowValues {
+    values: std::vec::IntoIter<Value>,
+    custom_fields: Option<CustomFields>,
+}
+
+impl RowValues {
+    /// The values and custom fields of `row`.
+    pub fn new(values: Vec<Value>, custom_fields: Option<CustomFields>) -> Self {
+        Self { values: values.into_iter(), custom_fields }
+    }
+
+    /// Whether every value was taken.
+    pub fn is_spent(&self) -> bool {
+        self.values.len() == 0
+    }
+}
+
+impl ColumnSource for RowValues {
+    #[inline]
+    fn next_value(&mut self) -> Result<Value> {
+        self.values.next().ok_or_else(|| Error::internal("a row has fewer values than its kind's columns"))
+    }
+
+    fn custom_fields(&mut self) -> Result<CustomFields> {
+        self.custom_fields.take().ok_or_else(|| Error::internal("a row without its custom fields"))
+    }
+}
+
 /// A Rust field type as the column values of its field (one, or several for money and an
 /// activity's target), in column order.
 pub trait Columns: Sized {
     /// Appends the field's values.
     fn put(&self, out: &mut Vec<Value>);
     /// Takes the field's values, in the order [`Columns::put`] wrote them.
-    fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self>;
+    fn take<S: ColumnSource + ?Sized>(values: &mut S) -> Result<Self>;
 }
 
-/// The next value of a row; an internal error when the row is short.
-#[inline]
-fn next(values: &mut std::vec::IntoIter<Value>) -> Result<Value> {
-    values.next().ok_or_else(|| Error::internal("a row has fewer values than its kind's columns"))
+/// A one-column type from its value.
+trait FromValue: Sized {
+    fn from_value(value: Value) -> Result<Self>;
 }
 
 #[cold]
@@ -360,6 +417,16 @@ fn mismatch<T>(value: Value, what: &str) -> Result<T> {
 /// `Columns` for a type that is one column, and for its `Option` (`Null` when absent).
 macro_rules! one_column {
     ($ty:ty, $what:literal, |$v:ident| $to:expr, $pattern:pat => $from:expr) => {
+        impl FromValue for $ty {
+            #[inline]
+            fn from_value(value: Value) -> Result<Self> {
+                match value {
+                    $pattern => $from,
+                    other => mismatch(other, $what),
+                }
+            }
+        }
+
         impl Columns for $ty {
             #[inline]
             fn put(&self, out: &mut Vec<Value>) {
@@ -367,11 +434,8 @@ macro_rules! one_column {
                 out.push($to);
             }
             #[inline]
-            fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
-                match next(values)? {
-                    $pattern => $from,
-                    other => mismatch(other, $what),
-                }
+            fn take<S: ColumnSource + ?Sized>(values: &mut S) -> Result<Self> {
+                <$ty as FromValue>::from_value(values.next_value()?)
             }
         }
 
@@ -384,10 +448,10 @@ macro_rules! one_column {
                 }
             }
             #[inline]
-            fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
-                match values.as_slice().first() {
-                    Some(Value::Null) => next(values).map(|_| None),
-                    _ => <$ty>::take(values).map(Some),
+            fn take<S: ColumnSource + ?Sized>(values: &mut S) -> Result<Self> {
+                match values.next_value()? {
+                    Value::Null => Ok(None),
+                    value => <$ty as FromValue>::from_value(value).map(Some),
                 }
             }
         }
@@ -417,8 +481,8 @@ impl<T: 'static> Columns for Id<T> {
         out.push(Value::Uuid(self.uuid()));
     }
     #[inline]
-    fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
-        match next(values)? {
+    fn take<S: ColumnSource + ?Sized>(values: &mut S) -> Result<Self> {
+        match values.next_value()? {
             Value::Uuid(u) => Ok(Id::from_uuid(u)),
             other => mismatch(other, "an id"),
         }
@@ -431,8 +495,8 @@ impl<T: 'static> Columns for Option<Id<T>> {
         out.push(self.map_or(Value::Null, |id| Value::Uuid(id.uuid())));
     }
     #[inline]
-    fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
-        match next(values)? {
+    fn take<S: ColumnSource + ?Sized>(values: &mut S) -> Result<Self> {
+        match values.next_value()? {
             Value::Null => Ok(None),
             Value::Uuid(u) => Ok(Some(Id::from_uuid(u))),
             other => mismatch(other, "an id"),
@@ -450,8 +514,8 @@ impl Columns for Option<Money> {
         }
     }
     #[inline]
-    fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
-        match (next(values)?, next(values)?) {
+    fn take<S: ColumnSource + ?Sized>(values: &mut S) -> Result<Self> {
+        match (values.next_value()?, values.next_value()?) {
             (Value::Null, Value::Null) => Ok(None),
             (Value::Int(amount_minor), Value::Text(currency)) => {
                 Ok(Some(Money { amount_minor, currency: currency.into_owned() }))
@@ -471,10 +535,10 @@ impl Columns for ActivityTarget {
         }
     }
     #[inline]
-    fn take(values: &mut std::vec::IntoIter<Value>) -> Result<Self> {
+    fn take<S: ColumnSource + ?Sized>(values: &mut S) -> Result<Self> {
         let mut target = None;
         for kind in [Kind::Lead, Kind::Contact, Kind::Account, Kind::Deal] {
-            match next(values)? {
+            match values.next_value()? {
                 Value::Null => {}
                 Value::Uuid(id) if target.is_none() => target = ActivityTarget::from_parts(kind, id),
                 other => return mismatch(other, "exactly one activity target"),

@@ -6,10 +6,11 @@ use super::list::{self, ListRequest, Page};
 use crate::audit::{AuditAction, Changes};
 use crate::error::{Error, FieldError, Result};
 use crate::id::Id;
+use crate::kind::{ColumnSource, KindDef, RowMeta};
 use crate::model::{Link, Record};
 use crate::policy::{Action, Grant, RecordScope};
 use crate::scope::Scope;
-use crate::store::{DecodedPage, Entity};
+use crate::store::{DecodedPage, Entity, PageSink};
 
 impl Crm {
     /// Creates a record (lead, contact, account, deal or activity) owned by the caller unless
@@ -223,14 +224,25 @@ impl Crm {
     }
 }
 
-/// A page of rows as records of type `R` (see [`crate::store::RecordStore::list_into`]). A plain
-/// loop: collecting `Result`s in place copied each record several times.
-fn decode_page<R: Record>(rows: Vec<Entity>) -> Result<DecodedPage> {
-    let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        records.push(R::from_entity(row)?);
+/// Builds a page of `R`s from rows (see [`crate::store::RecordStore::list_into`]).
+struct Records<R>(Vec<R>);
+
+impl<R: Record> PageSink for Records<R> {
+    fn row(&mut self, def: &'static KindDef, meta: RowMeta, values: &mut dyn ColumnSource) -> Result<()> {
+        if def.kind != R::DEF.kind {
+            return Err(Error::internal(format!("a {} row in a list of {}", def.name, R::DEF.plural)));
+        }
+        self.0.push(R::read(meta, values)?);
+        Ok(())
     }
-    Ok(Box::new(records))
+
+    fn finish(self: Box<Self>) -> DecodedPage {
+        Box::new(self.0)
+    }
+}
+
+fn decode_page<R: Record>() -> Box<dyn PageSink> {
+    Box::new(Records::<R>(Vec::with_capacity(crate::service::list::DEFAULT_LIMIT as usize + 1)))
 }
 
 /// How often a write that states no version is tried again after losing a race to another
