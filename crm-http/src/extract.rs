@@ -123,7 +123,7 @@ impl FromRequestParts<ApiState> for Auth {
             (None, Some(key)) => state.crm().authenticate_api_key(key).await?,
             (None, None) => return Err(Error::Unauthenticated.into()),
         };
-        if let Some(named) = named_tenant(&parts.headers, state.config())? {
+        for named in named_tenants(&parts.headers, state.config()) {
             if !names_tenant(state, &named, scope.tenant_id()).await? {
                 return Err(Error::Forbidden.into());
             }
@@ -192,12 +192,10 @@ async fn names_tenant(state: &ApiState, named: &str, id: TenantId) -> Result<boo
     }
 }
 
-/// The tenant a request names besides any token: `X-Tenant` (id or slug), or the subdomain of
-/// the configured base domain. Naming two different tenants is 403.
-pub(crate) fn named_tenant(
-    headers: &axum::http::HeaderMap,
-    config: &crate::HttpConfig,
-) -> Result<Option<String>, ApiError> {
+/// The names a request gives its tenant besides any token: `X-Tenant` (id or slug) and the
+/// subdomain of the configured base domain, each when present. Callers resolve each name, so
+/// an id in one and the slug in the other name the same tenant.
+pub(crate) fn named_tenants(headers: &axum::http::HeaderMap, config: &crate::HttpConfig) -> Vec<String> {
     let header = headers.get("x-tenant").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned());
     let subdomain = config.base_domain.as_deref().and_then(|base| {
         let host = headers.get(header::HOST)?.to_str().ok()?;
@@ -205,9 +203,5 @@ pub(crate) fn named_tenant(
         let label = host.strip_suffix(&base.to_ascii_lowercase())?.strip_suffix('.')?;
         (!label.is_empty() && !label.contains('.')).then(|| label.to_owned())
     });
-    match (header, subdomain) {
-        (Some(h), Some(s)) if !h.eq_ignore_ascii_case(&s) => Err(Error::Forbidden.into()),
-        (Some(h), _) => Ok(Some(h)),
-        (None, s) => Ok(s),
-    }
+    header.into_iter().chain(subdomain).collect()
 }

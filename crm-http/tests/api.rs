@@ -508,6 +508,18 @@ async fn subdomains_name_tenants_and_query_errors_name_parameters() {
     let mut own = get("/api/leads", token);
     own.headers_mut().insert(header::HOST, "acme.crm.example.com".parse().unwrap());
     assert_eq!(send(&app, own).await.status, StatusCode::OK);
+    // The subdomain's slug and X-Tenant's id name one tenant: not a mismatch.
+    let acme_id = session["tenant"]["id"].as_str().unwrap();
+    let mut both = get("/api/leads", token);
+    both.headers_mut().insert(header::HOST, "acme.crm.example.com".parse().unwrap());
+    both.headers_mut().insert("x-tenant", acme_id.parse().unwrap());
+    assert_eq!(send(&app, both).await.status, StatusCode::OK);
+    let mut login_both = login("acme.crm.example.com");
+    login_both.headers_mut().insert("x-tenant", acme_id.to_uppercase().parse().unwrap());
+    assert_eq!(send(&app, login_both).await.status, StatusCode::OK);
+    let mut crossed = login("globex.crm.example.com");
+    crossed.headers_mut().insert("x-tenant", acme_id.parse().unwrap());
+    assert_problem(&send(&app, crossed).await, StatusCode::FORBIDDEN);
 
     let unknown = send(&app, get("/api/audit-logs?colour=red", token)).await;
     assert_problem(&unknown, StatusCode::UNPROCESSABLE_ENTITY);

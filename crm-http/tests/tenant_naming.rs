@@ -32,6 +32,25 @@ async fn tenant_ids_compare_as_uuids() {
             let reply = send(&app, login(named.trim())).await;
             assert_eq!(reply.status, StatusCode::OK, "{store}: login to {named:?}: {}", reply.body);
         }
+        // The id in X-Tenant and the slug in the body name one tenant; two tenants do not.
+        let mut request = json_request(
+            "POST",
+            "/api/auth/login",
+            None,
+            &json!({"email": "owner@acme.example", "password": PASSWORD, "tenant": "acme"}),
+        );
+        request.headers_mut().insert("x-tenant", id.to_uppercase().parse().unwrap());
+        let reply = send(&app, request).await;
+        assert_eq!(reply.status, StatusCode::OK, "{store}: id and slug of one tenant: {}", reply.body);
+        Tenant::register(&app, "globex").await;
+        let mut request = json_request(
+            "POST",
+            "/api/auth/login",
+            None,
+            &json!({"email": "owner@acme.example", "password": PASSWORD, "tenant": "globex"}),
+        );
+        request.headers_mut().insert("x-tenant", id.parse().unwrap());
+        assert_problem(&send(&app, request).await, StatusCode::FORBIDDEN);
         let other = uuid::Uuid::from_u128(0xdead_beef).to_string().to_uppercase();
         let mut request = acme.owner.request("GET", "/api/leads", None);
         request.headers_mut().insert("x-tenant", other.parse().unwrap());

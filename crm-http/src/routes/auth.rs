@@ -123,22 +123,27 @@ pub async fn login(
     headers: HeaderMap,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let named = crate::extract::named_tenant(&headers, state.config())?;
-    let name = match (named.as_deref(), body.tenant.as_deref()) {
-        (Some(h), Some(b)) if !h.eq_ignore_ascii_case(b) => return Err(Error::Forbidden.into()),
-        (Some(h), _) => h.to_owned(),
-        (None, Some(b)) => b.to_owned(),
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "tenant",
-                "name the tenant with X-Tenant, the subdomain or `tenant`",
-            ));
-        }
+    let mut names = crate::extract::named_tenants(&headers, state.config());
+    names.extend(body.tenant.clone());
+    if names.is_empty() {
+        return Err(ApiError::invalid("tenant", "name the tenant with X-Tenant, the subdomain or `tenant`"));
+    }
+    // Every name must be the same tenant (an id and a slug may name the same one); names that
+    // disagree are 403 whether or not they exist.
+    let mut resolved = Vec::with_capacity(names.len());
+    for name in &names {
+        resolved.push((name.as_str(), resolve_tenant(&state, name).await?));
+    }
+    let same = |(a, x): &(&str, Option<TenantId>), (b, y): &(&str, Option<TenantId>)| match (x, y) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => a.eq_ignore_ascii_case(b),
+        _ => false,
     };
-    let name = name.as_str();
+    if resolved.windows(2).any(|pair| !same(&pair[0], &pair[1])) {
+        return Err(Error::Forbidden.into());
+    }
     // An unknown tenant still runs the full login path (dummy hash) and fails the same way.
-    let tenant_id =
-        resolve_tenant(&state, name).await?.unwrap_or_else(|| TenantId::from_uuid(uuid::Uuid::nil()));
+    let tenant_id = resolved[0].1.unwrap_or_else(|| TenantId::from_uuid(uuid::Uuid::nil()));
     let client = client.map(|ip| ip.to_string());
     let login = Login { tenant_id, email: body.email, password: body.password, client };
     let session = state.crm().login(login).await?;
