@@ -129,6 +129,16 @@ pub(crate) async fn list(
     fetch_all(conn, sql, values, |row| rows::entity(query.kind, row)).await
 }
 
+/// The driver rows of [`list`], for decoding in place.
+pub(crate) async fn list_rows(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    query: &ListQuery,
+) -> Result<Vec<PgRow>> {
+    let Some((sql, values)) = list_statement(tenant, query)? else { return Ok(Vec::new()) };
+    bind_all(sqlx::query(AssertSqlSafe(sql)), values).fetch_all(conn).await.map_err(error::map)
+}
+
 /// The statement and values of [`list`] (a validation error for a filter the kind does not
 /// declare); `None` when nothing can match: a kind that has no
 /// table, or a query no stored record can match ([`ListQuery::can_match`]).

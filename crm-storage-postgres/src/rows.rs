@@ -437,15 +437,51 @@ pub(crate) fn membership(row: &PgRow) -> R<Membership> {
 
 /// A row of a record kind's table as a record row (the layout is `RecordRow::read`'s).
 pub(crate) fn record(def: &'static KindDef, row: &PgRow) -> R<RecordRow> {
-    let meta = RowMeta {
+    let meta = meta(row)?;
+    RecordRow::read(def, meta, |idx, c| column_value(row, idx, c), |idx| get_json::<CustomFields>(row, idx))
+}
+
+/// The meta columns every record row starts with.
+pub(crate) fn meta(row: &PgRow) -> R<RowMeta> {
+    Ok(RowMeta {
         tenant_id: get_id(row, 0)?,
         id: row.try_get(1)?,
         version: row.try_get(2)?,
         created_at: row.try_get(3)?,
         updated_at: row.try_get(4)?,
         deleted_at: row.try_get(5)?,
-    };
-    RecordRow::read(def, meta, |idx, c| column_value(row, idx, c), |idx| get_json::<CustomFields>(row, idx))
+    })
+}
+
+/// A record row of `def`'s table read in place: each field column decoded when the record's
+/// mapping asks for it, with no `Vec<Value>` in between.
+pub(crate) struct DriverRow<'a> {
+    row: &'a PgRow,
+    columns: std::slice::Iter<'static, Column>,
+    idx: usize,
+}
+
+impl<'a> DriverRow<'a> {
+    pub(crate) fn new(def: &'static KindDef, row: &'a PgRow) -> Self {
+        Self { row, columns: def.column_list().iter(), idx: META_COLUMNS.len() }
+    }
+}
+
+impl crm_core::kind::ColumnSource for DriverRow<'_> {
+    #[inline]
+    fn next_value(&mut self) -> crm_core::Result<crm_core::kind::Value> {
+        let column = self
+            .columns
+            .next()
+            .ok_or_else(|| crm_core::Error::internal("a row has fewer columns than its kind"))?;
+        let value = column_value(self.row, self.idx, column).map_err(crate::error::map)?;
+        self.idx += 1;
+        Ok(value)
+    }
+
+    fn custom_fields(&mut self) -> crm_core::Result<CustomFields> {
+        get_json::<CustomFields>(self.row, self.idx).map_err(crate::error::map)
+    }
 }
 
 /// One column as a core value, by its type.

@@ -10,7 +10,8 @@ use crm_core::model::{
     Member, Membership, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{
-    ChangeSet, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, TimeCursor,
+    ChangeSet, DecodedPage, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, PageDecoder,
+    RecordStore, TimeCursor,
 };
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -188,6 +189,21 @@ impl RecordStore for PgStore {
         let tenant = scope.tenant_id();
         let plans = if query.search.is_empty() { Plans::Custom } else { Plans::Generic };
         scoped!(self, Some(tenant), plans, |c| read::list(c, tenant, query))
+    }
+
+    async fn list_into(&self, scope: &Scope, query: &ListQuery, decode: PageDecoder) -> Result<DecodedPage> {
+        let tenant = scope.tenant_id();
+        let Some(def) = query.kind.def() else { return Ok(decode().finish()) };
+        let plans = if query.search.is_empty() { Plans::Custom } else { Plans::Generic };
+        let rows: Vec<sqlx::postgres::PgRow> =
+            scoped!(self, Some(tenant), plans, |c| read::list_rows(c, tenant, query))?;
+        // Each row decoded in place: no `Vec<Value>` per row.
+        let mut sink = decode();
+        for row in &rows {
+            let meta = crate::rows::meta(row).map_err(error::map)?;
+            sink.row(def, meta, &mut crate::rows::DriverRow::new(def, row))?;
+        }
+        Ok(sink.finish())
     }
 
     async fn commit(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
