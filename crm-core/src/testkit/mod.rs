@@ -21,7 +21,7 @@
 //!
 //! | trait | methods | proved by |
 //! |---|---|---|
-//! | [`RecordStore`](crate::store::RecordStore) | `get`, `list`, `commit`, `ping`: every record kind through one generic path (rows of a [`KindDef`](crate::kind::KindDef)), and the atomic commit of a change set | [`cases`] (records, lists, search, custom fields, conversion, conflicts), [`bulk`], [`edges`], [`hostile`] (input core never made), [`races`], [`model`] |
+//! | [`RecordStore`](crate::store::RecordStore) | `get`, `list`, `commit`, `ping`: every record kind through one generic path (rows of a [`KindDef`](crate::kind::KindDef)), and the atomic commit of a change set | [`cases`] (records, lists, search, custom fields, conversion, conflicts), [`bulk`], [`edges`], [`hostile`] (input core never made), [`races`], [`model`]; [`list_into`] called on the store itself, unwrapped |
 //! | [`IdentityStore`](crate::store::IdentityStore) | tenants, users, credentials, memberships, refresh tokens, API keys, login throttling | [`identity`], [`identity_model`], the tenant and member cases of [`cases`] |
 //! | [`HistoryStore`](crate::store::HistoryStore) | audit log, outbox, stage history, timeline activities | the audit, outbox, stage and timeline cases of [`cases`] |
 //! | [`IdempotencyStore`](crate::store::IdempotencyStore) | idempotency records | [`idempotency`] |
@@ -48,6 +48,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod identity_model;
 pub mod isolation;
+pub mod list_into;
 pub mod model;
 pub mod outage;
 pub mod races;
