@@ -185,9 +185,15 @@ async fn names_tenant(state: &ApiState, named: &str, id: TenantId) -> Result<boo
     if uuid::Uuid::try_parse(named).is_ok_and(|named| named == id.uuid()) {
         return Ok(true);
     }
-    match state.crm().tenant(id).await {
-        Ok(tenant) => Ok(tenant.slug.eq_ignore_ascii_case(named)),
-        Err(Error::NotFound) => Ok(false),
+    Ok(tenant_by_slug(state, named).await? == Some(id))
+}
+
+/// The tenant a slug names, in any letter case; `None` when none does. A store that cannot
+/// answer is the caller's error (503), not an unknown tenant.
+pub(crate) async fn tenant_by_slug(state: &ApiState, slug: &str) -> Result<Option<TenantId>, ApiError> {
+    match state.crm().tenant_by_slug(&slug.to_ascii_lowercase()).await {
+        Ok(tenant) => Ok(Some(tenant.id)),
+        Err(Error::NotFound) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

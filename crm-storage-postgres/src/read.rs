@@ -125,8 +125,8 @@ pub(crate) async fn list(
     tenant: TenantId,
     query: &ListQuery,
 ) -> Result<Vec<Entity>> {
-    let Some((sql, values)) = list_statement(tenant, query)? else { return Ok(Vec::new()) };
-    fetch_all(conn, sql, values, |row| rows::entity(query.kind, row)).await
+    let rows = list_rows(conn, tenant, query).await?;
+    rows.iter().map(|row| rows::entity(query.kind, row).map_err(error::map)).collect()
 }
 
 /// The driver rows of [`list`], for decoding in place.

@@ -455,33 +455,12 @@ pub(crate) fn meta(row: &PgRow) -> R<RowMeta> {
 
 /// A record row of `def`'s table read in place: each field column decoded when the record's
 /// mapping asks for it, with no `Vec<Value>` in between.
-pub(crate) struct DriverRow<'a> {
-    row: &'a PgRow,
-    columns: std::slice::Iter<'static, Column>,
-    idx: usize,
-}
-
-impl<'a> DriverRow<'a> {
-    pub(crate) fn new(def: &'static KindDef, row: &'a PgRow) -> Self {
-        Self { row, columns: def.column_list().iter(), idx: META_COLUMNS.len() }
-    }
-}
-
-impl crm_core::kind::ColumnSource for DriverRow<'_> {
-    #[inline]
-    fn next_value(&mut self) -> crm_core::Result<crm_core::kind::Value> {
-        let column = self
-            .columns
-            .next()
-            .ok_or_else(|| crm_core::Error::internal("a row has fewer columns than its kind"))?;
-        let value = column_value(self.row, self.idx, column).map_err(crate::error::map)?;
-        self.idx += 1;
-        Ok(value)
-    }
-
-    fn custom_fields(&mut self) -> crm_core::Result<CustomFields> {
-        get_json::<CustomFields>(self.row, self.idx).map_err(crate::error::map)
-    }
+pub(crate) fn in_place<'a>(def: &'static KindDef, row: &'a PgRow) -> impl crm_core::kind::ColumnSource + 'a {
+    crm_core::kind::InPlace::new(
+        def,
+        move |idx, column| column_value(row, idx, column).map_err(crate::error::map),
+        move |idx| get_json::<CustomFields>(row, idx).map_err(crate::error::map),
+    )
 }
 
 /// One column as a core value, by its type.

@@ -145,6 +145,13 @@ enum Plans {
     Generic,
 }
 
+impl Plans {
+    /// A list's: generic for text search (see [`Plans::Generic`]), custom otherwise.
+    fn for_list(query: &ListQuery) -> Self {
+        if query.search.is_empty() { Plans::Custom } else { Plans::Generic }
+    }
+}
+
 /// Runs a read in a scoped transaction, then drops it uncommitted: sqlx queues its `ROLLBACK`
 /// (for a read, the same as a commit, settings included) and sends it with the check that
 /// returns the connection to the pool, off the caller's path — a read is two round trips, not
@@ -187,21 +194,21 @@ impl RecordStore for PgStore {
 
     async fn list(&self, scope: &Scope, query: &ListQuery) -> Result<Vec<Entity>> {
         let tenant = scope.tenant_id();
-        let plans = if query.search.is_empty() { Plans::Custom } else { Plans::Generic };
+        let plans = Plans::for_list(query);
         scoped!(self, Some(tenant), plans, |c| read::list(c, tenant, query))
     }
 
     async fn list_into(&self, scope: &Scope, query: &ListQuery, decode: PageDecoder) -> Result<DecodedPage> {
         let tenant = scope.tenant_id();
         let Some(def) = query.kind.def() else { return Ok(decode().finish()) };
-        let plans = if query.search.is_empty() { Plans::Custom } else { Plans::Generic };
+        let plans = Plans::for_list(query);
         let rows: Vec<sqlx::postgres::PgRow> =
             scoped!(self, Some(tenant), plans, |c| read::list_rows(c, tenant, query))?;
         // Each row decoded in place: no `Vec<Value>` per row.
         let mut sink = decode();
         for row in &rows {
             let meta = crate::rows::meta(row).map_err(error::map)?;
-            sink.row(def, meta, &mut crate::rows::DriverRow::new(def, row))?;
+            sink.row(def, meta, &mut crate::rows::in_place(def, row))?;
         }
         Ok(sink.finish())
     }

@@ -94,7 +94,7 @@ impl RecordStore for SqliteStore {
                 let mut failed = None;
                 let read = read::list_with(c, tenant, &query, &mut |row| {
                     let meta = crate::rows::meta(row)?;
-                    let mut values = crate::rows::DriverRow::new(def, row);
+                    let mut values = crate::rows::in_place(def, row);
                     sink.row(def, meta, &mut values).map_err(|e| {
                         failed = Some(e);
                         rusqlite::Error::InvalidQuery

@@ -23,7 +23,8 @@ mod row;
 
 pub use condition::Condition;
 pub use row::{
-    Column, ColumnSource, ColumnType, Columns, META_COLUMNS, RecordRow, RowMeta, RowValues, Stored, Value,
+    Column, ColumnSource, ColumnType, Columns, InPlace, META_COLUMNS, RecordRow, RowMeta, RowValues, Stored,
+    Value,
 };
 
 use crate::model::{ActivityKind, Kind, LeadStatus};

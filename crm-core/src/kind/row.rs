@@ -395,6 +395,47 @@ impl ColumnSource for RowValues {
     }
 }
 
+/// A store's driver row as a [`ColumnSource`], read in place: `column` reads the column at a
+/// table index as a value of its type, `custom` the custom-fields column. A store supplies the
+/// two readers; the layout ([`KindDef::table_columns`]) is decided here, as in
+/// [`RecordRow::read`].
+pub struct InPlace<F, G> {
+    columns: std::slice::Iter<'static, Column>,
+    idx: usize,
+    column: F,
+    custom: G,
+}
+
+impl<F, G> InPlace<F, G>
+where
+    F: FnMut(usize, &Column) -> Result<Value>,
+    G: FnMut(usize) -> Result<CustomFields>,
+{
+    /// A row of `def`'s table, read through `column` and `custom`.
+    pub fn new(def: &'static KindDef, column: F, custom: G) -> Self {
+        Self { columns: def.column_list().iter(), idx: META_COLUMNS.len(), column, custom }
+    }
+}
+
+impl<F, G> ColumnSource for InPlace<F, G>
+where
+    F: FnMut(usize, &Column) -> Result<Value>,
+    G: FnMut(usize) -> Result<CustomFields>,
+{
+    #[inline]
+    fn next_value(&mut self) -> Result<Value> {
+        let column =
+            self.columns.next().ok_or_else(|| Error::internal("a row has fewer columns than its kind"))?;
+        let value = (self.column)(self.idx, column)?;
+        self.idx += 1;
+        Ok(value)
+    }
+
+    fn custom_fields(&mut self) -> Result<CustomFields> {
+        (self.custom)(self.idx)
+    }
+}
+
 /// A Rust field type as the column values of its field (one, or several for money and an
 /// activity's target), in column order.
 pub trait Columns: Sized {

@@ -68,11 +68,7 @@ async fn resolve_tenant(state: &ApiState, name: &str) -> Result<Option<TenantId>
     if let Ok(id) = uuid::Uuid::try_parse(name) {
         return Ok(Some(TenantId::from_uuid(id)));
     }
-    match state.crm().tenant_by_slug(&name.to_ascii_lowercase()).await {
-        Ok(tenant) => Ok(Some(tenant.id)),
-        Err(Error::NotFound) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    crate::extract::tenant_by_slug(state, name).await
 }
 
 /// The optional `X-Tenant` header of a login: a string when sent (never `null`).
