@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::DomainEvent;
-use crate::kind::{ColumnSource, KindDef, RecordRow, RowMeta};
+use crate::kind::{ColumnSource, FieldDef, KindDef, RecordRow, RowMeta, Value};
 use crate::model::{
     AccountId, Activity, ActivityKind, ActivityTarget, ApiKey, ApiKeyId, ContactId, Credential, DealId,
     IdempotencyRecord, Kind, LeadStatus, LoginFailures, Member, Membership, PipelineId, RefreshToken,
@@ -261,8 +261,55 @@ pub struct ListQuery {
     pub search: Vec<String>,
     /// Rows to return at most.
     pub limit: u32,
-    /// Keyset: only ids strictly less than this one (the order is id descending, i.e. newest first).
+    /// Keyset: the id of the last row seen. Without a [`Sort`] the order is id descending
+    /// (newest first) and the page holds ids strictly less than this one; with one, rows after
+    /// `(sort.after_value, after)` in the sort's order.
     pub after: Option<Uuid>,
+    /// An order other than newest first.
+    pub sort: Option<Sort>,
+}
+
+/// A list order by one column, then by id in the same direction; rows without a value come
+/// last in either direction (a task without a due date after every dated one). Keyset pages
+/// continue strictly after `(after_value, ListQuery::after)`, so a page never repeats or skips a
+/// row when values tie.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sort {
+    /// What to order by.
+    pub key: SortKey,
+    /// Largest first.
+    pub descending: bool,
+    /// With [`ListQuery::after`]: the sort value of the last row seen ([`Value::Null`] when it
+    /// had none); ignored on a first page.
+    pub after_value: Value,
+}
+
+/// A column lists may be ordered by: `created_at`, which every kind has, or a field its
+/// description marks [`FieldDef::sort`](crate::kind::FieldDef::sort).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// When the record was created.
+    CreatedAt,
+    /// A described field (an instant: [`crate::kind::FieldType::Time`]).
+    Field(&'static FieldDef),
+}
+
+impl SortKey {
+    /// The column, from the meta columns or the description (never from input).
+    pub fn column(self) -> &'static str {
+        match self {
+            SortKey::CreatedAt => "created_at",
+            SortKey::Field(field) => field.name,
+        }
+    }
+
+    /// Whether rows may lack a value (and so sort last).
+    pub fn nullable(self) -> bool {
+        match self {
+            SortKey::CreatedAt => false,
+            SortKey::Field(field) => field.nullable,
+        }
+    }
 }
 
 impl ListQuery {
@@ -275,6 +322,7 @@ impl ListQuery {
             search: Vec::new(),
             limit: crate::service::DEFAULT_LIMIT,
             after: None,
+            sort: None,
         }
     }
 

@@ -884,6 +884,19 @@ async fn query_parameters(app: &Router, c: &mut Contract, token: &str, lead: &st
     let filtered = c.expect(app, call("GET", "/api/leads?cf.seats=10&limit=1").token(token), 200).await;
     let cursor = filtered.body["next_cursor"].as_str().unwrap();
     c.expect(app, call("GET", format!("/api/leads?cf.seats=10&cursor={cursor}")).token(token), 200).await;
+    // Sorted lists page with cursors of their own; the documented cursor schema takes both kinds.
+    let sorted = c.expect(app, call("GET", "/api/leads?sort=-created_at&limit=1").token(token), 200).await;
+    let sorted_cursor = sorted.body["next_cursor"].as_str().unwrap();
+    let next = format!("/api/leads?sort=-created_at&limit=1&cursor={sorted_cursor}");
+    c.expect(app, call("GET", next).token(token), 200).await;
+    c.expect(app, call("GET", format!("/api/leads?cursor={sorted_cursor}")).token(token), 422).await;
+    c.expect(app, call("GET", "/api/leads?sort=status").token(token), 422).await;
+    let parameters = doc["paths"]["/api/leads"]["get"]["parameters"].as_array().unwrap();
+    let cursor_schema = &parameters.iter().find(|p| p["name"] == "cursor").unwrap()["schema"];
+    for cursor in [cursor, sorted_cursor] {
+        assert!(jsonschema::is_valid(cursor_schema, &json!(cursor)), "{cursor} fits the cursor schema");
+    }
+    assert!(!jsonschema::is_valid(cursor_schema, &json!("A")));
     c.expect(app, call("GET", "/api/leads?cf.Bad=1").token(token), 422).await;
     c.expect(app, call("GET", "/api/activities?cf.seats=10").token(token), 422).await;
 }

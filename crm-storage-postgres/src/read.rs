@@ -169,13 +169,17 @@ fn list_statement(tenant: TenantId, query: &ListQuery) -> Result<Option<(String,
             Condition::Custom { key, value } => custom_field(&mut w, key, value),
         }
     }
+    // A sorted list finds its terms through the `search` column alone and walks its order.
+    let sorted = query.order()?.is_some();
+    let term = query.search.iter().max_by_key(|t| t.chars().count()).filter(|_| !sorted);
+    let Some(term) = term else {
+        let order = order(&mut w, query)?;
+        let sql = format!("{} WHERE {} ORDER BY {order} LIMIT {}", table.select(), w.sql(), query.limit);
+        return Ok(Some((sql, w.values)));
+    };
     if let Some(after) = query.after {
         w.and("t.id < ?", [uuid(after)]);
     }
-    let Some(term) = query.search.iter().max_by_key(|t| t.chars().count()) else {
-        let sql = format!("{} WHERE {} ORDER BY t.id DESC LIMIT {}", table.select(), w.sql(), query.limit);
-        return Ok(Some((sql, w.values)));
-    };
     // The planner cannot tell a rare prefix from a common one (it guesses ~0.5 % of rows), and
     // for a rare one its favourite plan — walking the id index newest first until a page is
     // full — reads every row of a large tenant. So the statement picks its plan as it runs, from
@@ -230,6 +234,29 @@ fn list_statement(tenant: TenantId, query: &ListQuery) -> Result<Option<(String,
     );
     w.values.extend(terms);
     Ok(Some((sql, w.values)))
+}
+
+/// The `ORDER BY` of a list, after adding the keyset clause that continues after the last row
+/// seen: `(value, id)` in the sort's direction, rows without a value last.
+fn order(w: &mut Where, query: &ListQuery) -> Result<String> {
+    let Some(sort) = query.order()? else {
+        if let Some(after) = query.after {
+            w.and("t.id < ?", [uuid(after)]);
+        }
+        return Ok("t.id DESC".to_owned());
+    };
+    let column = sort.key.column();
+    let (direction, past) = if sort.descending { ("DESC", "<") } else { ("ASC", ">") };
+    if let Some(after) = query.after {
+        match &sort.after_value {
+            crm_core::kind::Value::Time(at) => w.and(
+                &format!("t.{column} {past} ? OR (t.{column} = ? AND t.id {past} ?) OR t.{column} IS NULL"),
+                [Val::Time(Some(*at)), Val::Time(Some(*at)), uuid(after)],
+            ),
+            _ => w.and(&format!("t.{column} IS NULL AND t.id {past} ?"), [uuid(after)]),
+        }
+    }
+    Ok(format!("t.{column} {direction} NULLS LAST, t.id {direction}"))
 }
 
 /// Term rows a search of several words reads before it walks the id index instead (constant:

@@ -149,8 +149,10 @@ pub(crate) fn list_with<T>(
     }
     let mut w = Where::new(tenant);
     w.and("t.deleted_at IS NULL", []);
-    // The longest term drives the search through `search_terms` (see below).
-    let driving = query.search.iter().max_by_key(|t| t.chars().count());
+    let sorted = query.order()?.is_some();
+    // The longest term drives the search through `search_terms` (see below); a sorted list
+    // checks every term on the record and walks its order instead.
+    let driving = query.search.iter().max_by_key(|t| t.chars().count()).filter(|_| !sorted);
     // Every term must start a word of the record: `search_words` is its words, space-separated.
     // The driving term is checked only by the plan that does not find it through its words.
     for term in query.search.iter().filter(|t| Some(*t) != driving) {
@@ -164,12 +166,13 @@ pub(crate) fn list_with<T>(
             Condition::Custom { key, value } => custom_field(&mut w, &key, &value),
         }
     }
+    let Some(term) = driving else {
+        let order = order(&mut w, query)?;
+        return page(conn, table, query, w, &order, None, decode);
+    };
     if let Some(after) = query.after {
         w.and("t.id < ?", [rows::uuid(after)]);
     }
-    let Some(term) = driving else {
-        return page(conn, table, query, w, None, decode);
-    };
     // The usual search — a surname, a company — names one word: try that plan first, in one
     // statement that finds the word itself (and finds nothing when the term starts several).
     let found = one_word_page(conn, table, query, w.clone(), term, decode)?;
@@ -182,14 +185,40 @@ pub(crate) fn list_with<T>(
         SearchPlan::Few(ids) => {
             w.and("t.id IN rarray(?)", [Value::Null]);
             let at = w.params.len() - 1;
-            page(conn, table, query, w, Some((at, Rc::new(ids))), decode)
+            page(conn, table, query, w, NEWEST, Some((at, Rc::new(ids))), decode)
         }
         // Many, under several words: walking the id index newest first meets a page soon.
         SearchPlan::Walk => {
             starts_a_word(&mut w, term);
-            page(conn, table, query, w, None, decode)
+            page(conn, table, query, w, NEWEST, None, decode)
         }
     }
+}
+
+/// The default list order.
+const NEWEST: &str = "t.id DESC";
+
+/// The `ORDER BY` of a list, after adding the keyset clause that continues after the last row
+/// seen: `(value, id)` in the sort's direction, rows without a value last.
+fn order(w: &mut Where, query: &ListQuery) -> Result<String> {
+    let Some(sort) = query.order()? else {
+        if let Some(after) = query.after {
+            w.and("t.id < ?", [rows::uuid(after)]);
+        }
+        return Ok(NEWEST.to_owned());
+    };
+    let column = sort.key.column();
+    let (direction, past) = if sort.descending { ("DESC", "<") } else { ("ASC", ">") };
+    if let Some(after) = query.after {
+        match rows::sql_value(sort.after_value.clone()) {
+            Value::Null => w.and(&format!("t.{column} IS NULL AND t.id {past} ?"), [rows::uuid(after)]),
+            value => w.and(
+                &format!("t.{column} {past} ? OR (t.{column} = ? AND t.id {past} ?) OR t.{column} IS NULL"),
+                [value.clone(), value, rows::uuid(after)],
+            ),
+        }
+    }
+    Ok(format!("t.{column} {direction} NULLS LAST, t.id {direction}"))
 }
 
 /// Keeps records whose custom field `name` equals `value`, JSON types compared too (`true` is
@@ -223,17 +252,18 @@ fn starts_a_word(w: &mut Where, term: &str) {
     w.and("instr(' ' || t.search_words, ' ' || ?) > 0", [Value::Text(term.to_owned())]);
 }
 
-/// A page of `table` newest first, `array` bound at its parameter index (`rarray(?)`).
+/// A page of `table` in `order`, `array` bound at its parameter index (`rarray(?)`).
 fn page<T>(
     conn: &Connection,
     table: &Table,
     query: &ListQuery,
     w: Where,
+    order: &str,
     array: Option<(usize, rusqlite::vtab::array::Array)>,
     decode: &mut dyn FnMut(&Row) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>> {
     let sql = format!(
-        "SELECT {} FROM {} t WHERE {} ORDER BY t.id DESC LIMIT ?{}",
+        "SELECT {} FROM {} t WHERE {} ORDER BY {order} LIMIT ?{}",
         table.aliased_columns(),
         table.name,
         w.sql(),

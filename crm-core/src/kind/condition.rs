@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{FieldDef, FieldType, KindDef, Value};
 use crate::error::{Error, FieldError, Result};
 use crate::model::Kind;
-use crate::store::{Filter, ListQuery};
+use crate::store::{Filter, ListQuery, Sort, SortKey};
 use crate::validate;
 
 /// One list condition; a query's conditions combine with AND, in the order given.
@@ -53,6 +53,26 @@ impl ListQuery {
         let mut errors = Vec::new();
         let conditions = lower(def, &self.filter, &mut errors);
         if errors.is_empty() { Ok(conditions) } else { Err(Error::Validation(errors)) }
+    }
+
+    /// The query's [`Sort`], checked against the kind's description: a store orders by a
+    /// column only when it is `created_at` or a sortable instant of this kind, and continues
+    /// after an instant or `Null`. `None`: newest first.
+    pub fn order(&self) -> Result<Option<&Sort>> {
+        let def = self.def()?;
+        let Some(sort) = &self.sort else { return Ok(None) };
+        let key_fits = match sort.key {
+            SortKey::CreatedAt => true,
+            SortKey::Field(field) => {
+                field.sort && field.ty == FieldType::Time && def.field(field.name) == Some(field)
+            }
+        };
+        let value_fits = matches!(sort.after_value, Value::Null | Value::Time(_));
+        if key_fits && value_fits {
+            Ok(Some(sort))
+        } else {
+            Err(Error::invalid("sort", format!("is not an order of {} records", def.name)))
+        }
     }
 }
 

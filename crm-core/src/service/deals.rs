@@ -82,7 +82,8 @@ impl Crm {
         for removed in current.stages.iter().filter(|s| candidate.stages.iter().all(|c| c.key != s.key)) {
             let filter =
                 Filter { pipeline_id: Some(id), stage: Some(removed.key.clone()), ..Filter::default() };
-            let query = ListQuery { kind: Kind::Deal, filter, search: Vec::new(), limit: 1, after: None };
+            let query =
+                ListQuery { kind: Kind::Deal, filter, search: Vec::new(), limit: 1, after: None, sort: None };
             if !self.store_ref().list(scope, &query).await?.is_empty() {
                 return Err(Error::guard(format!(
                     "stages: stage \"{}\" still holds deals; move them to another stage first",

@@ -4,8 +4,9 @@ use serde::Serialize;
 
 use crate::cursor;
 use crate::error::{Error, FieldError, Result};
-use crate::model::Kind;
-use crate::store::{Filter, ListQuery};
+use crate::kind::{FieldType, KindDef, Value};
+use crate::model::{Kind, Record};
+use crate::store::{Filter, ListQuery, Sort, SortKey};
 use crate::validate;
 
 /// Page size when none is asked for.
@@ -24,6 +25,9 @@ pub struct ListRequest {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// The order: `created_at` or a sortable field of the kind, smallest first, or `-<name>`
+    /// for largest first; records without a value last either way. Default: newest first.
+    pub sort: Option<String>,
 }
 
 impl ListRequest {
@@ -47,6 +51,12 @@ impl ListRequest {
     /// Continues after a previous page.
     pub fn cursor(mut self, cursor: Option<String>) -> Self {
         self.cursor = cursor;
+        self
+    }
+
+    /// Orders the list (`due_at`, `-created_at`, …).
+    pub fn sort(mut self, sort: impl Into<String>) -> Self {
+        self.sort = Some(sort.into());
         self
     }
 
@@ -126,17 +136,81 @@ pub(crate) fn to_query(kind: Kind, request: ListRequest) -> Result<ListQuery> {
             DEFAULT_LIMIT
         }
     };
-    let after = match request.cursor.as_deref().map(cursor::decode_id).transpose() {
-        Ok(after) => after,
-        Err(e) => {
-            errors.extend(e.field_errors().iter().cloned());
-            None
-        }
+    let mut sort = request.sort.as_deref().and_then(|s| sort_of(def, s, &mut errors));
+    let after = match (&mut sort, request.cursor.as_deref()) {
+        (_, None) => None,
+        (None, Some(c)) => cursor::decode_id(c).map_err(|e| errors.extend_from_slice(e.field_errors())).ok(),
+        (Some(sort), Some(c)) => match cursor::decode_sorted(c) {
+            Ok(position) if position.order == order_code(def, sort) => {
+                sort.after_value = position.at.map_or(Value::Null, Value::Time);
+                Some(position.id)
+            }
+            Ok(_) => {
+                errors.push(FieldError::new("cursor", "is from a list in another order"));
+                None
+            }
+            Err(e) => {
+                errors.extend_from_slice(e.field_errors());
+                None
+            }
+        },
     };
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    Ok(ListQuery { kind, filter: request.filter, search, limit, after })
+    Ok(ListQuery { kind, filter: request.filter, search, limit, after, sort })
+}
+
+/// The order `-name` or `name` names, if `def` may be sorted by it.
+fn sort_of(def: &'static KindDef, sort: &str, errors: &mut Vec<FieldError>) -> Option<Sort> {
+    let (descending, name) = match sort.strip_prefix('-') {
+        Some(name) => (true, name),
+        None => (false, sort),
+    };
+    let key = match def.field(name) {
+        _ if name == "created_at" => SortKey::CreatedAt,
+        Some(field) if field.sort && field.ty == FieldType::Time => SortKey::Field(field),
+        _ => {
+            let mut names = vec!["created_at"];
+            names.extend(def.fields.iter().filter(|f| f.sort).map(|f| f.name));
+            errors.push(FieldError::new(
+                "sort",
+                format!("must be one of {} (`-` before it for largest first)", names.join(", ")),
+            ));
+            return None;
+        }
+    };
+    Some(Sort { key, descending, after_value: Value::Null })
+}
+
+/// A code for a list order that its cursors carry: the key (0 for `created_at`, else one more
+/// than its field's index) and the direction.
+fn order_code(def: &KindDef, sort: &Sort) -> u8 {
+    let key = match sort.key {
+        SortKey::CreatedAt => 0,
+        SortKey::Field(field) => def.fields.iter().position(|f| f == field).map_or(u8::MAX, |i| i as u8 + 1),
+    };
+    key.wrapping_mul(2) | u8::from(sort.descending)
+}
+
+/// Builds a page of a sorted list from up to `limit + 1` records: the cursor holds the last
+/// record's sort value and id.
+pub(crate) fn page_sorted<R: Record>(mut rows: Vec<R>, limit: u32, sort: &Sort) -> Page<R> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let last = rows.last().filter(|_| more);
+    let next_cursor = last.map(|record| {
+        let at = match sort.key {
+            SortKey::CreatedAt => Some(record.meta().created_at),
+            SortKey::Field(field) => match record.to_row().value(field.name) {
+                Some(Value::Time(at)) => Some(*at),
+                _ => None,
+            },
+        };
+        let order = order_code(R::DEF, sort);
+        cursor::encode_sorted(cursor::SortedCursor { order, at, id: record.meta().id.uuid() })
+    });
+    Page { data: rows, next_cursor }
 }
 
 /// Builds a page from up to `limit + 1` rows: the extra row only signals that more exist.

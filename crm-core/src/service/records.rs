@@ -84,7 +84,8 @@ impl Crm {
         self.commit(draft).await
     }
 
-    /// One page of live records, newest first, within the caller's read scope.
+    /// One page of live records in the request's order (newest first unless it names a
+    /// `sort`), within the caller's read scope.
     pub async fn list<R: Record>(&self, scope: &Scope, request: ListRequest) -> Result<Page<R>> {
         let grant = self.authorize(scope, Action::Read, R::DEF.resource)?;
         let mut query = list::to_query(R::DEF.kind, request)?;
@@ -101,7 +102,10 @@ impl Crm {
         let records = *page
             .downcast::<Vec<R>>()
             .map_err(|_| Error::internal("a store decoded a page into another type"))?;
-        Ok(list::page_by_id(records, limit, |r| r.meta().id.uuid()))
+        Ok(match &query.sort {
+            Some(sort) => list::page_sorted(records, limit, sort),
+            None => list::page_by_id(records, limit, |r| r.meta().id.uuid()),
+        })
     }
 
     /// Loads a live record of this tenant or fails with `NotFound`.

@@ -52,6 +52,7 @@ pub mod list_into;
 pub mod model;
 pub mod outage;
 pub mod races;
+pub mod sorting;
 pub mod strategies;
 
 use chrono::{TimeZone, Utc};
@@ -189,6 +190,10 @@ macro_rules! store_conformance_tests {
             too_many_filters_are_refused,
             company_only_lead_converts_with_a_named_contact,
             pipelines_change_but_keep_stages_in_use,
+        );
+        $crate::store_conformance_tests!(@cases_in sorting $make;
+            sorted_lists_page_by_value_then_id,
+            orders_a_kind_lacks_are_refused,
         );
         $crate::store_conformance_tests!(@cases_in hostile $make;
             hostile_custom_field_filters_stay_in_the_tenant,

@@ -22,6 +22,7 @@ pub fn parse(pairs: Vec<(String, String)>) -> Result<ListRequest, ApiError> {
                 Err(_) => bad("must be a number between 1 and 200"),
             },
             "cursor" => request.cursor = Some(value),
+            "sort" => request.sort = Some(value),
             "q" => request.q = Some(value),
             "status" => match LeadStatus::parse(&value) {
                 Some(s) => filter.status = Some(s),
@@ -113,11 +114,13 @@ mod params {
     }
 
     pub(super) fn cursor() -> Parameter {
-        // The layout core's id cursors have (a tag byte and an id, base64url), so generated
-        // clients do not mistake any string for one.
-        let schema = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some("^A[Q-Za-f][A-Za-z0-9_-]{20}[AEIMQUYcgkosw048]$"));
+        // The layouts core's cursors have (base64url of a tag byte and an id; sorted lists: tag,
+        // order, an optional instant and an id), so generated clients do not mistake any string
+        // for one.
+        let schema = ObjectBuilder::new().schema_type(Type::String).pattern(Some(
+            "^A(?:[Q-Za-f][A-Za-z0-9_-]{20}[AEIMQUYcgkosw048]|[w-z0-9_-][A-Za-z0-9_-]{22}\
+             |[w-z0-9_-][A-Za-z0-9_-]{32}[AEIMQUYcgkosw048])$",
+        ));
         query("cursor", schema, "`next_cursor` of the previous page.")
     }
 
@@ -134,7 +137,21 @@ mod params {
         )
     }
 
-    /// The filters `def` declares, in field order, then the creation-time range every list has.
+    /// The orders of `def`'s lists: `created_at` and its sortable fields, each either way.
+    fn sort(def: &KindDef) -> Parameter {
+        let keys = std::iter::once("created_at").chain(def.fields.iter().filter(|f| f.sort).map(|f| f.name));
+        let orders: Vec<String> = keys.flat_map(|k| [k.to_owned(), format!("-{k}")]).collect();
+        let schema = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(orders));
+        query(
+            "sort",
+            schema,
+            "Order: smallest first, or largest first after `-`; records without a value last. \
+             Default: newest first.",
+        )
+    }
+
+    /// The filters `def` declares, in field order, then the creation-time range every list has,
+    /// then its orders.
     pub(super) fn of(def: &KindDef) -> Vec<Parameter> {
         let own = def.fields.iter().filter(|f| f.filter).map(|field| {
             let (schema, what) = field_schema(def, field);
@@ -152,6 +169,7 @@ mod params {
                     &format!("Only {} created at or after this time.", def.plural),
                 ),
                 query("created_before", time(), &format!("Only {} created before this time.", def.plural)),
+                sort(def),
             ])
             .collect()
     }
