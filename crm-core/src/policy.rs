@@ -31,6 +31,8 @@ pub enum Resource {
     Deal,
     /// Activities.
     Activity,
+    /// Tasks.
+    Task,
     /// Pipelines and their stages.
     Pipeline,
     /// Tenant members and their roles.
@@ -62,6 +64,7 @@ impl Resource {
             Resource::Account => "account",
             Resource::Deal => "deal",
             Resource::Activity => "activity",
+            Resource::Task => "task",
             Resource::Pipeline => "pipeline",
             Resource::Member => "member",
             Resource::AuditLog => "audit_log",
@@ -71,14 +74,13 @@ impl Resource {
 }
 
 impl Resource {
-    /// Whether it is a kind of record that members own (its description has an `owner_id`
-    /// member field): what the `Own` record scope applies to. Pipelines are records without
-    /// owners, configured by admins.
+    /// Whether it is a kind of record that members own (its description marks a member field
+    /// [`owns`](crate::kind::FieldDef::owns)): what the `Own` record scope applies to.
+    /// Pipelines are records without owners, configured by admins.
     pub fn holds_owned_records(self) -> bool {
-        crate::kind::RECORD_KINDS.iter().any(|def| {
-            def.resource == self
-                && def.field("owner_id").is_some_and(|f| f.ty == crate::kind::FieldType::Member)
-        })
+        crate::kind::RECORD_KINDS
+            .iter()
+            .any(|def| def.resource == self && def.owner_fields().next().is_some())
     }
 }
 
@@ -88,7 +90,8 @@ impl Resource {
 pub enum RecordScope {
     /// Every record of the tenant.
     All,
-    /// Only records whose `owner_id` is the acting user.
+    /// Only records the acting user owns: named in a field the kind's description marks
+    /// [`owns`](crate::kind::FieldDef::owns) (`owner_id`; a task's `assignee_id` too).
     Own,
 }
 
@@ -111,10 +114,16 @@ impl Grant {
 
     /// Whether the grant covers a record owned by `owner` when `principal` acts.
     pub fn covers(&self, principal: &Principal, owner: Option<UserId>) -> bool {
+        self.covers_any(principal, owner)
+    }
+
+    /// Whether the grant covers a record owned by any of `owners` (a task's owner and
+    /// assignee) when `principal` acts.
+    pub fn covers_any(&self, principal: &Principal, owners: impl IntoIterator<Item = UserId>) -> bool {
         match self.record_scope {
             RecordScope::All => true,
             RecordScope::Own => match principal.acting_user() {
-                Some(user_id) => owner == Some(user_id),
+                Some(user_id) => owners.into_iter().any(|owner| owner == user_id),
                 None => matches!(principal, Principal::System),
             },
         }
@@ -132,7 +141,7 @@ pub trait Policy: Send + Sync + Debug + 'static {
 
 /// The default role × resource × action matrix.
 ///
-/// | role    | records (lead, contact, account, deal, activity) | pipelines  | members    | audit log, API keys |
+/// | role    | records (lead, contact, account, deal, activity, task) | pipelines  | members    | audit log, API keys |
 /// |---------|--------------------------------------------------|------------|------------|---------------------|
 /// | owner   | all actions, all records                         | read/write | read/write | read (keys: write)  |
 /// | admin   | all actions, all records                         | read/write | read/write | read (keys: write)  |
@@ -176,6 +185,7 @@ mod tests {
             Resource::Account,
             Resource::Deal,
             Resource::Activity,
+            Resource::Task,
             Resource::Pipeline,
             Resource::Member,
             Resource::AuditLog,
@@ -186,7 +196,14 @@ mod tests {
         .collect();
         assert_eq!(
             owned,
-            [Resource::Lead, Resource::Contact, Resource::Account, Resource::Deal, Resource::Activity]
+            [
+                Resource::Lead,
+                Resource::Contact,
+                Resource::Account,
+                Resource::Deal,
+                Resource::Activity,
+                Resource::Task
+            ]
         );
         let member =
             Principal::User { user_id: UserId::from_uuid(uuid::Uuid::from_u128(1)), role: Role::Member };

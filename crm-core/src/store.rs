@@ -243,6 +243,28 @@ pub struct Filter {
     pub created_before: Option<DateTime<Utc>>,
     /// Custom-field equality: `custom_fields[name] == value`.
     pub custom_fields: Vec<(String, serde_json::Value)>,
+    /// Equality on any field the kind's description lets lists filter on, by name
+    /// (`("priority", Value::Text("high".into()))`): the typed fields above for every kind.
+    pub equals: Vec<(String, Value)>,
+    /// Instant fields the description lets lists filter on, within a range (`due_at`).
+    pub ranges: Vec<TimeRange>,
+    /// Filters the kind declares by name ([`crate::kind::NamedFilter`], `overdue`), which core
+    /// turns into conditions as of its clock; a store given one refuses the query.
+    pub named: Vec<String>,
+    /// Records one of whose [`owns`](crate::kind::FieldDef::owns) fields names this member:
+    /// how core applies the `Own` record scope to a list.
+    pub owned_by: Option<UserId>,
+}
+
+/// An instant field within a range, either end open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeRange {
+    /// The field.
+    pub field: String,
+    /// At or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Strictly before this instant.
+    pub before: Option<DateTime<Utc>>,
 }
 
 /// A list request as a store receives it, validated and authorized when core built it. A store

@@ -56,6 +56,7 @@ use crate::problem::Problem;
         (name = "deals", description = "Opportunities moving through a pipeline's stages."),
         (name = "pipelines", description = "Deal pipelines and their ordered stages (admins write)."),
         (name = "activities", description = "Notes, calls, e-mails and meetings; record timelines."),
+        (name = "tasks", description = "Things to do, by a time, about a record; their owner and assignee edit them."),
         (name = "audit", description = "The tenant's audit trail (admins)."),
     )
 )]
@@ -71,7 +72,8 @@ comes from `X-Tenant`, the subdomain or the body.
 problems name each field in `errors`. Nothing a client sends produces a 500.
 - **Every response** carries `X-Request-Id` (a sane incoming one is echoed) and security headers.
 - **Lists** page with `limit` (1-200, default 50) and the opaque `next_cursor` passed back as \
-`cursor`; the last page has `next_cursor: null`.
+`cursor`; the last page has `next_cursor: null`. `sort=<field>` (or `-<field>`, largest first) \
+orders a list by `created_at` or a field its `sort` parameter lists, records without a value last.
 - **Concurrency.** Records carry `version`, sent as `ETag: \"<version>\"`; `If-Match` on `PATCH` \
 and `DELETE` makes a stale write fail with 412.
 - **Rate limits** apply per client address on `/api/auth/*` and per tenant or API key elsewhere; \

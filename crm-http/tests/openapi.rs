@@ -78,6 +78,11 @@ const CONTRACT: &[(&str, &str)] = &[
     ("POST", "/api/activities"),
     ("GET", "/api/activities/{id}"),
     ("PATCH", "/api/activities/{id}"),
+    ("GET", "/api/tasks"),
+    ("POST", "/api/tasks"),
+    ("GET", "/api/tasks/{id}"),
+    ("PATCH", "/api/tasks/{id}"),
+    ("DELETE", "/api/tasks/{id}"),
     ("DELETE", "/api/activities/{id}"),
     ("GET", "/api/{resource}/{id}/timeline"),
     ("GET", "/api/audit-logs"),
@@ -375,7 +380,10 @@ fn conjunction<'a>(doc: &'a Value, schema: &'a Value, out: &mut Vec<&'a Value>) 
 /// A value a query parameter accepts, from its schema.
 fn sample(doc: &Value, parameter: &Value) -> Option<String> {
     let name = parameter["name"].as_str().unwrap();
-    let schema = resolve(doc, &parameter["schema"]);
+    let mut schema = resolve(doc, &parameter["schema"]);
+    if let Some(first) = schema.get("oneOf").and_then(|items| items.get(0)) {
+        schema = resolve(doc, first);
+    }
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
         return values[0].as_str().map(str::to_owned);
     }
@@ -558,12 +566,61 @@ async fn exercise(app: &Router, c: &mut Contract) {
     )
     .await;
 
+    let task = json!({
+        "title": "Call Ada", "description": "About engines", "due_at": "2030-01-01T09:00:00Z",
+        "priority": "high", "assignee_id": owner_id, "lead_id": lead, "custom_fields": { "seats": 10 }
+    });
+    records(app, c, token, "/api/tasks", task, json!({ "status": "done", "due_at": null })).await;
+    tasks(app, c, token, &deal).await;
+
     conversion_and_timelines(app, c, token, &lead, &deal).await;
     members(app, c, token, owner_id).await;
     api_keys(app, c, token).await;
     pipelines(app, c, token).await;
     transfer(app, c, token).await;
     query_parameters(app, c, token, &lead).await;
+}
+
+/// Task lists: every filter, `me`, named filters and the due-time order with its cursors.
+async fn tasks(app: &Router, c: &mut Contract, token: &str, deal: &str) {
+    for due in ["2020-01-01T00:00:00Z", "2031-01-01T00:00:00Z"] {
+        let task = json!({ "title": "Renew", "due_at": due, "assignee_id": null, "deal_id": deal });
+        c.expect(app, call("POST", "/api/tasks").token(token).json(task), 201).await;
+    }
+    c.expect(app, call("POST", "/api/tasks").token(token).json(json!({ "title": "Undated" })), 201).await;
+    let titles = |reply: &Reply| -> Vec<String> {
+        let data = reply.body["data"].as_array().unwrap();
+        data.iter().map(|t| format!("{} {}", t["title"].as_str().unwrap(), t["due_at"])).collect()
+    };
+    let overdue = c.expect(app, call("GET", "/api/tasks?overdue=true").token(token), 200).await;
+    assert_eq!(titles(&overdue), ["Renew \"2020-01-01T00:00:00Z\""]);
+    let on_deal = format!("/api/tasks?deal_id={deal}&sort=-due_at&limit=1");
+    let first = c.expect(app, call("GET", on_deal.as_str()).token(token), 200).await;
+    assert_eq!(titles(&first), ["Renew \"2031-01-01T00:00:00Z\""]);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let second = c.expect(app, call("GET", format!("{on_deal}&cursor={cursor}")).token(token), 200).await;
+    assert_eq!(titles(&second), ["Renew \"2020-01-01T00:00:00Z\""]);
+    let ascending = c.expect(app, call("GET", "/api/tasks?sort=due_at&status=open").token(token), 200).await;
+    assert_eq!(titles(&ascending).last().map(String::as_str), Some("Undated null"), "undated last");
+    let mine = c.expect(app, call("GET", "/api/tasks?assignee_id=me&status=done").token(token), 200).await;
+    assert_eq!(titles(&mine), ["Call Ada null"], "assigned to the caller and done");
+    let due = "/api/tasks?due_after=2030-06-01T00:00:00Z&due_before=2031-06-01T00:00:00Z&priority=normal";
+    let ranged = c.expect(app, call("GET", due).token(token), 200).await;
+    assert_eq!(titles(&ranged), ["Renew \"2031-01-01T00:00:00Z\""]);
+    for bad in [
+        "overdue=false",
+        "priority=whenever",
+        "due_after=soon",
+        "assignee_id=you",
+        "completed_after=2020-01-01T00:00:00Z",
+        "sort=title",
+    ] {
+        let reply = c.expect(app, call("GET", format!("/api/tasks?{bad}")).token(token), 422).await;
+        assert_eq!(reply.fields(), [bad.split('=').next().unwrap()], "{bad}");
+    }
+    let two = json!({ "title": "Two", "lead_id": uuid::Uuid::now_v7(), "deal_id": deal });
+    c.expect(app, call("POST", "/api/tasks").token(token).json(two), 422).await;
+    c.expect(app, call("POST", "/api/tasks").token(token).json(json!({ "title": " " })), 422).await;
 }
 
 /// Registration, login, refresh, logout, "who am I"; returns a live session.
@@ -681,7 +738,7 @@ async fn conversion_and_timelines(app: &Router, c: &mut Contract, token: &str, l
     let timeline = c.expect(app, call("GET", format!("/api/leads/{lead}/timeline")).token(token), 200).await;
     let kinds: BTreeSet<&str> =
         timeline.body["data"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, BTreeSet::from(["activity", "change"]), "both kinds of item were checked");
+    assert_eq!(kinds, BTreeSet::from(["activity", "change", "task"]), "every kind of item was checked");
     c.expect(app, call("GET", format!("/api/deals/{deal}/timeline?limit=1")).token(token), 200).await;
     c.expect(app, call("GET", format!("/api/widgets/{lead}/timeline")).token(token), 404).await;
     // List pages refer to their item schema rather than inlining a copy of it.

@@ -11,10 +11,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "identity", include_str!("../migrations/0002_identity.sql")),
     (3, "idempotency", include_str!("../migrations/0003_idempotency.sql")),
     (4, "search_terms", include_str!("../migrations/0004_search_terms.sql")),
+    (5, "tasks", include_str!("../migrations/0005_tasks.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Brings the schema up to [`SCHEMA_VERSION`], as the connecting (owning) role. Concurrent
 /// callers serialize on an advisory lock, so many app instances may start at once.

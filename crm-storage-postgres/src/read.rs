@@ -166,6 +166,12 @@ fn list_statement(tenant: TenantId, query: &ListQuery) -> Result<Option<(String,
             }
             Condition::CreatedFrom(at) => w.and("t.created_at >= ?", [Val::Time(Some(at))]),
             Condition::CreatedBefore(at) => w.and("t.created_at < ?", [Val::Time(Some(at))]),
+            Condition::From(field, at) => w.and(&format!("t.{} >= ?", field.name), [Val::Time(Some(at))]),
+            Condition::Before(field, at) => w.and(&format!("t.{} < ?", field.name), [Val::Time(Some(at))]),
+            Condition::OwnedBy(fields, member) => {
+                let either: Vec<String> = fields.iter().map(|f| format!("t.{} = ?", f.name)).collect();
+                w.and(&either.join(" OR "), fields.iter().map(|_| uuid(member)));
+            }
             Condition::Custom { key, value } => custom_field(&mut w, key, value),
         }
     }

@@ -163,6 +163,12 @@ pub(crate) fn list_with<T>(
             Condition::Eq(field, value) => w.and(&format!("t.{} = ?", field.name), [rows::sql_value(value)]),
             Condition::CreatedFrom(at) => w.and("t.created_at >= ?", [rows::time(at)]),
             Condition::CreatedBefore(at) => w.and("t.created_at < ?", [rows::time(at)]),
+            Condition::From(field, at) => w.and(&format!("t.{} >= ?", field.name), [rows::time(at)]),
+            Condition::Before(field, at) => w.and(&format!("t.{} < ?", field.name), [rows::time(at)]),
+            Condition::OwnedBy(fields, member) => {
+                let either: Vec<String> = fields.iter().map(|f| format!("t.{} = ?", f.name)).collect();
+                w.and(&either.join(" OR "), fields.iter().map(|_| rows::uuid(member)));
+            }
             Condition::Custom { key, value } => custom_field(&mut w, &key, &value),
         }
     }

@@ -27,6 +27,12 @@ pub enum Condition {
     CreatedFrom(DateTime<Utc>),
     /// `created_at` is strictly before this instant.
     CreatedBefore(DateTime<Utc>),
+    /// The instant field is at or after this instant (a record without one does not match).
+    From(&'static FieldDef, DateTime<Utc>),
+    /// The instant field is strictly before this instant (a record without one does not match).
+    Before(&'static FieldDef, DateTime<Utc>),
+    /// One of these member fields (the kind's owners) names this member.
+    OwnedBy(Vec<&'static FieldDef>, Uuid),
     /// Custom field `key` equals `value` as JSON, types compared too; `null` also matches a
     /// missing field. The key is a valid custom-field name ([`validate::is_key`]).
     Custom {
@@ -106,11 +112,33 @@ pub(crate) fn lower(def: &'static KindDef, filter: &Filter, errors: &mut Vec<Fie
         eq("target", field.name, Some(id(uuid)));
     }
     eq("kind", "kind", f.activity_kind.map(|k| Value::Text(k.as_str().into())));
+    for (name, value) in &f.equals {
+        eq(name, name, Some(value.clone()));
+    }
     if let Some((None, _)) = target {
         errors.push(not_a_filter(def, "target"));
     }
     out.extend(f.created_after.map(Condition::CreatedFrom));
     out.extend(f.created_before.map(Condition::CreatedBefore));
+    for range in &f.ranges {
+        match def.field(&range.field).filter(|d| d.filter && d.ty == FieldType::Time) {
+            Some(field) => {
+                out.extend(range.from.map(|at| Condition::From(field, at)));
+                out.extend(range.before.map(|at| Condition::Before(field, at)));
+            }
+            None => errors.push(not_a_filter(def, &range.field)),
+        }
+    }
+    if let Some(member) = f.owned_by {
+        let owners: Vec<&'static FieldDef> = def.owner_fields().collect();
+        if owners.is_empty() {
+            errors.push(not_a_filter(def, "owned_by"));
+        }
+        out.push(Condition::OwnedBy(owners, member.uuid()));
+    }
+    for name in &f.named {
+        errors.push(FieldError::new(name.clone(), "is a named filter, which core applies before a store"));
+    }
     if !f.custom_fields.is_empty() && !def.custom_fields {
         errors.push(not_a_filter(def, "custom_fields"));
     }

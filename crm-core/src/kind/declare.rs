@@ -23,11 +23,12 @@
 /// ```
 ///
 /// Each entry `name: type, modifiers;` is one struct field and one [`FieldDef`] (`modifiers` are
-/// its builder methods: `nullable`, `filter`, `sort`, `search`, `personal`, `write(…)`), mapped
+/// its builder methods: `nullable`, `filter`, `sort`, `search`, `personal`, `owns`, `write(…)`), mapped
 /// through the field type's [`Columns`]. An entry `name => one_of [a: type, b: type, …],
 /// modifiers;` is one struct field held in several reference columns of which exactly one is set
 /// (an activity's target): each column is a field of the description, and together they are a
-/// [`KindDef::one_of`] group. `custom_fields: <struct field>` gives the kind custom fields. The
+/// [`KindDef::one_of`] group. `custom_fields: <struct field>` gives the kind custom fields, and
+/// `named_filters: &[…]` its [`NamedFilter`](crate::kind::NamedFilter)s. The
 /// struct literal the mapping builds names every field, so a struct field the declaration misses
 /// is a compile error. The kind and policy resource are the variants named like the struct.
 ///
@@ -43,11 +44,12 @@ macro_rules! record_kind {
             plural: $plural:literal,
             carries_activities: $activities:literal,
             $(custom_fields: $cf:ident,)?
+            $(named_filters: $named:expr,)?
         }
         fields { $($fields:tt)* }
     ) => {
         $crate::record_kind!(@munch
-            [[$(#[$doc])*] $def $record $name $plural $activities [$($cf)?]]
+            [[$(#[$doc])*] $def $record $name $plural $activities [$($cf)?] [$($named)?]]
             [] [] [];
             $($fields)*
         );
@@ -89,7 +91,7 @@ macro_rules! record_kind {
     };
 
     // Every field read: the description and the mapping.
-    (@munch [[$(#[$doc:meta])*] $def:ident $record:ident $name:literal $plural:literal $activities:literal [$($cf:ident)?]]
+    (@munch [[$(#[$doc:meta])*] $def:ident $record:ident $name:literal $plural:literal $activities:literal [$($cf:ident)?] [$($named:expr)?]]
         [$($defs:tt)*] [$($mapped:ident)*] [$($groups:tt)*];
     ) => {
         $(#[$doc])*
@@ -102,6 +104,7 @@ macro_rules! record_kind {
             custom_fields: $crate::record_kind!(@has $($cf)?),
             one_of: &[$($groups)*],
             carries_activities: $activities,
+            named_filters: $crate::record_kind!(@named $($named)?),
             column_cache: ::std::sync::OnceLock::new(),
         };
 
@@ -132,9 +135,87 @@ macro_rules! record_kind {
         }
     };
 
+    (@named) => { &[] };
+    (@named $named:expr) => { $named };
     (@has) => { false };
     (@has $cf:ident) => { true };
     (@custom_in $values:ident $cf:ident) => { $values.custom_fields()? };
     (@custom_out $this:ident) => { None };
     (@custom_out $this:ident $cf:ident) => { Some($this.$cf.clone()) };
+}
+
+/// Declares an enum stored and sent as its wire names (a task's priority), each the snake case
+/// of its variant (a unit test checks they agree): the enum with its serde names, `ALL`,
+/// `as_str` and `parse`, and its [`Columns`](crate::kind::Columns) mapping
+/// as one text column (or `NULL` for an absent `Option`), so a kind's enum needs no code
+/// elsewhere. A stored name the enum does not know is an internal error, never a default.
+#[macro_export]
+macro_rules! wire_enum {
+    (
+        $(#[$doc:meta])*
+        pub enum $name:ident as $what:literal {
+            $($(#[$vdoc:meta])* $variant:ident = $wire:literal,)+
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(rename_all = "snake_case")] // utoipa reads this, not a rename per variant
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: [$name; [$($wire),+].len()] = [$($name::$variant),+];
+
+            /// The wire name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $wire,)+
+                }
+            }
+
+            /// Parses a wire name.
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.into_iter().find(|v| v.as_str() == s)
+            }
+
+            fn from_column(value: $crate::kind::Value) -> $crate::Result<Self> {
+                match value {
+                    $crate::kind::Value::Text(s) => Self::parse(&s)
+                        .ok_or_else(|| $crate::Error::internal(concat!("an unknown ", $what, " in a row"))),
+                    other => Err($crate::Error::internal(format!("expected {} in a row, found {other:?}", $what))),
+                }
+            }
+        }
+
+        impl $crate::kind::Columns for $name {
+            #[inline]
+            fn put(&self, out: &mut Vec<$crate::kind::Value>) {
+                out.push($crate::kind::Value::Text(::std::borrow::Cow::Borrowed(self.as_str())));
+            }
+            #[inline]
+            fn take<S: $crate::kind::ColumnSource + ?Sized>(values: &mut S) -> $crate::Result<Self> {
+                Self::from_column(values.next_value()?)
+            }
+        }
+
+        impl $crate::kind::Columns for Option<$name> {
+            #[inline]
+            fn put(&self, out: &mut Vec<$crate::kind::Value>) {
+                match self {
+                    Some(value) => $crate::kind::Columns::put(value, out),
+                    None => out.push($crate::kind::Value::Null),
+                }
+            }
+            #[inline]
+            fn take<S: $crate::kind::ColumnSource + ?Sized>(values: &mut S) -> $crate::Result<Self> {
+                match values.next_value()? {
+                    $crate::kind::Value::Null => Ok(None),
+                    value => $name::from_column(value).map(Some),
+                }
+            }
+        }
+    };
 }

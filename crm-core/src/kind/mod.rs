@@ -27,7 +27,7 @@ pub use row::{
     Value,
 };
 
-use crate::model::{ActivityKind, Kind, LeadStatus};
+use crate::model::{ActivityKind, Kind, LeadStatus, TaskPriority, TaskStatus};
 use crate::policy::Resource;
 
 pub use crate::model::account::ACCOUNT;
@@ -36,9 +36,10 @@ pub use crate::model::contact::CONTACT;
 pub use crate::model::deal::DEAL;
 pub use crate::model::lead::LEAD;
 pub use crate::model::pipeline::PIPELINE;
+pub use crate::model::task::TASK;
 
 /// Every record kind's description, in [`Kind`] order.
-pub static RECORD_KINDS: [&KindDef; 6] = [&PIPELINE, &LEAD, &CONTACT, &ACCOUNT, &DEAL, &ACTIVITY];
+pub static RECORD_KINDS: [&KindDef; 7] = [&PIPELINE, &LEAD, &CONTACT, &ACCOUNT, &DEAL, &ACTIVITY, &TASK];
 
 /// The description of one record kind.
 #[derive(Debug)]
@@ -55,16 +56,38 @@ pub struct KindDef {
     pub fields: &'static [FieldDef],
     /// Whether it carries a tenant-defined `custom_fields` object (filtered as `cf.<name>`).
     pub custom_fields: bool,
-    /// Groups of reference fields of which exactly one is set (an activity's target).
+    /// Groups of reference fields of which one is set (an activity's target), or at most one
+    /// when the fields are nullable (a task's related record).
     pub one_of: &'static [&'static [&'static str]],
     /// Whether activities can be logged on it, so it has a timeline.
     pub carries_activities: bool,
+    /// Filters by name that stand for conditions core works out when a list is asked for
+    /// (a task's `overdue`: open and due before now).
+    pub named_filters: &'static [NamedFilter],
     /// [`KindDef::columns`], worked out on first use: every row read and written walks them.
     #[doc(hidden)]
     pub column_cache: std::sync::OnceLock<Vec<row::Column>>,
 }
 
+/// A filter by name (`overdue=true`) that stands for conditions on a kind's fields, worked
+/// out by core with its clock when a list is asked for; stores see only the conditions.
+#[derive(Debug)]
+pub struct NamedFilter {
+    /// The query parameter.
+    pub name: &'static str,
+    /// What it keeps, for the API documentation.
+    pub description: &'static str,
+    /// Adds its conditions to a filter, as of `now`.
+    pub apply: fn(now: chrono::DateTime<chrono::Utc>, filter: &mut crate::store::Filter),
+}
+
 impl KindDef {
+    /// The member fields whose member owns a record for the `Own` record scope (`owner_id`,
+    /// and a task's `assignee_id`).
+    pub fn owner_fields(&self) -> impl Iterator<Item = &'static FieldDef> + '_ {
+        self.fields.iter().filter(|f| f.owns)
+    }
+
     /// The field named `name`.
     pub fn field(&self, name: &str) -> Option<&'static FieldDef> {
         self.fields.iter().find(|f| f.name == name)
@@ -113,6 +136,7 @@ impl Kind {
             Kind::Account => Some(&ACCOUNT),
             Kind::Deal => Some(&DEAL),
             Kind::Activity => Some(&ACTIVITY),
+            Kind::Task => Some(&TASK),
             Kind::Tenant | Kind::User | Kind::Member | Kind::ApiKey => None,
         }
     }
@@ -135,6 +159,8 @@ pub struct FieldDef {
     pub search: bool,
     /// Whether it holds personal data (what erasure removes and export gathers).
     pub personal: bool,
+    /// Whether the member it names owns the record for the `Own` record scope (a member field).
+    pub owns: bool,
     /// Who sets it.
     pub write: Writable,
     /// Values of an enum field that only the kind's own rules give it (a lead's `converted`):
@@ -153,6 +179,7 @@ impl FieldDef {
             sort: false,
             search: false,
             personal: false,
+            owns: false,
             write: Writable::Always,
             rule_values: &[],
         }
@@ -185,6 +212,12 @@ impl FieldDef {
     /// It holds personal data.
     pub const fn personal(mut self) -> Self {
         self.personal = true;
+        self
+    }
+
+    /// The member it names owns the record.
+    pub const fn owns(mut self) -> Self {
+        self.owns = true;
         self
     }
 
@@ -280,6 +313,12 @@ pub(crate) const LEAD_STATUSES: [&str; LeadStatus::ALL.len()] = wire_names!(Lead
 /// The wire names of [`ActivityKind`].
 pub(crate) const ACTIVITY_KINDS: [&str; ActivityKind::ALL.len()] = wire_names!(ActivityKind);
 
+/// The wire names of [`TaskPriority`].
+pub(crate) const TASK_PRIORITIES: [&str; TaskPriority::ALL.len()] = wire_names!(TaskPriority);
+
+/// The wire names of [`TaskStatus`].
+pub(crate) const TASK_STATUSES: [&str; TaskStatus::ALL.len()] = wire_names!(TaskStatus);
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -293,7 +332,8 @@ mod tests {
     use super::*;
     use crate::model::{
         Account, Activity, ActivityTarget, Contact, Deal, Lead, Money, NewAccount, NewActivity, NewContact,
-        NewDeal, NewLead, Pipeline, Record, RecordMeta, Stage, StageKind,
+        NewDeal, NewLead, NewTask, Pipeline, Record, RecordMeta, Stage, StageKind, Task, TaskPriority,
+        TaskStatus,
     };
     use crate::scope::TenantId;
     use crate::store::Entity;
@@ -383,6 +423,22 @@ mod tests {
         on_deal.subject = text("Call");
         on_deal.body = text("About engines");
         let activity = Activity::create(on_deal, meta(), owner).unwrap();
+        let mut task = Task::create(
+            NewTask {
+                title: "Call Ada about engines".into(),
+                description: text("Before the board meets"),
+                due_at: Some(meta::<Task>().created_at),
+                priority: Some(TaskPriority::High),
+                status: Some(TaskStatus::Done),
+                assignee_id: owner,
+                contact_id: Some(id(6)),
+                ..NewTask::default()
+            },
+            meta(),
+            owner,
+        )
+        .unwrap();
+        task.custom_fields.insert("effort".into(), json!(3));
         let pipeline = Pipeline {
             meta: meta(),
             name: "Sales".into(),
@@ -399,6 +455,7 @@ mod tests {
             (&DEAL, deal.to_entity(), json(&deal)),
             (&ACTIVITY, activity.to_entity(), json(&activity)),
             (&PIPELINE, pipeline.to_entity(), json(&pipeline)),
+            (&TASK, task.to_entity(), json(&task)),
         ]
     }
 
@@ -460,15 +517,18 @@ mod tests {
     fn filterable_fields_are_the_list_filters() {
         use Kind::*;
         let table: &[(&str, &[Kind])] = &[
-            ("status", &[Lead]),
-            ("owner_id", &[Lead, Contact, Account, Deal, Activity]),
+            ("status", &[Lead, Task]),
+            ("owner_id", &[Lead, Contact, Account, Deal, Activity, Task]),
             ("pipeline_id", &[Deal]),
             ("stage", &[Deal]),
-            ("account_id", &[Contact, Deal, Activity]),
-            ("contact_id", &[Deal, Activity]),
-            ("lead_id", &[Activity]),
-            ("deal_id", &[Activity]),
+            ("account_id", &[Contact, Deal, Activity, Task]),
+            ("contact_id", &[Deal, Activity, Task]),
+            ("lead_id", &[Activity, Task]),
+            ("deal_id", &[Activity, Task]),
             ("kind", &[Activity]),
+            ("priority", &[Task]),
+            ("assignee_id", &[Task]),
+            ("due_at", &[Task]),
         ];
         for def in RECORD_KINDS {
             let declared: BTreeSet<&str> = def.fields.iter().filter(|f| f.filter).map(|f| f.name).collect();
@@ -481,9 +541,20 @@ mod tests {
         assert_eq!(ACTIVITY.one_of_reference(Deal).map(|f| f.name), Some("deal_id"));
         assert!(DEAL.one_of_reference(Account).is_none(), "a deal's account is no target");
         let searchable: Vec<Kind> = RECORD_KINDS.iter().filter(|d| d.searchable()).map(|d| d.kind).collect();
-        assert_eq!(searchable, [Lead, Contact, Account, Deal]);
+        assert_eq!(searchable, [Lead, Contact, Account, Deal, Task]);
         let custom: Vec<Kind> = RECORD_KINDS.iter().filter(|d| d.custom_fields).map(|d| d.kind).collect();
-        assert_eq!(custom, [Lead, Contact, Account, Deal]);
+        assert_eq!(custom, [Lead, Contact, Account, Deal, Task]);
+        // Sorted cursors encode instants: only instant fields sort.
+        for def in RECORD_KINDS {
+            for field in def.fields.iter().filter(|f| f.sort) {
+                assert_eq!(field.ty, FieldType::Time, "{}.{} sorts", def.name, field.name);
+            }
+        }
+        let owners = |def: &KindDef| def.owner_fields().map(|f| f.name).collect::<Vec<_>>();
+        assert_eq!(owners(&TASK), ["assignee_id", "owner_id"]);
+        assert_eq!(owners(&LEAD), ["owner_id"]);
+        assert!(owners(&PIPELINE).is_empty());
+        assert!(RECORD_KINDS.iter().flat_map(|d| d.owner_fields()).all(|f| f.ty == FieldType::Member));
         let timelines: Vec<Kind> =
             RECORD_KINDS.iter().filter(|d| d.carries_activities).map(|d| d.kind).collect();
         assert_eq!(timelines, [Lead, Contact, Account, Deal]);
@@ -500,6 +571,7 @@ mod tests {
             Some("difference engine no 2"),
             None,
             None,
+            Some("call ada about engines"),
         ];
         for ((def, entity, json), indexed) in samples().into_iter().zip(indexed) {
             let values = def.fields.iter().filter(|f| f.search).map(|f| json[f.name].as_str());
@@ -514,6 +586,9 @@ mod tests {
             json!(["new", "contacted", "qualified", "unqualified", "converted"])
         );
         assert_eq!(json!(ACTIVITY_KINDS), json!(["note", "call", "email", "meeting"]));
+        // `wire_enum!` names are serde's names.
+        assert_eq!(json!(TASK_PRIORITIES), json!(TaskPriority::ALL));
+        assert_eq!(json!(TASK_STATUSES), json!(TaskStatus::ALL));
     }
 
     /// A record with every optional field cleared, of each kind that has any.
@@ -549,6 +624,7 @@ mod tests {
                 Kind::Deal => serde_json::to_value(Deal::from_entity(bare.clone()).unwrap()),
                 Kind::Activity => serde_json::to_value(Activity::from_entity(bare.clone()).unwrap()),
                 Kind::Pipeline => serde_json::to_value(Pipeline::from_entity(bare.clone()).unwrap()),
+                Kind::Task => serde_json::to_value(Task::from_entity(bare.clone()).unwrap()),
                 other => panic!("not a record kind: {other:?}"),
             };
             assert_eq!(row(&bare).to_json(), serialized.unwrap(), "{} bare", def.name);
@@ -641,6 +717,7 @@ mod tests {
                 Kind::Deal => round_trip(&Deal::from_entity(entity).unwrap()),
                 Kind::Activity => round_trip(&Activity::from_entity(entity).unwrap()),
                 Kind::Pipeline => round_trip(&Pipeline::from_entity(entity).unwrap()),
+                Kind::Task => round_trip(&Task::from_entity(entity).unwrap()),
                 other => panic!("not a record kind: {other:?}"),
             }
         }

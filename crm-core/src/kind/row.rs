@@ -566,6 +566,29 @@ impl Columns for Option<Money> {
     }
 }
 
+/// The same four columns, at most one set (a task's related record).
+impl Columns for Option<ActivityTarget> {
+    #[inline]
+    fn put(&self, out: &mut Vec<Value>) {
+        match self {
+            Some(target) => target.put(out),
+            None => out.extend([Value::Null, Value::Null, Value::Null, Value::Null]),
+        }
+    }
+    #[inline]
+    fn take<S: ColumnSource + ?Sized>(values: &mut S) -> Result<Self> {
+        let mut target = None;
+        for kind in [Kind::Lead, Kind::Contact, Kind::Account, Kind::Deal] {
+            match values.next_value()? {
+                Value::Null => {}
+                Value::Uuid(id) if target.is_none() => target = ActivityTarget::from_parts(kind, id),
+                other => return mismatch(other, "at most one related record"),
+            }
+        }
+        Ok(target)
+    }
+}
+
 /// Four columns, `lead_id`, `contact_id`, `account_id`, `deal_id`: exactly one is set.
 impl Columns for ActivityTarget {
     #[inline]

@@ -20,7 +20,7 @@ crate::record_kind! {
         name: FieldType::Text, search;
         domain: FieldType::Text, nullable, search;
         industry: FieldType::Text, nullable;
-        owner_id: FieldType::Member, nullable, filter;
+        owner_id: FieldType::Member, nullable, filter, owns;
     }
 }
 

@@ -29,7 +29,7 @@ crate::record_kind! {
             account_id: FieldType::Ref(Kind::Account),
             deal_id: FieldType::Ref(Kind::Deal),
         ], nullable, filter, write(Writable::OnCreate);
-        owner_id: FieldType::Member, nullable, filter;
+        owner_id: FieldType::Member, nullable, filter, owns;
     }
 }
 
@@ -127,6 +127,22 @@ impl ActivityTarget {
         }
     }
 
+    /// The records named by an input's four optional references, in field order.
+    pub(crate) fn given(
+        lead: Option<LeadId>,
+        contact: Option<ContactId>,
+        account: Option<AccountId>,
+        deal: Option<DealId>,
+    ) -> Vec<ActivityTarget> {
+        let given = [
+            lead.map(ActivityTarget::Lead),
+            contact.map(ActivityTarget::Contact),
+            account.map(ActivityTarget::Account),
+            deal.map(ActivityTarget::Deal),
+        ];
+        given.into_iter().flatten().collect()
+    }
+
     /// The activity field that holds this target (`deal_id`), from the activity description.
     pub fn field(self) -> Option<&'static crate::kind::FieldDef> {
         ACTIVITY.one_of_reference(self.parts().0)
@@ -139,7 +155,13 @@ impl ActivityTarget {
             Kind::Contact => ActivityTarget::Contact(Id::from_uuid(id)),
             Kind::Account => ActivityTarget::Account(Id::from_uuid(id)),
             Kind::Deal => ActivityTarget::Deal(Id::from_uuid(id)),
-            Kind::Tenant | Kind::User | Kind::Member | Kind::Pipeline | Kind::Activity | Kind::ApiKey => {
+            Kind::Tenant
+            | Kind::User
+            | Kind::Member
+            | Kind::Pipeline
+            | Kind::Activity
+            | Kind::ApiKey
+            | Kind::Task => {
                 return None;
             }
         })
@@ -219,15 +241,7 @@ impl Record for Activity {
         meta: RecordMeta<Self>,
         creator: Option<UserId>,
     ) -> Result<Self, Vec<FieldError>> {
-        let targets: Vec<ActivityTarget> = [
-            new.lead_id.map(ActivityTarget::Lead),
-            new.contact_id.map(ActivityTarget::Contact),
-            new.account_id.map(ActivityTarget::Account),
-            new.deal_id.map(ActivityTarget::Deal),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let targets = ActivityTarget::given(new.lead_id, new.contact_id, new.account_id, new.deal_id);
         let [target] = targets[..] else {
             return Err(vec![FieldError::new(
                 "lead_id",

@@ -36,6 +36,8 @@ pub enum Kind {
     Activity,
     /// An API key.
     ApiKey,
+    /// A task.
+    Task,
 }
 
 impl Kind {
@@ -52,13 +54,14 @@ impl Kind {
             Kind::Deal => "deal",
             Kind::Activity => "activity",
             Kind::ApiKey => "api_key",
+            Kind::Task => "task",
         }
     }
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Kind> {
         use Kind::*;
-        [Tenant, User, Member, Pipeline, Lead, Contact, Account, Deal, Activity, ApiKey]
+        [Tenant, User, Member, Pipeline, Lead, Contact, Account, Deal, Activity, ApiKey, Task]
             .into_iter()
             .find(|k| k.as_str() == s)
     }
@@ -240,12 +243,24 @@ pub trait Record: Stored + Clone + Debug + Serialize + Send + Sync + Sized + 'st
         meta: RecordMeta<Self>,
         creator: Option<UserId>,
     ) -> Result<Self, Vec<FieldError>>;
-    /// Applies a patch, reporting changes the patch may not make.
+    /// Applies a patch, reporting changes the patch may not make. `meta.updated_at` is already
+    /// the time of the change, for rules that record when something happened.
     fn apply(&mut self, patch: Self::Patch, errors: &mut Vec<FieldError>);
     /// Checks the record's own fields (lengths, formats, required fields).
     fn validate(&self, errors: &mut Vec<FieldError>);
     /// References to other records, checked against the store before writing.
     fn links(&self) -> Vec<Link>;
+    /// The members who own it for the `Own` record scope: the values of the fields its
+    /// description marks [`owns`](crate::kind::FieldDef::owns).
+    fn owners(&self) -> Vec<UserId> {
+        let row = self.to_row();
+        Self::DEF.owner_fields().filter_map(|field| row.member(field.name)).collect()
+    }
+    /// Events a change implies besides `<kind>.created` or `.updated`, by action name (a task's
+    /// `assigned` and `completed`); `before` is `None` on creation.
+    fn implied_events(_before: Option<&Self>, _after: &Self) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// The record as a deal, so deal-only rules (pipelines, stage history) can hook in.
     fn as_deal_mut(&mut self) -> Option<&mut Deal> {
         None

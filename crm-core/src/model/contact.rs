@@ -25,7 +25,7 @@ crate::record_kind! {
         phone: FieldType::Phone, nullable, personal;
         title: FieldType::Text, nullable;
         account_id: FieldType::Ref(Kind::Account), nullable, filter;
-        owner_id: FieldType::Member, nullable, filter;
+        owner_id: FieldType::Member, nullable, filter, owns;
     }
 }
 

@@ -28,7 +28,7 @@ crate::record_kind! {
         probability: FieldType::Int, nullable;
         account_id: FieldType::Ref(Kind::Account), nullable, filter;
         contact_id: FieldType::Ref(Kind::Contact), nullable, filter;
-        owner_id: FieldType::Member, nullable, filter;
+        owner_id: FieldType::Member, nullable, filter, owns;
         closed_at: FieldType::Time, nullable, write(Writable::Rule);
     }
 }

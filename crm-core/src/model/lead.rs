@@ -25,7 +25,7 @@ crate::record_kind! {
         title: FieldType::Text, nullable;
         source: FieldType::Text, nullable;
         status: FieldType::Enum(&crate::kind::LEAD_STATUSES), filter, rule_values(&["converted"]);
-        owner_id: FieldType::Member, nullable, filter;
+        owner_id: FieldType::Member, nullable, filter, owns;
         converted_contact_id: FieldType::Ref(Kind::Contact), nullable, write(Writable::Rule);
     }
 }

@@ -12,6 +12,7 @@ mod idempotency;
 mod identity;
 pub(crate) mod lead;
 pub(crate) mod pipeline;
+pub(crate) mod task;
 mod tenant;
 mod timestamp;
 
@@ -24,4 +25,5 @@ pub use idempotency::IdempotencyRecord;
 pub use identity::{ApiKey, ApiKeyId, Credential, LoginFailures, NewApiKey, RefreshToken, RefreshTokenId};
 pub use lead::{Lead, LeadId, LeadPatch, LeadStatus, NewLead};
 pub use pipeline::{NewPipeline, NewStage, Pipeline, PipelineId, PipelinePatch, Stage, StageKind};
+pub use task::{NewTask, Task, TaskId, TaskPatch, TaskPriority, TaskStatus};
 pub use tenant::{Member, Membership, NewMember, NewTenant, NewUser, Tenant, User};

@@ -62,7 +62,7 @@ impl Crm {
             self.authorize(scope, Action::Create, Resource::Deal)?;
         }
         let lead = self.load::<Lead>(scope, lead_id).await?;
-        if !grant.covers(scope.principal(), lead.owner_id) {
+        if !grant.covers_any(scope.principal(), crate::model::Record::owners(&lead)) {
             return Err(Error::Forbidden);
         }
         if lead.status == LeadStatus::Converted {

@@ -70,6 +70,23 @@ impl Crm {
         self.push_change(draft, action, row.def.kind, row.meta.id, changes, payload);
     }
 
+    /// Adds the outbox events a record's change implies besides its audited one
+    /// (`task.completed`), each carrying the record as it is after the change.
+    pub(crate) fn push_implied_events(&self, draft: &mut Draft, actions: Vec<&'static str>, row: &RecordRow) {
+        for action in actions {
+            draft.changes.events.push(DomainEvent {
+                id: self.new_id(),
+                tenant_id: draft.scope.tenant_id(),
+                name: format!("{}.{action}", row.def.name),
+                resource: row.def.kind,
+                resource_id: row.meta.id,
+                actor: draft.scope.actor(),
+                payload: row.to_json(),
+                at: draft.now,
+            });
+        }
+    }
+
     /// Adds an audit entry and its outbox event for a change to a tenant, member or API key,
     /// which have no description: the diff and payload come from their serialized forms.
     pub(crate) fn record_change(

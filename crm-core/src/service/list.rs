@@ -4,6 +4,8 @@ use serde::Serialize;
 
 use crate::cursor;
 use crate::error::{Error, FieldError, Result};
+use chrono::{DateTime, Utc};
+
 use crate::kind::{FieldType, KindDef, Value};
 use crate::model::{Kind, Record};
 use crate::store::{Filter, ListQuery, Sort, SortKey};
@@ -89,10 +91,16 @@ pub(crate) fn limit(limit: Option<u32>) -> Result<u32> {
 }
 
 /// Turns a caller's request into a store query, refusing filters the kind does not have.
-pub(crate) fn to_query(kind: Kind, request: ListRequest) -> Result<ListQuery> {
-    let f = &request.filter;
+pub(crate) fn to_query(kind: Kind, mut request: ListRequest, now: DateTime<Utc>) -> Result<ListQuery> {
     let mut errors = Vec::new();
     let def = crate::kind::condition::listed(kind)?;
+    for name in std::mem::take(&mut request.filter.named) {
+        match def.named_filters.iter().find(|n| n.name == name) {
+            Some(named) => (named.apply)(now, &mut request.filter),
+            None => errors.push(FieldError::new(name, format!("is not a filter for {} records", def.name))),
+        }
+    }
+    let f = &request.filter;
     crate::kind::condition::lower(def, f, &mut errors);
     if request.q.is_some() && !def.searchable() {
         errors.push(FieldError::new("q", format!("is not a filter for {} records", kind.as_str())));
@@ -113,6 +121,15 @@ pub(crate) fn to_query(kind: Kind, request: ListRequest) -> Result<ListQuery> {
     }
     if let Some(t) = &f.created_before {
         validate::time("created_before", t, &mut errors);
+    }
+    for range in &f.ranges {
+        let stem = range.field.strip_suffix("_at").unwrap_or(&range.field);
+        if let Some(t) = &range.from {
+            validate::time(&format!("{stem}_after"), t, &mut errors);
+        }
+        if let Some(t) = &range.before {
+            validate::time(&format!("{stem}_before"), t, &mut errors);
+        }
     }
     if let (Some(a), Some(b)) = (f.created_after, f.created_before) {
         if a > b {

@@ -28,7 +28,7 @@ impl Crm {
     pub async fn get<R: Record>(&self, scope: &Scope, id: Id<R>) -> Result<R> {
         let grant = self.authorize(scope, Action::Read, R::DEF.resource)?;
         let record = self.load::<R>(scope, id).await?;
-        if !grant.covers(scope.principal(), record.owner_id()) {
+        if !grant.covers_any(scope.principal(), record.owners()) {
             return Err(Error::NotFound);
         }
         Ok(record)
@@ -88,13 +88,9 @@ impl Crm {
     /// `sort`), within the caller's read scope.
     pub async fn list<R: Record>(&self, scope: &Scope, request: ListRequest) -> Result<Page<R>> {
         let grant = self.authorize(scope, Action::Read, R::DEF.resource)?;
-        let mut query = list::to_query(R::DEF.kind, request)?;
+        let mut query = list::to_query(R::DEF.kind, request, self.inner.clock.now())?;
         if grant.record_scope == RecordScope::Own {
-            let me = scope.user_id();
-            if query.filter.owner_id.is_some_and(|o| Some(o) != me) {
-                return Ok(Page { data: Vec::new(), next_cursor: None });
-            }
-            query.filter.owner_id = me;
+            query.filter.owned_by = scope.user_id();
         }
         let limit = query.limit;
         query.limit += 1;
@@ -134,6 +130,7 @@ impl Crm {
         };
         let row = record.to_row();
         self.record_row_change(draft, AuditAction::Created, None, Some(&row));
+        self.push_implied_events(draft, R::implied_events(None, &record), &row);
         draft.insert(Entity::Record(row));
         if let Some(change) = stage_change {
             draft.insert(Entity::StageChange(change));
@@ -150,6 +147,7 @@ impl Crm {
     ) -> Result<R> {
         let old_links = current.links();
         let mut updated = current.clone();
+        updated.meta_mut().updated_at = draft.now;
         let mut errors = Vec::new();
         updated.apply(patch, &mut errors);
         if !errors.is_empty() {
@@ -176,6 +174,7 @@ impl Crm {
         }
         let (id, payload) = (after.meta.id, after.to_json());
         self.push_change(draft, action, R::DEF.kind, id, changes, payload);
+        self.push_implied_events(draft, R::implied_events(Some(&current), &updated), &after);
         draft.update(Entity::Record(after), version);
         if let Some(change) = stage_change {
             draft.insert(Entity::StageChange(change));
@@ -274,7 +273,7 @@ where
 
 /// Refuses writes outside the grant's record scope and writes based on a stale read.
 fn check_writable<R: Record>(scope: &Scope, grant: &Grant, current: &R, expected_version: i64) -> Result<()> {
-    if !grant.covers(scope.principal(), current.owner_id()) {
+    if !grant.covers_any(scope.principal(), current.owners()) {
         return Err(Error::Forbidden);
     }
     if current.meta().version != expected_version {

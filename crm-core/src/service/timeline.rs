@@ -8,10 +8,11 @@ use super::list::{self, Page};
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::cursor;
 use crate::error::{Error, Result};
-use crate::model::{Activity, ActivityTarget};
-use crate::policy::{Action, Resource};
+use crate::kind::{Stored, Value};
+use crate::model::{Activity, ActivityTarget, Kind, Task};
+use crate::policy::{Action, RecordScope, Resource};
 use crate::scope::Scope;
-use crate::store::{Entity, TimeCursor};
+use crate::store::{Entity, ListQuery, Sort, SortKey, TimeCursor};
 
 /// One item of a record's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,6 +24,8 @@ pub enum TimelineItem {
     Activity(Activity),
     /// A change to the record, from the audit trail.
     Change(AuditEntry),
+    /// A task about the record, when it was created.
+    Task(Task),
 }
 
 impl TimelineItem {
@@ -31,6 +34,7 @@ impl TimelineItem {
         match self {
             TimelineItem::Activity(a) => TimeCursor { at: a.occurred_at, id: a.meta.id.uuid() },
             TimelineItem::Change(c) => TimeCursor { at: c.at, id: c.id.uuid() },
+            TimelineItem::Task(t) => TimeCursor { at: t.meta.created_at, id: t.meta.id.uuid() },
         }
     }
 }
@@ -57,21 +61,46 @@ impl Crm {
         if !row.def.carries_activities {
             return Err(Error::NotFound);
         }
-        let owner = row.member("owner_id");
-        if !grant.covers(scope.principal(), owner) {
+        let owners = row.def.owner_fields().filter_map(|f| row.member(f.name));
+        if !grant.covers_any(scope.principal(), owners) {
             return Err(Error::NotFound);
         }
         let store = self.store_ref();
         let activities = store.activities_for(scope, target, before, limit + 1).await?;
         let query = AuditQuery { resource: Some(kind), resource_id: Some(id), ..AuditQuery::default() };
         let changes = store.audit_log(scope, &query, before, limit + 1).await?;
+        let tasks = self.tasks_about(scope, target, before, limit + 1).await?;
         let mut items: Vec<TimelineItem> = activities
             .into_iter()
             .map(TimelineItem::Activity)
             .chain(changes.into_iter().map(TimelineItem::Change))
+            .chain(tasks.into_iter().map(TimelineItem::Task))
             .collect();
         items.sort_by_key(|i| std::cmp::Reverse(i.position()));
         Ok(page_by_time(items, limit, TimelineItem::position))
+    }
+
+    /// The tasks about a record that the caller may read, newest first, strictly before
+    /// `before`; none when the caller may not read tasks.
+    async fn tasks_about(
+        &self,
+        scope: &Scope,
+        target: ActivityTarget,
+        before: Option<TimeCursor>,
+        limit: u32,
+    ) -> Result<Vec<Task>> {
+        let Ok(grant) = self.authorize(scope, Action::Read, Resource::Task) else { return Ok(Vec::new()) };
+        let mut query = ListQuery::new(Kind::Task);
+        query.filter.target = Some(target);
+        if grant.record_scope == RecordScope::Own {
+            query.filter.owned_by = scope.user_id();
+        }
+        query.limit = limit;
+        query.after = before.map(|b| b.id);
+        let after_value = before.map_or(Value::Null, |b| Value::Time(b.at));
+        query.sort = Some(Sort { key: SortKey::CreatedAt, descending: true, after_value });
+        let rows = self.store_ref().list(scope, &query).await?;
+        rows.into_iter().map(Task::from_entity).collect()
     }
 
     /// The tenant's audit trail, newest first (owners and admins).

@@ -2046,6 +2046,7 @@ pub async fn timeline_merges_activities_and_changes(crm: Crm) {
     let describe = |item: &TimelineItem| match item {
         TimelineItem::Activity(a) => ("activity", a.meta.id.uuid()),
         TimelineItem::Change(c) => ("change", c.id.uuid()),
+        TimelineItem::Task(t) => ("task", t.meta.id.uuid()),
     };
     let got: Vec<_> = page.data.iter().map(describe).collect();
     assert_eq!(
@@ -2091,6 +2092,7 @@ pub async fn timeline_merges_activities_and_changes(crm: Crm) {
         .map(|i| match i {
             TimelineItem::Change(c) => c.action,
             TimelineItem::Activity(a) => panic!("unexpected activity {a:?}"),
+            TimelineItem::Task(t) => panic!("unexpected task {t:?}"),
         })
         .collect();
     assert_eq!(deal_actions, [AuditAction::StageChanged, AuditAction::Created]);

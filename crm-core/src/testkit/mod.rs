@@ -54,6 +54,7 @@ pub mod outage;
 pub mod races;
 pub mod sorting;
 pub mod strategies;
+pub mod tasks;
 
 use chrono::{TimeZone, Utc};
 
@@ -194,6 +195,12 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@cases_in sorting $make;
             sorted_lists_page_by_value_then_id,
             orders_a_kind_lacks_are_refused,
+        );
+        $crate::store_conformance_tests!(@cases_in tasks $make;
+            tasks_keep_their_rules,
+            task_lists_filter_and_sort_by_due_time,
+            task_owners_and_assignees_may_edit,
+            task_events_and_timeline,
         );
         $crate::store_conformance_tests!(@cases_in hostile $make;
             hostile_custom_field_filters_stay_in_the_tenant,

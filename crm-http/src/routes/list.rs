@@ -2,20 +2,30 @@
 //! like unknown body fields.
 
 use chrono::{DateTime, Utc};
-use crm_core::model::{ActivityKind, ActivityTarget, Kind, LeadStatus};
-use crm_core::{Error, FieldError, Filter, ListRequest, kind};
+use crm_core::kind::{FieldDef, FieldType, KindDef};
+use crm_core::store::TimeRange;
+use crm_core::{Error, FieldError, Filter, ListRequest, UserId, kind};
 use uuid::Uuid;
 
 use crate::error::ApiError;
 
-/// Parses `limit`, `cursor`, `q`, the exact filters and `cf.<name>=<value>` (a JSON scalar, else
-/// a string: `cf.seats=10` matches the number 10, `cf.seats="10"` the string).
-pub fn parse(pairs: Vec<(String, String)>) -> Result<ListRequest, ApiError> {
+/// Parses `limit`, `cursor`, `sort`, `q`, the filters `def` declares — each field's value read
+/// by its type, `me` for a member field naming the caller, `<name>_after`/`<name>_before` for an
+/// instant field `<name>_at`, and the kind's named filters as `<name>=true` — the creation-time
+/// range, and `cf.<name>=<value>` (a JSON scalar, else a string: `cf.seats=10` matches the number
+/// 10, `cf.seats="10"` the string). Anything else is refused, naming the parameter.
+pub fn parse(
+    def: &KindDef,
+    me: Option<UserId>,
+    pairs: Vec<(String, String)>,
+) -> Result<ListRequest, ApiError> {
     let mut request = ListRequest::new();
     let mut filter = Filter::default();
     let mut errors = Vec::new();
     for (key, value) in pairs {
         let mut bad = |message: &str| errors.push(FieldError::new(key.clone(), message));
+        let filtered = def.field(&key).filter(|f| f.filter && f.ty != FieldType::Time);
+        let ranged = range_of(def, &key);
         match key.as_str() {
             "limit" => match value.parse() {
                 Ok(n) => request.limit = Some(n),
@@ -24,38 +34,26 @@ pub fn parse(pairs: Vec<(String, String)>) -> Result<ListRequest, ApiError> {
             "cursor" => request.cursor = Some(value),
             "sort" => request.sort = Some(value),
             "q" => request.q = Some(value),
-            "status" => match LeadStatus::parse(&value) {
-                Some(s) => filter.status = Some(s),
-                None => bad("is not a lead status"),
-            },
-            "kind" => match ActivityKind::parse(&value) {
-                Some(k) => filter.activity_kind = Some(k),
-                None => bad("is not an activity kind"),
-            },
-            "stage" => filter.stage = Some(value),
-            "owner_id" => {
-                id(&value).map_or_else(|| bad("is not an id"), |u| filter.owner_id = Some(u.into()))
-            }
-            "pipeline_id" => {
-                id(&value).map_or_else(|| bad("is not an id"), |u| filter.pipeline_id = Some(u.into()))
-            }
-            "account_id" => {
-                id(&value).map_or_else(|| bad("is not an id"), |u| filter.account_id = Some(u.into()))
-            }
-            "contact_id" => {
-                id(&value).map_or_else(|| bad("is not an id"), |u| filter.contact_id = Some(u.into()))
-            }
-            "lead_id" | "deal_id" => {
-                let kind = if key == "lead_id" { Kind::Lead } else { Kind::Deal };
-                match id(&value) {
-                    Some(u) => filter.target = ActivityTarget::from_parts(kind, u),
-                    None => bad("is not an id"),
-                }
-            }
             "created_after" => time(&value)
                 .map_or_else(|| bad("is not an RFC 3339 time"), |t| filter.created_after = Some(t)),
             "created_before" => time(&value)
                 .map_or_else(|| bad("is not an RFC 3339 time"), |t| filter.created_before = Some(t)),
+            _ if filtered.is_some() => match filtered.map(|field| field_value(field, &value, me)) {
+                Some(Ok(v)) => filter.equals.push((key.clone(), v)),
+                Some(Err(message)) => bad(message),
+                None => {}
+            },
+            _ if ranged.is_some() => match (ranged, time(&value)) {
+                (Some((field, after)), Some(t)) => {
+                    let (from, before) = if after { (Some(t), None) } else { (None, Some(t)) };
+                    filter.ranges.push(TimeRange { field: field.to_owned(), from, before });
+                }
+                _ => bad("is not an RFC 3339 time"),
+            },
+            _ if def.named_filters.iter().any(|n| n.name == key) => match value.as_str() {
+                "true" => filter.named.push(key.clone()),
+                _ => bad("can only be `true`"),
+            },
             _ => match key.strip_prefix("cf.") {
                 Some(name) => {
                     let parsed = serde_json::from_str::<serde_json::Value>(&value)
@@ -74,6 +72,36 @@ pub fn parse(pairs: Vec<(String, String)>) -> Result<ListRequest, ApiError> {
     Ok(request.filter(filter))
 }
 
+/// The instant field a `<name>_after` or `<name>_before` parameter ranges over, and whether it
+/// is the lower end.
+fn range_of(def: &KindDef, key: &str) -> Option<(&'static str, bool)> {
+    let (stem, after) = match (key.strip_suffix("_after"), key.strip_suffix("_before")) {
+        (Some(stem), _) => (stem, true),
+        (_, Some(stem)) => (stem, false),
+        _ => return None,
+    };
+    let field = def
+        .fields
+        .iter()
+        .find(|f| f.filter && f.ty == FieldType::Time && f.name.strip_suffix("_at") == Some(stem))?;
+    Some((field.name, after))
+}
+
+/// A filter value for `field`, read by its type.
+fn field_value(field: &FieldDef, value: &str, me: Option<UserId>) -> Result<kind::Value, &'static str> {
+    match field.ty {
+        FieldType::Enum(values) => match values.iter().find(|v| **v == value) {
+            Some(v) => Ok(kind::Value::Text((*v).into())),
+            None => Err("is not one of its values"),
+        },
+        FieldType::Member if value == "me" => {
+            me.map(|u| kind::Value::Uuid(u.uuid())).ok_or("names no member: the caller is not one")
+        }
+        FieldType::Member | FieldType::Ref(_) => id(value).map(kind::Value::Uuid).ok_or("is not an id"),
+        _ => Ok(kind::Value::Text(value.to_owned().into())),
+    }
+}
+
 fn id(value: &str) -> Option<Uuid> {
     Uuid::try_parse(value).ok()
 }
@@ -87,7 +115,7 @@ fn time(value: &str) -> Option<DateTime<Utc>> {
 mod params {
     use crm_core::kind::{FieldDef, FieldType, KindDef};
     use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
     use utoipa::openapi::{RefOr, Required, Schema};
 
     fn query(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
@@ -153,15 +181,35 @@ mod params {
     /// The filters `def` declares, in field order, then the creation-time range every list has,
     /// then its orders.
     pub(super) fn of(def: &KindDef) -> Vec<Parameter> {
-        let own = def.fields.iter().filter(|f| f.filter).map(|field| {
-            let (schema, what) = field_schema(def, field);
-            query(field.name, schema, &format!("Only {} {what}.", def.plural))
-        });
         let time = || formatted(KnownFormat::DateTime);
+        let own = def.fields.iter().filter(|f| f.filter).flat_map(|field| {
+            if field.ty == FieldType::Time {
+                let stem = field.name.strip_suffix("_at").unwrap_or(field.name);
+                return vec![
+                    query(
+                        &format!("{stem}_after"),
+                        time(),
+                        &format!("Only {} with `{}` at or after this time.", def.plural, field.name),
+                    ),
+                    query(
+                        &format!("{stem}_before"),
+                        time(),
+                        &format!("Only {} with `{}` before this time.", def.plural, field.name),
+                    ),
+                ];
+            }
+            let (schema, what) = field_schema(def, field);
+            vec![query(field.name, schema, &format!("Only {} {what}.", def.plural))]
+        });
+        let named = def.named_filters.iter().map(|named| {
+            let schema = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["true"]));
+            query(named.name, schema, named.description)
+        });
         def.searchable()
             .then(q)
             .into_iter()
             .chain(own)
+            .chain(named)
             .chain([
                 query(
                     "created_after",
@@ -175,7 +223,23 @@ mod params {
     }
 
     /// A filter's schema, from its field's type, and what it keeps.
-    fn field_schema(def: &KindDef, field: &FieldDef) -> (ObjectBuilder, String) {
+    fn field_schema(def: &KindDef, field: &FieldDef) -> (RefOr<Schema>, String) {
+        if field.ty == FieldType::Member {
+            // A member's id, or `me` for the caller.
+            let me = ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["me"]));
+            let schema = OneOfBuilder::new().item(formatted(KnownFormat::Uuid)).item(me);
+            let whose = if field.name == "owner_id" {
+                "owned by".to_owned()
+            } else {
+                format!("whose {} is", field.name)
+            };
+            return (schema.into(), format!("{whose} this member (`me`: the caller)"));
+        }
+        let (schema, what) = plain_field_schema(def, field);
+        (schema.into(), what)
+    }
+
+    fn plain_field_schema(def: &KindDef, field: &FieldDef) -> (ObjectBuilder, String) {
         let in_group = def.one_of.iter().any(|group| group.contains(&field.name));
         match field.ty {
             FieldType::Enum(values) => {
@@ -188,7 +252,6 @@ mod params {
                     ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[a-z0-9_]{1,64}$"));
                 (schema, "at this stage key".to_owned())
             }
-            FieldType::Member => (formatted(KnownFormat::Uuid), "owned by this member".to_owned()),
             FieldType::Ref(kind) if in_group => {
                 (formatted(KnownFormat::Uuid), format!("on this {}", kind.as_str()))
             }
@@ -242,4 +305,9 @@ parameter_set!(
 parameter_set!(
     /// Activity filters, from the activity description.
     ActivityFilters => params::of(&kind::ACTIVITY)
+);
+
+parameter_set!(
+    /// Task filters, from the task description.
+    TaskFilters => params::of(&kind::TASK)
 );

@@ -1,4 +1,4 @@
-//! The five record resources through one generic set of handlers.
+//! The record resources through one generic set of handlers.
 //!
 //! utoipa documents concrete functions, not generic ones, so [`record_resource!`] gives each
 //! resource five thin documented handlers over the generic ones, and registers them together
@@ -17,14 +17,14 @@ use uuid::Uuid;
 
 use super::keyed;
 use super::list::{
-    self, AccountFilters, ActivityFilters, ContactFilters, DealFilters, LeadFilters, ListPage,
+    self, AccountFilters, ActivityFilters, ContactFilters, DealFilters, LeadFilters, ListPage, TaskFilters,
 };
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
 use crate::openapi::{Conflict, PreconditionFailed};
 
-/// `GET/POST /<resource>` and `GET/PATCH/DELETE /<resource>/{id}` for the five record types.
+/// `GET/POST /<resource>` and `GET/PATCH/DELETE /<resource>/{id}` for every record type but pipelines.
 pub fn routes(state: &ApiState) -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(leads::list))
@@ -47,16 +47,25 @@ pub fn routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(keyed(state, routes!(activities::create)))
         .routes(routes!(activities::get, activities::delete))
         .routes(keyed(state, routes!(activities::update)))
+        .routes(routes!(tasks::list))
+        .routes(keyed(state, routes!(tasks::create)))
+        .routes(routes!(tasks::get, tasks::delete))
+        .routes(keyed(state, routes!(tasks::update)))
 }
 
 /// What the list of a searchable record type says about its filters beyond the parameters.
-const SEARCHABLE_LIST: &str = "Newest first. Filters combine with AND. `q` matches records \
+const SEARCHABLE_LIST: &str = "Newest first unless `sort` names an order. Filters combine with AND. `q` matches records \
 whose names, e-mail or company have words starting with each of its words. Custom fields filter \
 by equality as `cf.<name>=<value>`: the value is read as a JSON scalar when it is one, else as a \
 string (`cf.seats=10` matches the number 10, `cf.seats=\"10\"` the string); at most 64 of them.";
 
 /// What the activity list says beyond its parameters.
-const ACTIVITY_LIST: &str = "Newest first. Filters combine with AND.";
+const ACTIVITY_LIST: &str = "Newest first unless `sort` names an order. Filters combine with AND.";
+
+/// What the task list says beyond its parameters.
+const TASK_LIST: &str = "Newest first unless `sort` names an order (`sort=due_at`: soonest \
+first, tasks without a due time last). Filters combine with AND. `q` matches tasks whose title \
+has words starting with each of its words. Custom fields filter as `cf.<name>=<value>`.";
 
 /// Five documented handlers for one record type, in a module named after its path.
 #[rustfmt::skip] // rustfmt shifts the attribute arguments inside the macro on every run.
@@ -193,6 +202,8 @@ record_resource!(deals: Deal, NewDeal, DealPatch, filters = DealFilters,
     list = "/api/deals", item = "/api/deals/{id}", list_description = SEARCHABLE_LIST, one = "deal");
 record_resource!(activities: Activity, NewActivity, ActivityPatch, filters = ActivityFilters,
     list = "/api/activities", item = "/api/activities/{id}", list_description = ACTIVITY_LIST, one = "activity");
+record_resource!(tasks: Task, NewTask, TaskPatch, filters = TaskFilters,
+    list = "/api/tasks", item = "/api/tasks/{id}", list_description = TASK_LIST, one = "task");
 
 /// The `If-Match` request header of versioned writes.
 pub(super) struct IfMatch;
@@ -276,7 +287,7 @@ async fn list_records<R: Record>(
     Auth(scope): Auth,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<axum::Json<Page<R>>, ApiError> {
-    let request = list::parse(pairs)?;
+    let request = list::parse(R::DEF, scope.user_id(), pairs)?;
     Ok(axum::Json(state.crm().list::<R>(&scope, request).await?))
 }
 

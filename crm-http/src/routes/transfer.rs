@@ -222,7 +222,7 @@ pub async fn export_leads(
     if let Some((paging, _)) = pairs.iter().find(|(k, _)| k == "limit" || k == "cursor") {
         return Err(ApiError::invalid(paging, "export returns every matching lead; use the list to page"));
     }
-    let request = list::parse(pairs)?.limit(200);
+    let request = list::parse(&crm_core::kind::LEAD, scope.user_id(), pairs)?.limit(200);
     // Check access and filters before the 200 goes out, so errors are still problems.
     let first = state.crm().list::<Lead>(&scope, request.clone()).await?;
     let exporter = Exporter { crm: state.crm().clone(), scope, request, csv };
