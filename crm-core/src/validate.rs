@@ -24,13 +24,6 @@ pub(crate) fn text(field: &str, value: &str, max: usize, multiline: bool, errors
     }
 }
 
-/// Optional name-like text.
-pub(crate) fn opt_name(field: &str, value: &Option<String>, errors: &mut Vec<FieldError>) {
-    if let Some(v) = value {
-        text(field, v, MAX_NAME, false, errors);
-    }
-}
-
 /// Required name-like text: present and not blank.
 pub(crate) fn required_name(field: &str, value: &str, errors: &mut Vec<FieldError>) {
     if value.trim().is_empty() {
@@ -80,14 +73,17 @@ pub(crate) fn date(field: &str, value: &chrono::NaiveDate, errors: &mut Vec<Fiel
     }
 }
 
-/// Whether `value` looks like a deliverable e-mail address.
+/// Whether `value` looks like a deliverable e-mail address: at most 254 characters, a local
+/// part of at most 64 without white space, control characters or `@`, and a dotted domain of
+/// ASCII labels (an internationalized domain in its `xn--` form), so the OpenAPI pattern can
+/// state exactly the same rule in every regex dialect.
 pub fn is_email(value: &str) -> bool {
-    if value.len() > MAX_EMAIL || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if value.chars().count() > MAX_EMAIL || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return false;
     }
     let Some((local, domain)) = value.rsplit_once('@') else { return false };
     !local.is_empty()
-        && local.len() <= 64
+        && local.chars().count() <= 64
         && !local.contains('@')
         && domain.contains('.')
         && domain.split('.').all(|label| {
@@ -95,20 +91,12 @@ pub fn is_email(value: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
 }
 
-/// Optional e-mail.
-pub(crate) fn opt_email(field: &str, value: &Option<String>, errors: &mut Vec<FieldError>) {
-    if let Some(v) = value {
-        email(field, v, errors);
-    }
-}
-
 /// A phone number: digits with the usual separators, 3 to 50 characters.
-pub(crate) fn opt_phone(field: &str, value: &Option<String>, errors: &mut Vec<FieldError>) {
-    let Some(v) = value else { return };
+pub(crate) fn phone(field: &str, v: &str, errors: &mut Vec<FieldError>) {
     let ok = (3..=50).contains(&v.len())
         && v.chars().any(|c| c.is_ascii_digit())
         && v.chars().all(|c| c.is_ascii_digit() || " +-().x/".contains(c));

@@ -251,6 +251,44 @@ fn creatable_values(doc: &mut serde_json::Value) {
     }
 }
 
+/// States each text field's rule from its kind's description (`minLength`, `maxLength`,
+/// `pattern`) in the record, its create input and its patch, so the schema refuses exactly what
+/// core's validation refuses ([`crm_core::kind::TextRule`]).
+fn text_rules(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    for def in crm_core::kind::RECORD_KINDS {
+        let mut chars = def.name.chars();
+        let type_name =
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default();
+        for schema in [type_name.clone(), format!("New{type_name}"), format!("{type_name}Patch")] {
+            let pointer = format!("/components/schemas/{schema}/properties");
+            let Some(properties) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
+            for field in def.fields {
+                let (Some(rule), Some(property)) = (field.text_rule(), properties.get_mut(field.name)) else {
+                    continue;
+                };
+                let is_string = |s: &Value| {
+                    s["type"] == "string"
+                        || s["type"].as_array().is_some_and(|t| t.contains(&json!("string")))
+                };
+                let target = if is_string(property) {
+                    Some(property)
+                } else {
+                    property["oneOf"]
+                        .as_array_mut()
+                        .and_then(|options| options.iter_mut().find(|s| is_string(s)))
+                };
+                let Some(target) = target.and_then(Value::as_object_mut) else { continue };
+                if rule.min_chars > 0 {
+                    target.insert("minLength".into(), json!(rule.min_chars));
+                }
+                target.insert("maxLength".into(), json!(rule.max_chars));
+                target.insert("pattern".into(), json!(rule.pattern));
+            }
+        }
+    }
+}
+
 /// States which response headers are always sent and adds the ones a reply may carry: every
 /// header documented so far is `required` (the contract tests hold the server to it), and each
 /// `/api` response may carry the caller's `RateLimit-*` budget (absent when no credential was
@@ -436,6 +474,7 @@ impl Served {
         let mut doc = serde_json::to_value(&doc).unwrap_or_default();
         refer_to_components(&mut doc);
         creatable_values(&mut doc);
+        text_rules(&mut doc);
         declare_headers(&mut doc);
         let json = serde_json::to_vec(&doc).unwrap_or_default();
         Self { doc: Arc::new(doc), json: json.into() }

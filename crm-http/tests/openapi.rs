@@ -579,6 +579,81 @@ async fn exercise(app: &Router, c: &mut Contract) {
     pipelines(app, c, token).await;
     transfer(app, c, token).await;
     query_parameters(app, c, token, &lead).await;
+    text_rules(app, c, token).await;
+}
+
+/// The schema's string rules are the server's: for tricky strings in every text-like field
+/// type, the create input's schema accepts exactly what the server accepts (201) and refuses
+/// what it refuses (422 naming the field).
+async fn text_rules(app: &Router, c: &mut Contract, token: &str) {
+    let long = |n: usize, s: &str| s.repeat(n);
+    let samples: Vec<String> = [
+        "",
+        " ",
+        "a",
+        "  a  ",
+        "tab\there",
+        "line\nbreak",
+        "trail\n",
+        "cr\r",
+        "\u{85}",
+        "nul\u{0}",
+        "\u{a0}",
+        "é",
+        "ada@engines.example",
+        "ada@engines",
+        "a b@c.de",
+        "a@-b.de",
+        "a@b-.de",
+        "é@b.de",
+        "a@bé.de",
+        "a@@b.de",
+        "@b.de",
+        "a@b..de",
+        "a@B.DE",
+        "+1 (555) 010-0100",
+        "call me",
+        "12",
+        "x/12",
+        "sub.example.com",
+        "example",
+        "-a.com",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([long(200, "x"), long(201, "x"), long(200, "é"), long(64, "a") + "@b.de", long(65, "a") + "@b.de"])
+    .chain([long(20_000, "x"), long(19_999, "y") + "\n", long(20_001, "z")])
+    .chain([long(63, "a") + ".de", long(64, "a") + ".de", "a@".to_owned() + &long(63, "b") + ".de"])
+    .collect();
+    let cases = [
+        ("/api/leads", "NewLead", "email", json!({ "company": "Acme" })),
+        ("/api/leads", "NewLead", "phone", json!({ "company": "Acme" })),
+        ("/api/leads", "NewLead", "first_name", json!({ "company": "Acme" })),
+        ("/api/accounts", "NewAccount", "name", json!({})),
+        ("/api/accounts", "NewAccount", "domain", json!({ "name": "Acme" })),
+        ("/api/tasks", "NewTask", "title", json!({})),
+        ("/api/tasks", "NewTask", "description", json!({ "title": "Call" })),
+    ];
+    for (path, schema, field, base) in cases {
+        let property = resolve(&c.doc, &c.doc["components"]["schemas"][schema]["properties"][field]).clone();
+        let validator = jsonschema::validator_for(&property).unwrap();
+        for sample in &samples {
+            let mut body = base.clone();
+            body[field] = json!(sample);
+            let reply = send(app, call("POST", path).token(token).json(body).request()).await;
+            let accepted = match reply.status.as_u16() {
+                201 => true,
+                422 if reply.fields().contains(&field.to_owned()) => false,
+                other => panic!("{path} {field}={sample:?}: {other} {}", reply.body),
+            };
+            assert_eq!(
+                validator.is_valid(&json!(sample)),
+                accepted,
+                "{schema}.{field} = {sample:?}: the schema and the server disagree ({})",
+                reply.body
+            );
+        }
+    }
 }
 
 /// Task lists: every filter, `me`, named filters and the due-time order with its cursors.

@@ -157,7 +157,7 @@ fn fits(field: &FieldDef, value: &Value) -> bool {
     match (field.ty, value) {
         (FieldType::Enum(names), Value::Text(v)) => names.contains(&v.as_ref()),
         (FieldType::Key, Value::Text(v)) => validate::is_key(v),
-        (FieldType::Text | FieldType::Email | FieldType::Phone, Value::Text(_)) => true,
+        (FieldType::Text | FieldType::Domain | FieldType::Email | FieldType::Phone, Value::Text(_)) => true,
         (FieldType::Ref(_) | FieldType::Member, Value::Uuid(_)) => true,
         _ => false,
     }

@@ -20,12 +20,14 @@ mod change;
 pub(crate) mod condition;
 mod declare;
 mod row;
+pub(crate) mod text;
 
 pub use condition::Condition;
 pub use row::{
     Column, ColumnSource, ColumnType, Columns, InPlace, META_COLUMNS, RecordRow, RowMeta, RowValues, Stored,
     Value,
 };
+pub use text::{TextRule, TextShape};
 
 use crate::model::{ActivityKind, Kind, LeadStatus, TaskPriority, TaskStatus};
 use crate::policy::Resource;
@@ -161,6 +163,8 @@ pub struct FieldDef {
     pub personal: bool,
     /// Whether the member it names owns the record for the `Own` record scope (a member field).
     pub owns: bool,
+    /// How much a [`FieldType::Text`] holds (see [`FieldDef::text_rule`]).
+    pub text: TextShape,
     /// Who sets it.
     pub write: Writable,
     /// Values of an enum field that only the kind's own rules give it (a lead's `converted`):
@@ -180,6 +184,7 @@ impl FieldDef {
             search: false,
             personal: false,
             owns: false,
+            text: TextShape::Line,
             write: Writable::Always,
             rule_values: &[],
         }
@@ -212,6 +217,12 @@ impl FieldDef {
     /// It holds personal data.
     pub const fn personal(mut self) -> Self {
         self.personal = true;
+        self
+    }
+
+    /// Text of several lines, up to 20 000 characters (a note's body).
+    pub const fn body(mut self) -> Self {
+        self.text = TextShape::Body;
         self
     }
 
@@ -249,8 +260,10 @@ impl FieldDef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FieldType {
-    /// Text.
+    /// Text, one line or several ([`TextShape`]); a required line is never blank.
     Text,
+    /// A domain name (`example.com`).
+    Domain,
     /// An e-mail address.
     Email,
     /// A phone number.

@@ -139,9 +139,12 @@ impl FieldDef {
     /// [`KindDef::columns`]).
     pub fn column_type(&self) -> Option<ColumnType> {
         Some(match self.ty {
-            FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::Enum(_) | FieldType::Key => {
-                ColumnType::Text
-            }
+            FieldType::Text
+            | FieldType::Domain
+            | FieldType::Email
+            | FieldType::Phone
+            | FieldType::Enum(_)
+            | FieldType::Key => ColumnType::Text,
             FieldType::Int => ColumnType::Int32,
             FieldType::Bool => ColumnType::Bool,
             FieldType::Time => ColumnType::Time,

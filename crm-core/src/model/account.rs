@@ -18,7 +18,7 @@ crate::record_kind! {
     }
     fields {
         name: FieldType::Text, search;
-        domain: FieldType::Text, nullable, search;
+        domain: FieldType::Domain, nullable, search;
         industry: FieldType::Text, nullable;
         owner_id: FieldType::Member, nullable, filter, owns;
     }
@@ -119,13 +119,6 @@ impl Record for Account {
     }
 
     fn validate(&self, errors: &mut Vec<FieldError>) {
-        validate::required_name("name", &self.name, errors);
-        if let Some(domain) = &self.domain {
-            if !validate::is_email(&format!("x@{domain}")) {
-                errors.push(FieldError::new("domain", "must be a domain name like example.com"));
-            }
-        }
-        validate::opt_name("industry", &self.industry, errors);
         validate::custom_fields(&self.custom_fields, errors);
     }
 

@@ -21,7 +21,7 @@ crate::record_kind! {
     fields {
         kind: FieldType::Enum(&crate::kind::ACTIVITY_KINDS), filter;
         subject: FieldType::Text, nullable;
-        body: FieldType::Text, nullable;
+        body: FieldType::Text, nullable, body;
         occurred_at: FieldType::Time;
         target => one_of [
             lead_id: FieldType::Ref(Kind::Lead),
@@ -269,10 +269,6 @@ impl Record for Activity {
 
     fn validate(&self, errors: &mut Vec<FieldError>) {
         validate::time("occurred_at", &self.occurred_at, errors);
-        validate::opt_name("subject", &self.subject, errors);
-        if let Some(body) = &self.body {
-            validate::text("body", body, validate::MAX_BODY, true, errors);
-        }
         let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
         if blank(&self.subject) && blank(&self.body) {
             errors.push(FieldError::new("subject", "a subject or a body is required"));

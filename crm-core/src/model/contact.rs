@@ -153,11 +153,6 @@ impl Record for Contact {
     }
 
     fn validate(&self, errors: &mut Vec<FieldError>) {
-        validate::opt_name("first_name", &self.first_name, errors);
-        validate::opt_name("last_name", &self.last_name, errors);
-        validate::opt_email("email", &self.email, errors);
-        validate::opt_phone("phone", &self.phone, errors);
-        validate::opt_name("title", &self.title, errors);
         validate::custom_fields(&self.custom_fields, errors);
         let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
         if blank(&self.first_name) && blank(&self.last_name) && blank(&self.email) {

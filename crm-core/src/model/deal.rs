@@ -205,7 +205,6 @@ impl Record for Deal {
     }
 
     fn validate(&self, errors: &mut Vec<FieldError>) {
-        validate::required_name("name", &self.name, errors);
         if let Some(money) = &self.amount {
             if !validate::is_currency(&money.currency) {
                 errors.push(FieldError::new("amount.currency", "must be an ISO 4217 code such as EUR"));

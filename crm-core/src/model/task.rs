@@ -26,7 +26,7 @@ crate::record_kind! {
     }
     fields {
         title: FieldType::Text, search;
-        description: FieldType::Text, nullable;
+        description: FieldType::Text, nullable, body;
         due_at: FieldType::Time, nullable, filter, sort;
         priority: FieldType::Enum(&crate::kind::TASK_PRIORITIES), filter;
         status: FieldType::Enum(&crate::kind::TASK_STATUSES), filter;
@@ -243,10 +243,6 @@ impl Record for Task {
     }
 
     fn validate(&self, errors: &mut Vec<FieldError>) {
-        validate::required_name("title", &self.title, errors);
-        if let Some(description) = &self.description {
-            validate::text("description", description, validate::MAX_BODY, true, errors);
-        }
         if let Some(due_at) = &self.due_at {
             validate::time("due_at", due_at, errors);
         }

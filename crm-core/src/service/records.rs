@@ -186,6 +186,7 @@ impl Crm {
     /// record (or member, or stage) of this tenant.
     async fn check_record<R: Record>(&self, draft: &mut Draft, record: &R, unchanged: &[Link]) -> Result<()> {
         let mut errors = Vec::new();
+        crate::kind::text::check(&record.to_row(), &mut errors);
         record.validate(&mut errors);
         if !errors.is_empty() {
             return Err(Error::Validation(errors));

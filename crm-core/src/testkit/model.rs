@@ -4,12 +4,13 @@
 //! Every case creates [`TENANTS`] fresh tenants, each with an owner and one admin, one manager,
 //! two members and one viewer, and then runs 1–39 operations: creating, reading, listing,
 //! updating, deleting and converting leads; creating and deleting accounts; creating contacts and
-//! deals linked to accounts and contacts of *any* tenant. Records are picked from every tenant, so
+//! deals linked to accounts and contacts of *any* tenant; creating tasks about leads and changing
+//! their status and assignee (either owner may). Records are picked from every tenant, so
 //! cross-tenant attempts happen all the time. After every step the test checks that
 //!
 //! - the outcome (`Ok`, `NotFound`, `Forbidden`, `Conflict`, `Validation`) is the model's;
 //! - returned records equal the model's, and belong to the caller's tenant;
-//! - every tenant's leads, contacts, accounts and deals, as listed, equal the model's — so failed
+//! - every tenant's leads, contacts, accounts, deals and tasks, as listed, equal the model's — so failed
 //!   and forbidden operations changed nothing, anywhere;
 //! - every tenant's audit log holds exactly one entry per record changed by a successful write
 //!   (action, record and actor), and none for failed ones.
@@ -34,8 +35,9 @@ use crate::audit::{AuditAction, AuditEntry, AuditQuery};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::model::{
-    Account, Contact, Deal, Kind, Lead, LeadPatch, LeadStatus, Money, NewAccount, NewContact, NewDeal,
-    NewLead, NewMember, NewTenant, NewUser, PipelineId, RecordMeta,
+    Account, ActivityTarget, Contact, Deal, Kind, Lead, LeadPatch, LeadStatus, Money, NewAccount, NewContact,
+    NewDeal, NewLead, NewMember, NewTask, NewTenant, NewUser, PipelineId, RecordMeta, Task, TaskPatch,
+    TaskPriority, TaskStatus,
 };
 use crate::policy::Action;
 use crate::scope::{Actor, Principal, Role, Scope, TenantId, UserId};
@@ -204,6 +206,21 @@ enum Op {
         account: Option<Pick>,
         contact: Option<Pick>,
     },
+    CreateTask {
+        tenant: usize,
+        actor: usize,
+        title: &'static str,
+        assignee: Option<Who>,
+        lead: Option<Pick>,
+        done: bool,
+    },
+    UpdateTask {
+        tenant: usize,
+        actor: usize,
+        task: Pick,
+        status: Option<TaskStatus>,
+        assignee: Option<Option<Who>>,
+    },
 }
 
 fn who() -> impl Strategy<Value = Who> {
@@ -348,6 +365,34 @@ fn op() -> impl Strategy<Value = Op> {
             account,
             contact,
         });
+    let create_task = (
+        at(),
+        select(vec!["Call back", "Send the quote", "  "]),
+        option::weighted(0.5, who()),
+        option::weighted(0.4, pick()),
+        proptest::bool::weighted(0.2),
+    )
+        .prop_map(|((tenant, actor), title, assignee, lead, done)| Op::CreateTask {
+            tenant,
+            actor,
+            title,
+            assignee,
+            lead,
+            done,
+        });
+    let update_task = (
+        at(),
+        pick(),
+        option::of(select(TaskStatus::ALL.to_vec())),
+        option::weighted(0.4, option::weighted(0.7, who())),
+    )
+        .prop_map(|((tenant, actor), task, status, assignee)| Op::UpdateTask {
+            tenant,
+            actor,
+            task,
+            status,
+            assignee,
+        });
     // Boxed, so that value trees stay small: unboxed, they overflow the test thread's stack.
     prop_oneof![
         5 => create_lead.boxed(),
@@ -360,6 +405,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => delete_account.boxed(),
         2 => create_contact.boxed(),
         1 => create_deal.boxed(),
+        2 => create_task.boxed(),
+        3 => update_task.boxed(),
     ]
 }
 
@@ -412,6 +459,7 @@ struct Model {
     accounts: Vec<Entry<Account>>,
     contacts: Vec<Entry<Contact>>,
     deals: Vec<Entry<Deal>>,
+    tasks: Vec<Entry<Task>>,
     /// How many operations came to each [`Outcome`].
     tally: Tally,
 }
@@ -504,10 +552,10 @@ fn blank(v: &Option<String>) -> bool {
 
 fn email_ok(v: &str) -> bool {
     let Some((local, domain)) = v.rsplit_once('@') else { return false };
-    v.len() <= 254
+    v.chars().count() <= 254
         && !v.chars().any(|c| c.is_whitespace() || c.is_control())
         && !local.is_empty()
-        && local.len() <= 64
+        && local.chars().count() <= 64
         && !local.contains('@')
         && domain.contains('.')
         && domain.split('.').all(|label| {
@@ -515,7 +563,7 @@ fn email_ok(v: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
 }
 
@@ -685,6 +733,7 @@ async fn prelude(crm: &Crm, seed: u64, case: u64) -> Result<Model, TestCaseError
         accounts: Vec::new(),
         contacts: Vec::new(),
         deals: Vec::new(),
+        tasks: Vec::new(),
         tally: Tally::default(),
     })
 }
@@ -736,6 +785,9 @@ async fn check_tenant(crm: &Crm, model: &Model, t: usize) -> Result<(), TestCase
     let deals = must("list deals", crm.list::<Deal>(owner, all()).await)?;
     prop_assert!(deals.next_cursor.is_none());
     prop_assert_eq!(deals.data, live(&model.deals, t, |r| r.meta.id.uuid()), "deals differ");
+    let tasks = must("list tasks", crm.list::<Task>(owner, all()).await)?;
+    prop_assert!(tasks.next_cursor.is_none());
+    prop_assert_eq!(tasks.data, live(&model.tasks, t, |r| r.meta.id.uuid()), "tasks differ");
 
     let audit = audit_entries(crm, owner).await?;
     prop_assert!(audit.iter().all(|e| e.tenant_id == tm.id), "the audit log shows another tenant's entry");
@@ -789,6 +841,12 @@ async fn step(crm: &Crm, model: &mut Model, op: &Op) -> Result<(), TestCaseError
         }
         Op::CreateDeal { tenant, actor, ref new, account, contact } => {
             Box::pin(create_deal(crm, model, tenant, actor, new.clone(), account, contact)).await
+        }
+        Op::CreateTask { tenant, actor, title, assignee, lead, done } => {
+            Box::pin(create_task(crm, model, tenant, actor, title, assignee, lead, done)).await
+        }
+        Op::UpdateTask { tenant, actor, task, status, assignee } => {
+            Box::pin(update_task(crm, model, tenant, actor, task, status, assignee)).await
         }
     }
 }
@@ -1226,6 +1284,122 @@ async fn create_deal(
         prop_assert_eq!(&got, &want);
         model.audit(tenant, AuditAction::Created, Kind::Deal, got.meta.id.uuid(), me);
         model.deals.push(Entry { tenant, record: got, live: true });
+    }
+    Ok(())
+}
+
+/// Tasks: created by anyone who may create records, about a lead of any tenant (a foreign or
+/// deleted one is refused), changed by their owner or their assignee when the grant is `Own`.
+#[allow(clippy::too_many_arguments)]
+async fn create_task(
+    crm: &Crm,
+    model: &mut Model,
+    tenant: usize,
+    actor: usize,
+    title: &'static str,
+    assignee: Option<Who>,
+    lead: Option<Pick>,
+    done: bool,
+) -> Result<(), TestCaseError> {
+    let (scope, role, me) = acting(model, tenant, actor);
+    let lead = lead.and_then(|p| resolve(&model.leads, tenant, p));
+    let new = NewTask {
+        title: title.into(),
+        assignee_id: assignee.map(|w| model.user(tenant, w)),
+        lead_id: lead.map(|i| model.leads[i].record.meta.id),
+        status: done.then_some(TaskStatus::Done),
+        ..NewTask::default()
+    };
+    let predicted = (|| {
+        access(role, Action::Create).ok_or(Outcome::Forbidden)?;
+        let lead_ok = lead.is_none_or(|i| visible(&model.leads, tenant, Some(i)).is_some());
+        if !required_ok(title) || !model.is_member(tenant, new.assignee_id) || !lead_ok {
+            return Err(Outcome::Validation);
+        }
+        Ok(Task {
+            meta: placeholder_meta(model.tenants[tenant].id),
+            title: title.into(),
+            description: None,
+            due_at: None,
+            priority: TaskPriority::Normal,
+            status: if done { TaskStatus::Done } else { TaskStatus::Open },
+            assignee_id: new.assignee_id,
+            related: new.lead_id.map(ActivityTarget::Lead),
+            completed_at: None,
+            owner_id: Some(me),
+            custom_fields: Default::default(),
+        })
+    })();
+    let result = crm.create::<Task>(&scope, new).await;
+    model.check_outcome(&result, &predicted)?;
+    if let (Ok(got), Ok(mut want)) = (result, predicted) {
+        check_new_meta(&got.meta, model.tenants[tenant].id)?;
+        want.meta = got.meta.clone();
+        want.completed_at = done.then_some(got.meta.created_at);
+        prop_assert_eq!(&got, &want);
+        model.audit(tenant, AuditAction::Created, Kind::Task, got.meta.id.uuid(), me);
+        model.tasks.push(Entry { tenant, record: got, live: true });
+    }
+    Ok(())
+}
+
+async fn update_task(
+    crm: &Crm,
+    model: &mut Model,
+    tenant: usize,
+    actor: usize,
+    task: Pick,
+    status: Option<TaskStatus>,
+    assignee: Option<Option<Who>>,
+) -> Result<(), TestCaseError> {
+    let (scope, role, me) = acting(model, tenant, actor);
+    let target = resolve(&model.tasks, tenant, task);
+    let id = target.map_or(Id::from_uuid(MISSING), |i| model.tasks[i].record.meta.id);
+    let patch = TaskPatch {
+        status,
+        assignee_id: assignee.map(|a| a.map(|w| model.user(tenant, w))),
+        ..TaskPatch::default()
+    };
+    let predicted = (|| {
+        let grant = access(role, Action::Update).ok_or(Outcome::Forbidden)?;
+        let i = visible(&model.tasks, tenant, target).ok_or(Outcome::NotFound)?;
+        let current = &model.tasks[i].record;
+        // Either of the task's two owners may change it.
+        if !covers(grant, me, current.owner_id) && !covers(grant, me, current.assignee_id) {
+            return Err(Outcome::Forbidden);
+        }
+        let mut next = current.clone();
+        set(&mut next.status, &patch.status);
+        set(&mut next.assignee_id, &patch.assignee_id);
+        if next.assignee_id != current.assignee_id && !model.is_member(tenant, next.assignee_id) {
+            return Err(Outcome::Validation);
+        }
+        if next.status != TaskStatus::Done {
+            next.completed_at = None;
+        }
+        let changed =
+            next != *current || (next.status == TaskStatus::Done && current.status != TaskStatus::Done);
+        if changed {
+            next.meta.version += 1;
+        }
+        Ok((i, next, changed))
+    })();
+    let result = crm.update::<Task>(&scope, id, None, patch).await;
+    model.check_outcome(&result, &predicted)?;
+    if let (Ok(got), Ok((i, mut want, changed))) = (result, predicted) {
+        let before = model.tasks[i].record.clone();
+        if changed {
+            check_changed_meta(&got.meta, &before.meta)?;
+            want.meta.updated_at = got.meta.updated_at;
+            if want.status == TaskStatus::Done && before.status != TaskStatus::Done {
+                want.completed_at = Some(got.meta.updated_at);
+            }
+        }
+        prop_assert_eq!(&got, &want);
+        model.tasks[i].record = got;
+        if changed {
+            model.audit(tenant, AuditAction::Updated, Kind::Task, id.uuid(), me);
+        }
     }
     Ok(())
 }
