@@ -13,6 +13,7 @@ use axum::body::Bytes;
 use axum::extract::OriginalUri;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use crm_core::kind::TextRule;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
@@ -230,10 +231,7 @@ fn refer_to_components(json: &mut serde_json::Value) {
 fn creatable_values(doc: &mut serde_json::Value) {
     use serde_json::{Value, json};
     for def in crm_core::kind::RECORD_KINDS {
-        let mut chars = def.name.chars();
-        let type_name =
-            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default();
-        let pointer = format!("/components/schemas/New{type_name}/properties");
+        let pointer = format!("/components/schemas/New{}/properties", type_name(def));
         let Some(properties) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
         for field in def.fields.iter().filter(|f| !f.rule_values.is_empty()) {
             let Some(property) = properties.get_mut(field.name) else { continue };
@@ -255,38 +253,97 @@ fn creatable_values(doc: &mut serde_json::Value) {
 /// `pattern`) in the record, its create input and its patch, so the schema refuses exactly what
 /// core's validation refuses ([`crm_core::kind::TextRule`]).
 fn text_rules(doc: &mut serde_json::Value) {
-    use serde_json::{Value, json};
     for def in crm_core::kind::RECORD_KINDS {
-        let mut chars = def.name.chars();
-        let type_name =
-            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default();
-        for schema in [type_name.clone(), format!("New{type_name}"), format!("{type_name}Patch")] {
-            let pointer = format!("/components/schemas/{schema}/properties");
-            let Some(properties) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
+        let type_name = type_name(def);
+        for schema in [format!("New{type_name}"), format!("{type_name}Patch")] {
             for field in def.fields {
-                let (Some(rule), Some(property)) = (field.text_rule(), properties.get_mut(field.name)) else {
-                    continue;
-                };
-                let is_string = |s: &Value| {
-                    s["type"] == "string"
-                        || s["type"].as_array().is_some_and(|t| t.contains(&json!("string")))
-                };
-                let target = if is_string(property) {
-                    Some(property)
-                } else {
-                    property["oneOf"]
-                        .as_array_mut()
-                        .and_then(|options| options.iter_mut().find(|s| is_string(s)))
-                };
-                let Some(target) = target.and_then(Value::as_object_mut) else { continue };
-                if rule.min_chars > 0 {
-                    target.insert("minLength".into(), json!(rule.min_chars));
+                let Some(rule) = field.text_rule() else { continue };
+                let pointer = format!("/components/schemas/{schema}/properties/{}", field.name);
+                if let Some(property) = doc.pointer_mut(&pointer) {
+                    apply_text_rule(property, rule);
                 }
-                target.insert("maxLength".into(), json!(rule.max_chars));
-                target.insert("pattern".into(), json!(rule.pattern));
             }
         }
     }
+    for (schema, field, rule) in input_text_rules() {
+        if let Some(property) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/{field}")) {
+            apply_text_rule(property, rule);
+        }
+    }
+}
+
+/// Narrows an API key's role to the roles a key may have: every one but `owner`.
+fn api_key_roles(doc: &mut serde_json::Value) {
+    let roles: Vec<&str> =
+        crm_core::Role::ALL.iter().filter(|r| **r != crm_core::Role::Owner).map(|r| r.as_str()).collect();
+    if let Some(role) = doc.pointer_mut("/components/schemas/NewApiKey/properties/role") {
+        *role = serde_json::json!({
+            "type": "string",
+            "enum": roles,
+            "description": "The role it acts with (not `owner`).",
+        });
+    }
+}
+
+/// The text rules of inputs that are not records, as core's validation applies them.
+fn input_text_rules() -> Vec<(&'static str, &'static str, TextRule)> {
+    vec![
+        ("NewApiKey", "name", TextRule::NAME),
+        ("NewMember", "name", TextRule::NAME),
+        ("NewMember", "email", TextRule::EMAIL),
+        ("Registration", "name", TextRule::NAME),
+        ("Registration", "email", TextRule::EMAIL),
+        ("NewTenantInfo", "name", TextRule::NAME),
+        ("NewPipeline", "name", TextRule::NAME),
+        ("PipelinePatch", "name", TextRule::NAME),
+        ("Stage", "name", TextRule::NAME),
+    ]
+}
+
+/// Writes `rule` into the string part of a property's schema (itself, or its non-null
+/// `oneOf` option).
+fn apply_text_rule(property: &mut serde_json::Value, rule: TextRule) {
+    use serde_json::{Value, json};
+    let is_string = |s: &Value| {
+        s["type"] == "string" || s["type"].as_array().is_some_and(|t| t.contains(&json!("string")))
+    };
+    let target = if is_string(property) {
+        Some(property)
+    } else {
+        property["oneOf"].as_array_mut().and_then(|options| options.iter_mut().find(|s| is_string(s)))
+    };
+    let Some(target) = target.and_then(Value::as_object_mut) else { return };
+    if rule.min_chars > 0 {
+        target.insert("minLength".into(), json!(rule.min_chars));
+    }
+    target.insert("maxLength".into(), json!(rule.max_chars));
+    target.insert("pattern".into(), json!(rule.pattern));
+}
+
+/// States each kind's reference groups on its create input: exactly one of an activity's
+/// `lead_id`/`contact_id`/`account_id`/`deal_id` set (not null), at most one of a task's — as a
+/// `oneOf` of which exactly one alternative holds.
+fn reference_groups(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    for def in crm_core::kind::RECORD_KINDS {
+        let Some(group) = def.one_of.first() else { continue };
+        let pointer = format!("/components/schemas/New{}", type_name(def));
+        let Some(schema) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
+        let set = |name: &str| json!({ "required": [name], "properties": { name: { "type": "string" } } });
+        let mut options: Vec<Value> = group.fields.iter().map(|f| set(f)).collect();
+        if !group.required {
+            let none: serde_json::Map<String, Value> =
+                group.fields.iter().map(|f| (f.to_string(), json!({ "type": "null" }))).collect();
+            options.insert(0, json!({ "properties": none }));
+        }
+        schema.insert("oneOf".into(), Value::Array(options));
+    }
+}
+
+/// `Lead` for the lead description: the name of its record schema.
+fn type_name(def: &crm_core::kind::KindDef) -> String {
+    let mut chars = def.name.chars();
+    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
 }
 
 /// States which response headers are always sent and adds the ones a reply may carry: every
@@ -475,6 +532,8 @@ impl Served {
         refer_to_components(&mut doc);
         creatable_values(&mut doc);
         text_rules(&mut doc);
+        reference_groups(&mut doc);
+        api_key_roles(&mut doc);
         declare_headers(&mut doc);
         let json = serde_json::to_vec(&doc).unwrap_or_default();
         Self { doc: Arc::new(doc), json: json.into() }

@@ -44,7 +44,7 @@ impl Part<'_> {
     /// (an activity's target is one key, whichever it is).
     fn omitted(&self, def: &KindDef) -> bool {
         match self {
-            Part::Field(field, [Value::Null]) => def.one_of.iter().any(|group| group.contains(&field.name)),
+            Part::Field(field, [Value::Null]) => def.one_of.iter().any(|group| group.contains(field.name)),
             _ => false,
         }
     }

@@ -27,7 +27,8 @@
 /// through the field type's [`Columns`]. An entry `name => one_of [a: type, b: type, …],
 /// modifiers;` is one struct field held in several reference columns of which exactly one is set
 /// (an activity's target): each column is a field of the description, and together they are a
-/// [`KindDef::one_of`] group. `custom_fields: <struct field>` gives the kind custom fields, and
+/// [`KindDef::one_of`] group; `name => at_most_one_of [...]` is the same with none set allowed (a
+/// task's related record). `custom_fields: <struct field>` gives the kind custom fields, and
 /// `named_filters: &[…]` its [`NamedFilter`](crate::kind::NamedFilter)s. The
 /// struct literal the mapping builds names every field, so a struct field the declaration misses
 /// is a compile error. The kind and policy resource are the variants named like the struct.
@@ -61,7 +62,18 @@ macro_rules! record_kind {
         $($rest:tt)*
     ) => {
         $crate::record_kind!(@members $head [$($defs)*] [$($mapped)* $field]
-            [$($groups)* &[$(stringify!($member)),+],]
+            [$($groups)* $crate::kind::OneOf { fields: &[$(stringify!($member)),+], required: true },]
+            [$($member $mty;)+] {$(.$m($($a)?))*};
+            $($rest)*
+        );
+    };
+    // The same, at most one of them set.
+    (@munch $head:tt [$($defs:tt)*] [$($mapped:ident)*] [$($groups:tt)*];
+        $field:ident => at_most_one_of [$($member:ident : $mty:expr),+ $(,)?] $(, $m:ident $(($a:expr))?)* ;
+        $($rest:tt)*
+    ) => {
+        $crate::record_kind!(@members $head [$($defs)*] [$($mapped)* $field]
+            [$($groups)* $crate::kind::OneOf { fields: &[$(stringify!($member)),+], required: false },]
             [$($member $mty;)+] {$(.$m($($a)?))*};
             $($rest)*
         );

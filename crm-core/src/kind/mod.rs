@@ -58,9 +58,9 @@ pub struct KindDef {
     pub fields: &'static [FieldDef],
     /// Whether it carries a tenant-defined `custom_fields` object (filtered as `cf.<name>`).
     pub custom_fields: bool,
-    /// Groups of reference fields of which one is set (an activity's target), or at most one
-    /// when the fields are nullable (a task's related record).
-    pub one_of: &'static [&'static [&'static str]],
+    /// Groups of reference fields of which one is set (an activity's target) or at most one (a
+    /// task's related record).
+    pub one_of: &'static [OneOf],
     /// Whether activities can be logged on it, so it has a timeline.
     pub carries_activities: bool,
     /// Filters by name that stand for conditions core works out when a list is asked for
@@ -69,6 +69,22 @@ pub struct KindDef {
     /// [`KindDef::columns`], worked out on first use: every row read and written walks them.
     #[doc(hidden)]
     pub column_cache: std::sync::OnceLock<Vec<row::Column>>,
+}
+
+/// Reference fields of which exactly one (`required`) or at most one is set.
+#[derive(Debug)]
+pub struct OneOf {
+    /// The fields, in table order.
+    pub fields: &'static [&'static str],
+    /// Whether one must be set.
+    pub required: bool,
+}
+
+impl OneOf {
+    /// Whether `name` is one of the group's fields.
+    pub fn contains(&self, name: &str) -> bool {
+        self.fields.contains(&name)
+    }
 }
 
 /// A filter by name (`overdue=true`) that stands for conditions on a kind's fields, worked
@@ -116,7 +132,7 @@ impl KindDef {
     /// The field of a [`KindDef::one_of`] group that references a record of `kind`, if any
     /// (an activity's `deal_id`).
     pub fn one_of_reference(&self, kind: Kind) -> Option<&'static FieldDef> {
-        let names = self.one_of.iter().flat_map(|group| group.iter());
+        let names = self.one_of.iter().flat_map(|group| group.fields.iter());
         names.filter_map(|name| self.field(name)).find(|f| f.ty == FieldType::Ref(kind))
     }
 }
@@ -495,18 +511,18 @@ mod tests {
             if def.custom_fields {
                 declared.insert("custom_fields");
             }
-            let grouped: BTreeSet<&str> = def.one_of.iter().flat_map(|g| g.iter().copied()).collect();
+            let grouped: BTreeSet<&str> = def.one_of.iter().flat_map(|g| g.fields.iter().copied()).collect();
             assert!(keys.is_subset(&declared), "{}: undeclared {:?}", def.name, keys.difference(&declared));
             let missing: Vec<_> = declared.difference(&keys).filter(|k| !grouped.contains(*k)).collect();
             assert!(missing.is_empty(), "{}: declared but not carried: {missing:?}", def.name);
             for group in def.one_of {
                 assert_eq!(
-                    group.iter().filter(|f| keys.contains(*f)).count(),
+                    group.fields.iter().filter(|f| keys.contains(*f)).count(),
                     1,
                     "{}: one of {group:?}",
                     def.name
                 );
-                for name in *group {
+                for name in group.fields {
                     assert!(def.field(name).is_some_and(|f| matches!(f.ty, FieldType::Ref(_))), "{name}");
                 }
             }
@@ -550,7 +566,8 @@ mod tests {
             assert_eq!(declared, expected, "{}", def.name);
         }
         // An activity's target is its one-of group: every member is a filter.
-        assert!(ACTIVITY.one_of[0].iter().all(|f| ACTIVITY.filters_on(f)));
+        assert!(ACTIVITY.one_of[0].fields.iter().all(|f| ACTIVITY.filters_on(f)));
+        assert!(ACTIVITY.one_of[0].required && !TASK.one_of[0].required);
         assert_eq!(ACTIVITY.one_of_reference(Deal).map(|f| f.name), Some("deal_id"));
         assert!(DEAL.one_of_reference(Account).is_none(), "a deal's account is no target");
         let searchable: Vec<Kind> = RECORD_KINDS.iter().filter(|d| d.searchable()).map(|d| d.kind).collect();
@@ -609,7 +626,7 @@ mod tests {
         let Entity::Record(row) = entity else { panic!("not a record entity") };
         let mut bare = row.clone();
         for (column, value) in row.def.columns().zip(&mut bare.values) {
-            let in_group = row.def.one_of.iter().any(|g| g.contains(&column.name));
+            let in_group = row.def.one_of.iter().any(|g| g.contains(column.name));
             if column.nullable && !in_group {
                 *value = super::Value::Null;
             }

@@ -46,6 +46,15 @@ const EMAIL: &str = r"^[^\s@\u0000-\u001f\u007f-\u009f]{1,64}@([A-Za-z0-9]([A-Za
 const DOMAIN: &str =
     r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
 
+impl TextRule {
+    /// A required one-line name (an API key's, a member's, a stage's).
+    pub const NAME: TextRule = TextRule { min_chars: 1, max_chars: validate::MAX_NAME, pattern: NOT_BLANK };
+    /// An e-mail address.
+    pub const EMAIL: TextRule = TextRule { min_chars: 3, max_chars: validate::MAX_EMAIL, pattern: EMAIL };
+    /// Text of several lines (a custom field's string values).
+    pub const BODY: TextRule = TextRule { min_chars: 0, max_chars: validate::MAX_BODY, pattern: BODY };
+}
+
 impl FieldDef {
     /// The rule its values follow, for text-like fields.
     pub fn text_rule(&self) -> Option<TextRule> {

@@ -140,8 +140,10 @@ impl utoipa::ToSchema for RecordMetaSchema {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Money {
-    /// Amount in the currency's minor unit (cents for EUR).
-    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
+    /// Amount in the currency's minor unit (cents for EUR), an exact integer (a client should
+    /// read it as a big integer beyond 2^53).
+    #[serde(deserialize_with = "integral")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 9_223_372_036_854_775_807_i64))]
     pub amount_minor: i64,
     /// ISO 4217 code, upper case (`EUR`).
     #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Z]{3}$"))]
@@ -162,13 +164,13 @@ impl utoipa::PartialSchema for CustomFieldsSchema {
         use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 
         use crate::validate::{MAX_CUSTOM_FIELDS, MAX_CUSTOM_FIELDS_BYTES};
+        // A string value is text of several lines, as `validate::json_strings` checks it.
+        let text = crate::kind::TextRule::BODY;
         let scalar = || {
-            ObjectBuilder::new().schema_type(SchemaType::from_iter([
-                Type::String,
-                Type::Number,
-                Type::Boolean,
-                Type::Null,
-            ]))
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::String, Type::Number, Type::Boolean, Type::Null]))
+                .max_length(Some(text.max_chars))
+                .pattern(Some(text.pattern))
         };
         let value = OneOfBuilder::new().item(scalar()).item(ArrayBuilder::new().items(scalar())).build();
         let name = ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[a-z0-9_]{1,64}$"));
@@ -278,6 +280,44 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+/// An integer given as any JSON number without a fractional part (`60.0` as well as `60`):
+/// JSON Schema's `integer` admits both, so a client that follows the schema is not refused.
+pub(crate) fn integral<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    let number = serde_json::Number::deserialize(d)?;
+    let exact = number.as_i64().or_else(|| {
+        // Beyond 2^53 a float no longer names one integer.
+        number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_991.0).map(|f| f as i64)
+    });
+    let value = exact.ok_or_else(|| D::Error::custom("must be an integer"))?;
+    T::try_from(value).map_err(|_| D::Error::custom("is out of range"))
+}
+
+/// [`integral`] for an optional field (`null` is absent).
+pub(crate) fn integral_opt<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    #[derive(Deserialize)]
+    #[serde(transparent)]
+    struct Integral<T: TryFrom<i64>>(#[serde(deserialize_with = "integral")] T);
+    Ok(Option::<Integral<T>>::deserialize(d)?.map(|i| i.0))
+}
+
+/// [`integral`] for a patch field: a present `null` becomes `Some(None)`.
+pub(crate) fn nullable_integral<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    integral_opt(d).map(Some)
 }
 
 /// Replaces `target` with the patch value when the patch names the field.

@@ -2,7 +2,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    Kind, Link, Record, RecordMeta, nullable, owner_link, patch_field, record_common, record_link,
+    Kind, Link, Record, RecordMeta, integral_opt, nullable, nullable_integral, owner_link, patch_field,
+    record_common, record_link,
 };
 use super::{AccountId, ContactId, CustomFields, Money, PipelineId};
 use crate::error::FieldError;
@@ -95,7 +96,7 @@ pub struct NewDeal {
     pub stage: Option<String>,
     #[serde(default)]
     pub expected_close_date: Option<NaiveDate>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integral_opt")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub probability: Option<i32>,
     #[serde(default)]
@@ -127,7 +128,7 @@ pub struct DealPatch {
     pub stage: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub expected_close_date: Option<Option<NaiveDate>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_integral")]
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub probability: Option<Option<i32>>,
     #[serde(default, deserialize_with = "nullable")]

@@ -31,7 +31,7 @@ crate::record_kind! {
         priority: FieldType::Enum(&crate::kind::TASK_PRIORITIES), filter;
         status: FieldType::Enum(&crate::kind::TASK_STATUSES), filter;
         assignee_id: FieldType::Member, nullable, filter, owns;
-        related => one_of [
+        related => at_most_one_of [
             lead_id: FieldType::Ref(Kind::Lead),
             contact_id: FieldType::Ref(Kind::Contact),
             account_id: FieldType::Ref(Kind::Account),

@@ -154,23 +154,17 @@ pub(crate) fn to_query(kind: Kind, mut request: ListRequest, now: DateTime<Utc>)
         }
     };
     let mut sort = request.sort.as_deref().and_then(|s| sort_of(def, s, &mut errors));
-    let after = match (&mut sort, request.cursor.as_deref()) {
-        (_, None) => None,
-        (None, Some(c)) => cursor::decode_id(c).map_err(|e| errors.extend_from_slice(e.field_errors())).ok(),
-        (Some(sort), Some(c)) => match cursor::decode_sorted(c) {
-            Ok(position) if position.order == order_code(def, sort) => {
+    let after = match request.cursor.as_deref().map(cursor::decode_sorted).transpose() {
+        Ok(position) => {
+            if let (Some(sort), Some(position)) = (&mut sort, position) {
                 sort.after_value = position.at.map_or(Value::Null, Value::Time);
-                Some(position.id)
             }
-            Ok(_) => {
-                errors.push(FieldError::new("cursor", "is from a list in another order"));
-                None
-            }
-            Err(e) => {
-                errors.extend_from_slice(e.field_errors());
-                None
-            }
-        },
+            position.map(|p| p.id)
+        }
+        Err(e) => {
+            errors.extend_from_slice(e.field_errors());
+            None
+        }
     };
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
@@ -200,16 +194,6 @@ fn sort_of(def: &'static KindDef, sort: &str, errors: &mut Vec<FieldError>) -> O
     Some(Sort { key, descending, after_value: Value::Null })
 }
 
-/// A code for a list order that its cursors carry: the key (0 for `created_at`, else one more
-/// than its field's index) and the direction.
-fn order_code(def: &KindDef, sort: &Sort) -> u8 {
-    let key = match sort.key {
-        SortKey::CreatedAt => 0,
-        SortKey::Field(field) => def.fields.iter().position(|f| f == field).map_or(u8::MAX, |i| i as u8 + 1),
-    };
-    key.wrapping_mul(2) | u8::from(sort.descending)
-}
-
 /// Builds a page of a sorted list from up to `limit + 1` records: the cursor holds the last
 /// record's sort value and id.
 pub(crate) fn page_sorted<R: Record>(mut rows: Vec<R>, limit: u32, sort: &Sort) -> Page<R> {
@@ -224,8 +208,7 @@ pub(crate) fn page_sorted<R: Record>(mut rows: Vec<R>, limit: u32, sort: &Sort) 
                 _ => None,
             },
         };
-        let order = order_code(R::DEF, sort);
-        cursor::encode_sorted(cursor::SortedCursor { order, at, id: record.meta().id.uuid() })
+        cursor::encode_sorted(cursor::SortedCursor { at, id: record.meta().id.uuid() })
     });
     Page { data: rows, next_cursor }
 }

@@ -143,11 +143,10 @@ mod params {
 
     pub(super) fn cursor() -> Parameter {
         // The layouts core's cursors have (base64url of a tag byte and an id; sorted lists: tag,
-        // order, an optional instant and an id), so generated clients do not mistake any string
-        // for one.
+        // an optional instant and an id), so generated clients do not mistake any string for
+        // one — and every string the pattern admits is a position the server takes.
         let schema = ObjectBuilder::new().schema_type(Type::String).pattern(Some(
-            "^A(?:[Q-Za-f][A-Za-z0-9_-]{20}[AEIMQUYcgkosw048]|[w-z0-9_-][A-Za-z0-9_-]{22}\
-             |[w-z0-9_-][A-Za-z0-9_-]{32}[AEIMQUYcgkosw048])$",
+            "^A(?:[Q-Za-fw-z0-9_-][A-Za-z0-9_-]{20}[AEIMQUYcgkosw048]|[w-z0-9_-][A-Za-z0-9_-]{31}[AQgw])$",
         ));
         query("cursor", schema, "`next_cursor` of the previous page.")
     }
@@ -240,7 +239,7 @@ mod params {
     }
 
     fn plain_field_schema(def: &KindDef, field: &FieldDef) -> (ObjectBuilder, String) {
-        let in_group = def.one_of.iter().any(|group| group.contains(&field.name));
+        let in_group = def.one_of.iter().any(|group| group.contains(field.name));
         match field.ty {
             FieldType::Enum(values) => {
                 let schema =

@@ -58,6 +58,7 @@ pub struct PageParams {
     #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^A[g-v][A-Za-z0-9_-]{31}[AQgw]$")]
     cursor: Option<String>,
 }
 
@@ -117,6 +118,7 @@ pub struct AuditParams {
     #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^A[g-v][A-Za-z0-9_-]{31}[AQgw]$")]
     cursor: Option<String>,
     /// Only changes made by this user.
     actor_id: Option<Uuid>,
