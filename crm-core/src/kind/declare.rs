@@ -158,7 +158,7 @@ macro_rules! record_kind {
 
 /// Declares an enum stored and sent as its wire names (a task's priority), each the snake case
 /// of its variant (a unit test checks they agree): the enum with its serde names, `ALL`,
-/// `as_str` and `parse`, and its [`Columns`](crate::kind::Columns) mapping
+/// `NAMES`, `as_str` and `parse`, and its [`Columns`](crate::kind::Columns) mapping
 /// as one text column (or `NULL` for an absent `Option`), so a kind's enum needs no code
 /// elsewhere. A stored name the enum does not know is an internal error, never a default.
 #[macro_export]
@@ -180,6 +180,10 @@ macro_rules! wire_enum {
         impl $name {
             /// Every value, in declaration order.
             pub const ALL: [$name; [$($wire),+].len()] = [$($name::$variant),+];
+
+            /// Every wire name, in declaration order (a description's
+            /// [`FieldType::Enum`](crate::kind::FieldType::Enum)).
+            pub const NAMES: [&'static str; [$($wire),+].len()] = [$($wire),+];
 
             /// The wire name.
             pub const fn as_str(self) -> &'static str {

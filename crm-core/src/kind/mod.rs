@@ -29,7 +29,7 @@ pub use row::{
 };
 pub use text::{TextRule, TextShape};
 
-use crate::model::{ActivityKind, Kind, LeadStatus, TaskPriority, TaskStatus};
+use crate::model::{ActivityKind, Kind, LeadStatus};
 use crate::policy::Resource;
 
 pub use crate::model::account::ACCOUNT;
@@ -342,12 +342,6 @@ pub(crate) const LEAD_STATUSES: [&str; LeadStatus::ALL.len()] = wire_names!(Lead
 /// The wire names of [`ActivityKind`].
 pub(crate) const ACTIVITY_KINDS: [&str; ActivityKind::ALL.len()] = wire_names!(ActivityKind);
 
-/// The wire names of [`TaskPriority`].
-pub(crate) const TASK_PRIORITIES: [&str; TaskPriority::ALL.len()] = wire_names!(TaskPriority);
-
-/// The wire names of [`TaskStatus`].
-pub(crate) const TASK_STATUSES: [&str; TaskStatus::ALL.len()] = wire_names!(TaskStatus);
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -617,8 +611,8 @@ mod tests {
         );
         assert_eq!(json!(ACTIVITY_KINDS), json!(["note", "call", "email", "meeting"]));
         // `wire_enum!` names are serde's names.
-        assert_eq!(json!(TASK_PRIORITIES), json!(TaskPriority::ALL));
-        assert_eq!(json!(TASK_STATUSES), json!(TaskStatus::ALL));
+        assert_eq!(json!(TaskPriority::NAMES), json!(TaskPriority::ALL));
+        assert_eq!(json!(TaskStatus::NAMES), json!(TaskStatus::ALL));
     }
 
     /// A record with every optional field cleared, of each kind that has any.

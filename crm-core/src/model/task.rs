@@ -28,8 +28,8 @@ crate::record_kind! {
         title: FieldType::Text, search;
         description: FieldType::Text, nullable, body;
         due_at: FieldType::Time, nullable, filter, sort;
-        priority: FieldType::Enum(&crate::kind::TASK_PRIORITIES), filter;
-        status: FieldType::Enum(&crate::kind::TASK_STATUSES), filter;
+        priority: FieldType::Enum(&TaskPriority::NAMES), filter;
+        status: FieldType::Enum(&TaskStatus::NAMES), filter;
         assignee_id: FieldType::Member, nullable, filter, owns;
         related => at_most_one_of [
             lead_id: FieldType::Ref(Kind::Lead),

@@ -112,7 +112,7 @@ fn time(value: &str) -> Option<DateTime<Utc>> {
 
 /// The parameters [`parse`] reads, as each record list documents them: one unit type per list
 /// with the filters its kind's description declares (core refuses the others with 422).
-mod params {
+pub(crate) mod params {
     use crm_core::kind::{FieldDef, FieldType, KindDef};
     use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
     use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
@@ -179,7 +179,7 @@ mod params {
 
     /// The filters `def` declares, in field order, then the creation-time range every list has,
     /// then its orders.
-    pub(super) fn of(def: &KindDef) -> Vec<Parameter> {
+    pub(crate) fn of(def: &KindDef) -> Vec<Parameter> {
         let time = || formatted(KnownFormat::DateTime);
         let own = def.fields.iter().filter(|f| f.filter).flat_map(|field| {
             if field.ty == FieldType::Time {
@@ -279,34 +279,4 @@ macro_rules! parameter_set {
 parameter_set!(
     /// `limit` and `cursor`.
     ListPage => [params::limit(), params::cursor()]
-);
-
-parameter_set!(
-    /// Lead filters, from the lead description.
-    LeadFilters => params::of(&kind::LEAD)
-);
-
-parameter_set!(
-    /// Contact filters, from the contact description.
-    ContactFilters => params::of(&kind::CONTACT)
-);
-
-parameter_set!(
-    /// Account filters, from the account description.
-    AccountFilters => params::of(&kind::ACCOUNT)
-);
-
-parameter_set!(
-    /// Deal filters, from the deal description.
-    DealFilters => params::of(&kind::DEAL)
-);
-
-parameter_set!(
-    /// Activity filters, from the activity description.
-    ActivityFilters => params::of(&kind::ACTIVITY)
-);
-
-parameter_set!(
-    /// Task filters, from the task description.
-    TaskFilters => params::of(&kind::TASK)
 );

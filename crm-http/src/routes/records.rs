@@ -16,9 +16,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::keyed;
-use super::list::{
-    self, AccountFilters, ActivityFilters, ContactFilters, DealFilters, LeadFilters, ListPage, TaskFilters,
-};
+use super::list::{self, ListPage};
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{Auth, JsonBody};
@@ -71,13 +69,24 @@ has words starting with each of its words. Custom fields filter as `cf.<name>=<v
 #[rustfmt::skip] // rustfmt shifts the attribute arguments inside the macro on every run.
 macro_rules! record_resource {
     (
-        $module:ident: $record:ident, $new:ident, $patch:ident, filters = $filters:ident,
+        $module:ident: $record:ident, $new:ident, $patch:ident,
         list = $list:tt, item = $item:tt, list_description = $list_description:expr,
         one = $one:tt
     ) => {
         pub mod $module {
             use super::*;
             use crm_core::model::{$new, $patch, $record};
+
+            /// The list's filters, from the kind's description.
+            pub struct Filters;
+
+            impl utoipa::IntoParams for Filters {
+                fn into_params(
+                    _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+                ) -> Vec<utoipa::openapi::path::Parameter> {
+                    list::params::of(<$record as crm_core::kind::Stored>::DEF)
+                }
+            }
 
             #[utoipa::path(
                 get,
@@ -86,7 +95,7 @@ macro_rules! record_resource {
                 operation_id = concat!("list_", stringify!($module)),
                 summary = concat!("List ", stringify!($module)),
                 description = $list_description,
-                params(ListPage, $filters),
+                params(ListPage, Filters),
                 responses((status = 200, description = "A page of records.", body = Page<$record>))
             )]
             pub async fn list(
@@ -192,17 +201,17 @@ macro_rules! record_resource {
     };
 }
 
-record_resource!(leads: Lead, NewLead, LeadPatch, filters = LeadFilters,
+record_resource!(leads: Lead, NewLead, LeadPatch,
     list = "/api/leads", item = "/api/leads/{id}", list_description = SEARCHABLE_LIST, one = "lead");
-record_resource!(contacts: Contact, NewContact, ContactPatch, filters = ContactFilters,
+record_resource!(contacts: Contact, NewContact, ContactPatch,
     list = "/api/contacts", item = "/api/contacts/{id}", list_description = SEARCHABLE_LIST, one = "contact");
-record_resource!(accounts: Account, NewAccount, AccountPatch, filters = AccountFilters,
+record_resource!(accounts: Account, NewAccount, AccountPatch,
     list = "/api/accounts", item = "/api/accounts/{id}", list_description = SEARCHABLE_LIST, one = "account");
-record_resource!(deals: Deal, NewDeal, DealPatch, filters = DealFilters,
+record_resource!(deals: Deal, NewDeal, DealPatch,
     list = "/api/deals", item = "/api/deals/{id}", list_description = SEARCHABLE_LIST, one = "deal");
-record_resource!(activities: Activity, NewActivity, ActivityPatch, filters = ActivityFilters,
+record_resource!(activities: Activity, NewActivity, ActivityPatch,
     list = "/api/activities", item = "/api/activities/{id}", list_description = ACTIVITY_LIST, one = "activity");
-record_resource!(tasks: Task, NewTask, TaskPatch, filters = TaskFilters,
+record_resource!(tasks: Task, NewTask, TaskPatch,
     list = "/api/tasks", item = "/api/tasks/{id}", list_description = TASK_LIST, one = "task");
 
 /// The `If-Match` request header of versioned writes.

@@ -10,7 +10,8 @@ use crm_core::{Crm, FieldError, ImportMode, ListRequest, RowError, Scope};
 use futures_util::stream;
 use serde::Serialize;
 
-use super::list::{self, LeadFilters};
+use super::list;
+use super::records::leads::Filters as LeadFilters;
 use super::records_csv;
 use crate::ApiState;
 use crate::error::ApiError;
