@@ -340,6 +340,20 @@ fn reference_groups(doc: &mut serde_json::Value) {
     }
 }
 
+/// States on each kind's create input the groups of text fields of which one must be filled (a
+/// lead's last name, e-mail or company), as an `anyOf` of "this one is there and not blank".
+fn filled_groups(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    for def in crm_core::kind::RECORD_KINDS {
+        let Some(group) = def.filled_one_of.first() else { continue };
+        let pointer = format!("/components/schemas/New{}", type_name(def));
+        let Some(schema) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
+        // Unanchored: somewhere a character that is not white space (`trim` leaves something).
+        let filled = |name: &str| json!({ "required": [name], "properties": { name: { "type": "string", "pattern": "\\S" } } });
+        schema.insert("anyOf".into(), Value::Array(group.iter().map(|f| filled(f)).collect()));
+    }
+}
+
 /// `Lead` for the lead description: the name of its record schema.
 fn type_name(def: &crm_core::kind::KindDef) -> String {
     let mut chars = def.name.chars();
@@ -533,6 +547,7 @@ impl Served {
         creatable_values(&mut doc);
         text_rules(&mut doc);
         reference_groups(&mut doc);
+        filled_groups(&mut doc);
         api_key_roles(&mut doc);
         declare_headers(&mut doc);
         let json = serde_json::to_vec(&doc).unwrap_or_default();

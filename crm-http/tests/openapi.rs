@@ -580,6 +580,7 @@ async fn exercise(app: &Router, c: &mut Contract) {
     transfer(app, c, token).await;
     query_parameters(app, c, token, &lead).await;
     text_rules(app, c, token).await;
+    whole_inputs(app, c, token, &lead, &deal).await;
     // JSON Schema's `integer` admits `40.0`; so does the server. A fraction is refused.
     let whole = json!({ "name": "Floats", "probability": 40.0, "amount": { "amount_minor": 100.0, "currency": "EUR" } });
     let floats = c.expect(app, call("POST", "/api/deals").token(token).json(whole), 201).await;
@@ -590,6 +591,46 @@ async fn exercise(app: &Router, c: &mut Contract) {
     let fraction = json!({ "name": "Fraction", "probability": 40.5 });
     let refused = c.expect(app, call("POST", "/api/deals").token(token).json(fraction), 422).await;
     assert!(refused.body.to_string().contains("probability"), "{}", refused.body);
+}
+
+/// Rules across fields are the server's too: a create input's whole schema (its reference
+/// group, the text fields of which one must be filled) accepts exactly the bodies the server
+/// accepts.
+async fn whole_inputs(app: &Router, c: &mut Contract, token: &str, lead: &str, deal: &str) {
+    let cases = [
+        ("/api/leads", "NewLead", json!({ "first_name": "Ada" }), false),
+        ("/api/leads", "NewLead", json!({ "email": "ada@engines.example" }), true),
+        ("/api/leads", "NewLead", json!({ "company": "  ", "first_name": "Ada" }), false),
+        ("/api/leads", "NewLead", json!({ "last_name": "Lovelace", "company": null }), true),
+        ("/api/contacts", "NewContact", json!({ "title": "Analyst" }), false),
+        ("/api/contacts", "NewContact", json!({ "first_name": "Ada" }), true),
+        ("/api/activities", "NewActivity", json!({ "kind": "note", "lead_id": lead, "body": "a\nb" }), true),
+        ("/api/activities", "NewActivity", json!({ "kind": "note", "lead_id": lead, "subject": " " }), false),
+        ("/api/activities", "NewActivity", json!({ "kind": "note", "subject": "s" }), false),
+        (
+            "/api/activities",
+            "NewActivity",
+            json!({ "kind": "note", "subject": "s", "lead_id": lead, "deal_id": deal }),
+            false,
+        ),
+        (
+            "/api/activities",
+            "NewActivity",
+            json!({ "kind": "note", "subject": "s", "lead_id": null, "deal_id": deal }),
+            true,
+        ),
+        ("/api/tasks", "NewTask", json!({ "title": "t", "lead_id": lead, "deal_id": deal }), false),
+        ("/api/tasks", "NewTask", json!({ "title": "t", "lead_id": null, "deal_id": deal }), true),
+        ("/api/tasks", "NewTask", json!({ "title": "t" }), true),
+    ];
+    for (path, schema, body, accepted) in cases {
+        let root =
+            json!({ "components": c.doc["components"], "$ref": format!("#/components/schemas/{schema}") });
+        let validator = jsonschema::validator_for(&root).unwrap();
+        assert_eq!(validator.is_valid(&body), accepted, "{schema}: the schema on {body}");
+        let status = if accepted { 201 } else { 422 };
+        c.expect(app, call("POST", path).token(token).json(body), status).await;
+    }
 }
 
 /// The schema's string rules are the server's: for tricky strings in every text-like field

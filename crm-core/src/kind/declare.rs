@@ -29,6 +29,7 @@
 /// (an activity's target): each column is a field of the description, and together they are a
 /// [`KindDef::one_of`] group; `name => at_most_one_of [...]` is the same with none set allowed (a
 /// task's related record). `custom_fields: <struct field>` gives the kind custom fields, and
+/// `filled_one_of: &[&[…]]` groups of text fields of which one must be filled, and
 /// `named_filters: &[…]` its [`NamedFilter`](crate::kind::NamedFilter)s. The
 /// struct literal the mapping builds names every field, so a struct field the declaration misses
 /// is a compile error. The kind and policy resource are the variants named like the struct.
@@ -45,12 +46,13 @@ macro_rules! record_kind {
             plural: $plural:literal,
             carries_activities: $activities:literal,
             $(custom_fields: $cf:ident,)?
+            $(filled_one_of: $filled:expr,)?
             $(named_filters: $named:expr,)?
         }
         fields { $($fields:tt)* }
     ) => {
         $crate::record_kind!(@munch
-            [[$(#[$doc])*] $def $record $name $plural $activities [$($cf)?] [$($named)?]]
+            [[$(#[$doc])*] $def $record $name $plural $activities [$($cf)?] [$($named)?] [$($filled)?]]
             [] [] [];
             $($fields)*
         );
@@ -103,7 +105,7 @@ macro_rules! record_kind {
     };
 
     // Every field read: the description and the mapping.
-    (@munch [[$(#[$doc:meta])*] $def:ident $record:ident $name:literal $plural:literal $activities:literal [$($cf:ident)?] [$($named:expr)?]]
+    (@munch [[$(#[$doc:meta])*] $def:ident $record:ident $name:literal $plural:literal $activities:literal [$($cf:ident)?] [$($named:expr)?] [$($filled:expr)?]]
         [$($defs:tt)*] [$($mapped:ident)*] [$($groups:tt)*];
     ) => {
         $(#[$doc])*
@@ -117,6 +119,7 @@ macro_rules! record_kind {
             one_of: &[$($groups)*],
             carries_activities: $activities,
             named_filters: $crate::record_kind!(@named $($named)?),
+            filled_one_of: $crate::record_kind!(@named $($filled)?),
             column_cache: ::std::sync::OnceLock::new(),
         };
 

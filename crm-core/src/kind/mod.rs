@@ -63,6 +63,9 @@ pub struct KindDef {
     pub one_of: &'static [OneOf],
     /// Whether activities can be logged on it, so it has a timeline.
     pub carries_activities: bool,
+    /// Groups of text fields of which at least one must be filled (not blank): a lead needs a
+    /// last name, an e-mail or a company.
+    pub filled_one_of: &'static [&'static [&'static str]],
     /// Filters by name that stand for conditions core works out when a list is asked for
     /// (a task's `overdue`: open and due before now).
     pub named_filters: &'static [NamedFilter],

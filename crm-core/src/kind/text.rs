@@ -10,6 +10,15 @@ use super::{FieldDef, FieldType, RecordRow, Value};
 use crate::error::FieldError;
 use crate::validate;
 
+/// `a, b or c`.
+fn one_of_names(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 /// How much a text field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextShape {
@@ -71,8 +80,16 @@ impl FieldDef {
     }
 }
 
-/// Checks every text-like value of a record against its field's rule, naming the field.
+/// Checks every text-like value of a record against its field's rule, naming the field, and
+/// that each of its kind's [`filled_one_of`](super::KindDef::filled_one_of) groups has a value
+/// that is not blank (naming the group's first field).
 pub(crate) fn check(row: &RecordRow, errors: &mut Vec<FieldError>) {
+    for group in row.def.filled_one_of {
+        let filled = |name: &&str| matches!(row.value(name), Some(Value::Text(t)) if !t.trim().is_empty());
+        if let ([first, ..], false) = (group, group.iter().any(filled)) {
+            errors.push(FieldError::new(*first, format!("one of {} is required", one_of_names(group))));
+        }
+    }
     for (column, value) in row.def.columns().zip(&row.values) {
         let (Some(field), Value::Text(text)) = (row.def.field(column.name), value) else { continue };
         let name = field.name;

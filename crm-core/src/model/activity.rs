@@ -17,6 +17,7 @@ crate::record_kind! {
         name: "activity",
         plural: "activities",
         carries_activities: false,
+        filled_one_of: &[&["subject", "body"]],
     }
     fields {
         kind: FieldType::Enum(&crate::kind::ACTIVITY_KINDS), filter;
@@ -269,10 +270,6 @@ impl Record for Activity {
 
     fn validate(&self, errors: &mut Vec<FieldError>) {
         validate::time("occurred_at", &self.occurred_at, errors);
-        let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
-        if blank(&self.subject) && blank(&self.body) {
-            errors.push(FieldError::new("subject", "a subject or a body is required"));
-        }
     }
 
     fn links(&self) -> Vec<Link> {

@@ -17,6 +17,7 @@ crate::record_kind! {
         plural: "contacts",
         carries_activities: true,
         custom_fields: custom_fields,
+        filled_one_of: &[&["last_name", "first_name", "email"]],
     }
     fields {
         first_name: FieldType::Text, nullable, search, personal;
@@ -154,10 +155,6 @@ impl Record for Contact {
 
     fn validate(&self, errors: &mut Vec<FieldError>) {
         validate::custom_fields(&self.custom_fields, errors);
-        let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
-        if blank(&self.first_name) && blank(&self.last_name) && blank(&self.email) {
-            errors.push(FieldError::new("last_name", "one of first_name, last_name or email is required"));
-        }
     }
 
     fn links(&self) -> Vec<Link> {

@@ -15,6 +15,7 @@ crate::record_kind! {
         plural: "leads",
         carries_activities: true,
         custom_fields: custom_fields,
+        filled_one_of: &[&["last_name", "email", "company"]],
     }
     fields {
         first_name: FieldType::Text, nullable, search, personal;
@@ -238,10 +239,6 @@ impl Record for Lead {
 
     fn validate(&self, errors: &mut Vec<FieldError>) {
         validate::custom_fields(&self.custom_fields, errors);
-        let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
-        if blank(&self.last_name) && blank(&self.email) && blank(&self.company) {
-            errors.push(FieldError::new("last_name", "one of last_name, email or company is required"));
-        }
     }
 
     fn links(&self) -> Vec<Link> {
