@@ -135,15 +135,6 @@ macro_rules! delegate_store {
             ) -> $crate::Result<Vec<$crate::model::StageChange>> {
                 self.$field.stage_history(scope, deal_id).await
             }
-            async fn activities_for(
-                &self,
-                scope: &$crate::Scope,
-                target: $crate::model::ActivityTarget,
-                before: Option<$crate::store::TimeCursor>,
-                limit: u32,
-            ) -> $crate::Result<Vec<$crate::model::Activity>> {
-                self.$field.activities_for(scope, target, before, limit).await
-            }
         }
     };
     (@trait IdempotencyStore $ty:ty, $field:ident) => {

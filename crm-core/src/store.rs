@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::event::DomainEvent;
 use crate::kind::{ColumnSource, FieldDef, KindDef, RecordRow, RowMeta, Value};
 use crate::model::{
-    AccountId, Activity, ActivityKind, ActivityTarget, ApiKey, ApiKeyId, ContactId, Credential, DealId,
+    AccountId, ActivityKind, ActivityTarget, ApiKey, ApiKeyId, ContactId, Credential, DealId,
     IdempotencyRecord, Kind, LeadStatus, LoginFailures, Member, Membership, PipelineId, RefreshToken,
     RefreshTokenId, StageChange, Tenant, User,
 };
@@ -471,8 +471,8 @@ pub trait IdentityStore: Send + Sync + Debug + 'static {
     async fn login_failures(&self, scope: &Scope, key: &str) -> Result<Option<LoginFailures>>;
 }
 
-/// What happened, in time order: the audit log, the outbox, a deal's stage history and the
-/// activities of a record's timeline.
+/// What happened, in time order: the audit log, the outbox and a deal's stage history (a
+/// record's activities are records, read through [`RecordStore::list`] in time order).
 #[async_trait]
 pub trait HistoryStore: Send + Sync + Debug + 'static {
     /// Audit entries matching the query, by `(at, id)` descending, strictly before `before`.
@@ -487,14 +487,6 @@ pub trait HistoryStore: Send + Sync + Debug + 'static {
     async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
     /// A deal's stage history, oldest first.
     async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>>;
-    /// Live activities on one record, by `(occurred_at, id)` descending, strictly before `before`.
-    async fn activities_for(
-        &self,
-        scope: &Scope,
-        target: ActivityTarget,
-        before: Option<TimeCursor>,
-        limit: u32,
-    ) -> Result<Vec<Activity>>;
 }
 
 /// The records behind `Idempotency-Key`: which response a repeated request replays.

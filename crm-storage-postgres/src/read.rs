@@ -4,8 +4,7 @@
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::kind::Condition;
 use crm_core::model::{
-    Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member,
-    RefreshToken, StageChange, Tenant, User,
+    ApiKey, Credential, IdempotencyRecord, LoginFailures, Member, RefreshToken, StageChange, Tenant, User,
 };
 use crm_core::store::{Entity, ListQuery, TimeCursor};
 use crm_core::{DomainEvent, Result, TenantId, UserId};
@@ -70,11 +69,6 @@ pub(crate) async fn stage_history(
         rows::STAGE_CHANGES.select()
     );
     fetch_all(conn, sql, vec![uuid(tenant.uuid()), uuid(deal)], rows::stage_change).await
-}
-
-/// A record kind without a table: a store built without it.
-fn no_table() -> crm_core::Error {
-    crm_core::Error::internal("a record kind without a table")
 }
 
 /// Builds a `WHERE` clause with numbered parameters.
@@ -255,6 +249,10 @@ fn order(w: &mut Where, query: &ListQuery) -> Result<String> {
     let (direction, past) = if sort.descending { ("DESC", "<") } else { ("ASC", ">") };
     if let Some(after) = query.after {
         match &sort.after_value {
+            // A column that is never null: one row comparison, which an index range serves.
+            crm_core::kind::Value::Time(at) if !sort.key.nullable() => {
+                w.and(&format!("(t.{column}, t.id) {past} (?, ?)"), [Val::Time(Some(*at)), uuid(after)])
+            }
             crm_core::kind::Value::Time(at) => w.and(
                 &format!("t.{column} {past} ? OR (t.{column} = ? AND t.id {past} ?) OR t.{column} IS NULL"),
                 [Val::Time(Some(*at)), Val::Time(Some(*at)), uuid(after)],
@@ -262,7 +260,8 @@ fn order(w: &mut Where, query: &ListQuery) -> Result<String> {
             _ => w.and(&format!("t.{column} IS NULL AND t.id {past} ?"), [uuid(after)]),
         }
     }
-    Ok(format!("t.{column} {direction} NULLS LAST, t.id {direction}"))
+    let nulls = if sort.key.nullable() { " NULLS LAST" } else { "" };
+    Ok(format!("t.{column} {direction}{nulls}, t.id {direction}"))
 }
 
 /// Term rows a search of several words reads before it walks the id index instead (constant:
@@ -276,28 +275,6 @@ fn before_clause(w: &mut Where, time_column: &str, before: Option<TimeCursor>) {
     if let Some(c) = before {
         w.and(&format!("(t.{time_column}, t.id) < (?, ?)"), [Val::Time(Some(c.at)), uuid(c.id)]);
     }
-}
-
-pub(crate) async fn activities_for(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    target: ActivityTarget,
-    before: Option<TimeCursor>,
-    limit: u32,
-) -> Result<Vec<Activity>> {
-    let (_, id) = target.parts();
-    let column =
-        target.field().ok_or_else(|| crm_core::Error::internal("activities cannot be on this kind"))?;
-    let mut w = Where::new(tenant);
-    w.and(&format!("t.{} = ?", column.name), [uuid(id)]);
-    w.and("t.deleted_at IS NULL", []);
-    before_clause(&mut w, "occurred_at", before);
-    let sql = format!(
-        "{} WHERE {} ORDER BY t.occurred_at DESC, t.id DESC LIMIT {limit}",
-        rows::table_of(Kind::Activity).ok_or_else(no_table)?.select(),
-        w.sql()
-    );
-    fetch_all(conn, sql, w.values, rows::activity).await
 }
 
 pub(crate) async fn audit_log(

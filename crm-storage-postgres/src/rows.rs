@@ -6,10 +6,10 @@ use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry};
-use crm_core::kind::{Column, ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta, Stored};
+use crm_core::kind::{Column, ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta};
 use crm_core::model::{
-    Activity, ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Member, Membership, RefreshToken,
-    StageChange, Tenant, User,
+    ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Member, Membership, RefreshToken, StageChange,
+    Tenant, User,
 };
 use crm_core::store::Entity;
 use crm_core::{Actor, DomainEvent, Id, Role};
@@ -486,19 +486,6 @@ fn column_value(row: &PgRow, idx: usize, column: &Column) -> R<crm_core::kind::V
         ColumnType::Date => row.try_get::<Option<NaiveDate>, _>(idx)?.map_or(V::Null, V::Date),
         ColumnType::Json => row.try_get::<Option<Json>, _>(idx)?.map_or(V::Null, V::Json),
     })
-}
-
-/// A row of a record kind's table as the record type.
-fn typed<T: Stored>(row: &PgRow) -> R<T> {
-    T::from_row(record(T::DEF, row)?).map_err(|e| bad_record(Box::new(e)))
-}
-
-fn bad_record(e: Box<dyn std::error::Error + Send + Sync>) -> sqlx::Error {
-    sqlx::Error::ColumnDecode { index: "record".into(), source: e }
-}
-
-pub(crate) fn activity(row: &PgRow) -> R<Activity> {
-    typed(row)
 }
 
 pub(crate) fn stage_change(row: &PgRow) -> R<StageChange> {

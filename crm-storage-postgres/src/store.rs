@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 use async_trait::async_trait;
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::model::{
-    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
-    Member, Membership, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
+    RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{
     ChangeSet, DecodedPage, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, PageDecoder,
@@ -281,17 +281,6 @@ impl HistoryStore for PgStore {
     async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>> {
         let tenant = scope.tenant_id();
         scoped!(self, Some(tenant), |c| read::stage_history(c, tenant, deal_id.uuid()))
-    }
-
-    async fn activities_for(
-        &self,
-        scope: &Scope,
-        target: ActivityTarget,
-        before: Option<TimeCursor>,
-        limit: u32,
-    ) -> Result<Vec<Activity>> {
-        let tenant = scope.tenant_id();
-        scoped!(self, Some(tenant), |c| read::activities_for(c, tenant, target, before, limit))
     }
 
     async fn audit_log(

@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 use crm_core::audit::{AuditEntry, AuditQuery};
 use crm_core::kind::Condition;
 use crm_core::model::{
-    Activity, ActivityTarget, ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
-    RefreshToken, StageChange, Tenant, User,
+    ApiKey, Credential, IdempotencyRecord, Kind, LoginFailures, Member, Membership, RefreshToken,
+    StageChange, Tenant, User,
 };
 use crm_core::store::{Entity, ListQuery, TimeCursor};
 use crm_core::{DomainEvent, Result, TenantId, UserId};
@@ -91,11 +91,6 @@ pub(crate) fn stage_history(conn: &Connection, tenant: TenantId, deal: Uuid) -> 
     let sql =
         format!("{} WHERE tenant_id = ?1 AND deal_id = ?2 ORDER BY at, id", rows::STAGE_CHANGES.select());
     query_rows(conn, &sql, vec![rows::uuid(tenant.uuid()), rows::uuid(deal)], rows::stage_change)
-}
-
-/// A record kind without a table: a store built without it.
-fn no_table() -> crm_core::Error {
-    crm_core::Error::internal("a record kind without a table")
 }
 
 /// Builds a `WHERE` clause with numbered parameters.
@@ -218,13 +213,18 @@ fn order(w: &mut Where, query: &ListQuery) -> Result<String> {
     if let Some(after) = query.after {
         match rows::sql_value(sort.after_value.clone()) {
             Value::Null => w.and(&format!("t.{column} IS NULL AND t.id {past} ?"), [rows::uuid(after)]),
+            // A column that is never null: one row comparison, which an index range serves.
+            value if !sort.key.nullable() => {
+                w.and(&format!("(t.{column}, t.id) {past} (?, ?)"), [value, rows::uuid(after)])
+            }
             value => w.and(
                 &format!("t.{column} {past} ? OR (t.{column} = ? AND t.id {past} ?) OR t.{column} IS NULL"),
                 [value.clone(), value, rows::uuid(after)],
             ),
         }
     }
-    Ok(format!("t.{column} {direction} NULLS LAST, t.id {direction}"))
+    let nulls = if sort.key.nullable() { " NULLS LAST" } else { "" };
+    Ok(format!("t.{column} {direction}{nulls}, t.id {direction}"))
 }
 
 /// Keeps records whose custom field `name` equals `value`, JSON types compared too (`true` is
@@ -396,28 +396,6 @@ fn before_clause(w: &mut Where, time_column: &str, before: Option<TimeCursor>) {
     if let Some(c) = before {
         w.and(&format!("(t.{time_column}, t.id) < (?, ?)"), [rows::time(c.at), rows::uuid(c.id)]);
     }
-}
-
-pub(crate) fn activities_for(
-    conn: &Connection,
-    tenant: TenantId,
-    target: ActivityTarget,
-    before: Option<TimeCursor>,
-    limit: u32,
-) -> Result<Vec<Activity>> {
-    let (_, id) = target.parts();
-    let column =
-        target.field().ok_or_else(|| crm_core::Error::internal("activities cannot be on this kind"))?;
-    let mut w = Where::new(tenant);
-    w.and(&format!("t.{} = ?", column.name), [rows::uuid(id)]);
-    w.and("t.deleted_at IS NULL", []);
-    before_clause(&mut w, "occurred_at", before);
-    let sql = format!(
-        "{} t WHERE {} ORDER BY t.occurred_at DESC, t.id DESC LIMIT {limit}",
-        select_aliased(rows::table_of(Kind::Activity).ok_or_else(no_table)?),
-        w.sql()
-    );
-    query_rows(conn, &sql, w.params, rows::activity)
 }
 
 pub(crate) fn audit_log(

@@ -6,10 +6,10 @@ use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry, Changes};
-use crm_core::kind::{Column, ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta, Stored};
+use crm_core::kind::{Column, ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta};
 use crm_core::model::{
-    Activity, ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Membership, RefreshToken,
-    StageChange, Tenant, User,
+    ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Membership, RefreshToken, StageChange, Tenant,
+    User,
 };
 use crm_core::store::Entity;
 use crm_core::{Actor, DomainEvent, Id, Role};
@@ -479,19 +479,6 @@ fn column_value(row: &Row, idx: usize, column: &Column) -> R<crm_core::kind::Val
             None => V::Null,
         },
     })
-}
-
-/// A row of a record kind's table as the record type.
-fn typed<T: Stored>(row: &Row) -> R<T> {
-    T::from_row(record(T::DEF, row)?).map_err(|e| bad_record(Box::new(e)))
-}
-
-fn bad_record(e: Box<dyn std::error::Error + Send + Sync>) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Null, e)
-}
-
-pub(crate) fn activity(row: &Row) -> R<Activity> {
-    typed(row)
 }
 
 pub(crate) fn stage_change(row: &Row) -> R<StageChange> {

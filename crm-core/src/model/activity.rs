@@ -23,7 +23,7 @@ crate::record_kind! {
         kind: FieldType::Enum(&crate::kind::ACTIVITY_KINDS), filter;
         subject: FieldType::Text, nullable;
         body: FieldType::Text, nullable, body;
-        occurred_at: FieldType::Time;
+        occurred_at: FieldType::Time, sort;
         target => one_of [
             lead_id: FieldType::Ref(Kind::Lead),
             contact_id: FieldType::Ref(Kind::Contact),

@@ -8,8 +8,8 @@ use super::list::{self, Page};
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::cursor;
 use crate::error::{Error, Result};
-use crate::kind::{Stored, Value};
-use crate::model::{Activity, ActivityTarget, Kind, Task};
+use crate::kind::{ACTIVITY, FieldDef, Value};
+use crate::model::{Activity, ActivityTarget, Record, Task};
 use crate::policy::{Action, RecordScope, Resource};
 use crate::scope::Scope;
 use crate::store::{Entity, ListQuery, Sort, SortKey, TimeCursor};
@@ -65,11 +65,14 @@ impl Crm {
         if !grant.covers_any(scope.principal(), owners) {
             return Err(Error::NotFound);
         }
-        let store = self.store_ref();
-        let activities = store.activities_for(scope, target, before, limit + 1).await?;
+        let (after, sort) = (SortKey::Field(occurred_at()?), SortKey::CreatedAt);
+        let activities: Vec<Activity> = self.about(scope, target, after, before, limit + 1).await?;
         let query = AuditQuery { resource: Some(kind), resource_id: Some(id), ..AuditQuery::default() };
-        let changes = store.audit_log(scope, &query, before, limit + 1).await?;
-        let tasks = self.tasks_about(scope, target, before, limit + 1).await?;
+        let changes = self.store_ref().audit_log(scope, &query, before, limit + 1).await?;
+        let tasks: Vec<Task> = match self.authorize(scope, Action::Read, Resource::Task) {
+            Ok(_) => self.about(scope, target, sort, before, limit + 1).await?,
+            Err(_) => Vec::new(), // a timeline without tasks for callers who may not read them
+        };
         let mut items: Vec<TimelineItem> = activities
             .into_iter()
             .map(TimelineItem::Activity)
@@ -80,17 +83,18 @@ impl Crm {
         Ok(page_by_time(items, limit, TimelineItem::position))
     }
 
-    /// The tasks about a record that the caller may read, newest first, strictly before
-    /// `before`; none when the caller may not read tasks.
-    async fn tasks_about(
+    /// The records of kind `R` about `target` (in its one-of group) that the caller may read,
+    /// by `key` and id descending, strictly before `before`.
+    async fn about<R: Record>(
         &self,
         scope: &Scope,
         target: ActivityTarget,
+        key: SortKey,
         before: Option<TimeCursor>,
         limit: u32,
-    ) -> Result<Vec<Task>> {
-        let Ok(grant) = self.authorize(scope, Action::Read, Resource::Task) else { return Ok(Vec::new()) };
-        let mut query = ListQuery::new(Kind::Task);
+    ) -> Result<Vec<R>> {
+        let grant = self.authorize(scope, Action::Read, R::DEF.resource)?;
+        let mut query = ListQuery::new(R::DEF.kind);
         query.filter.target = Some(target);
         if grant.record_scope == RecordScope::Own {
             query.filter.owned_by = scope.user_id();
@@ -98,9 +102,9 @@ impl Crm {
         query.limit = limit;
         query.after = before.map(|b| b.id);
         let after_value = before.map_or(Value::Null, |b| Value::Time(b.at));
-        query.sort = Some(Sort { key: SortKey::CreatedAt, descending: true, after_value });
+        query.sort = Some(Sort { key, descending: true, after_value });
         let rows = self.store_ref().list(scope, &query).await?;
-        rows.into_iter().map(Task::from_entity).collect()
+        rows.into_iter().map(R::from_entity).collect()
     }
 
     /// The tenant's audit trail, newest first (owners and admins).
@@ -138,6 +142,11 @@ impl Crm {
         self.authorize(scope, Action::Read, Resource::AuditLog)?;
         self.store_ref().outbox(scope, after, limit.clamp(1, 1000)).await
     }
+}
+
+/// The field activities are ordered by in a timeline.
+fn occurred_at() -> Result<&'static FieldDef> {
+    ACTIVITY.field("occurred_at").ok_or_else(|| Error::internal("activities without occurred_at"))
 }
 
 fn page_by_time<T>(mut rows: Vec<T>, limit: u32, position: impl Fn(&T) -> TimeCursor) -> Page<T> {

@@ -21,8 +21,8 @@ use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::DomainEvent;
 use crate::model::{
-    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
-    Member, Membership, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
+    RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crate::scope::{Scope, TenantId, UserId};
 use crate::store::{
@@ -228,21 +228,6 @@ impl<S: Store> HistoryStore for IsolationCheck<S> {
             check(c.deal_id == deal_id, "a stage change of another deal", c);
         }
         Ok(changes)
-    }
-
-    async fn activities_for(
-        &self,
-        scope: &Scope,
-        target: ActivityTarget,
-        before: Option<TimeCursor>,
-        limit: u32,
-    ) -> Result<Vec<Activity>> {
-        let activities = self.inner.activities_for(scope, target, before, limit).await?;
-        all_in(scope, "an activity of another tenant", &activities, |a| a.meta.tenant_id);
-        for a in &activities {
-            check(a.target == target, "an activity on another record", a);
-        }
-        Ok(activities)
     }
 
     async fn audit_log(

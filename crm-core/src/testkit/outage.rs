@@ -14,8 +14,8 @@ use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::{Error, Result};
 use crate::event::DomainEvent;
 use crate::model::{
-    Activity, ActivityTarget, ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures,
-    Member, Membership, RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
+    RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crate::scope::{Scope, TenantId, UserId};
 use crate::store::{
@@ -135,16 +135,6 @@ impl<S: Store> HistoryStore for Outage<S> {
     async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>> {
         self.check()?;
         self.inner.stage_history(scope, deal_id).await
-    }
-    async fn activities_for(
-        &self,
-        scope: &Scope,
-        target: ActivityTarget,
-        before: Option<TimeCursor>,
-        limit: u32,
-    ) -> Result<Vec<Activity>> {
-        self.check()?;
-        self.inner.activities_for(scope, target, before, limit).await
     }
     async fn audit_log(
         &self,
