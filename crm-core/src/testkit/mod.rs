@@ -9,7 +9,7 @@
 //! ```
 //!
 //! That expands to one `#[tokio::test]` per behaviour in [`cases`], [`bulk`], [`edges`], [`hostile`],
-//! [`idempotency`] and [`identity`], the multi-threaded [`races`],
+//! [`sorting`], [`tasks`], [`idempotency`] and [`identity`], the multi-threaded [`races`],
 //! plus the model-based property tests in [`model`] (records) and [`identity_model`] (members,
 //! logins, tokens and API keys). The suite is the same for every store; differences between stores are not
 //! allowed to show. Every test runs its store inside an [`isolation::IsolationCheck`], so any
@@ -21,9 +21,9 @@
 //!
 //! | trait | methods | proved by |
 //! |---|---|---|
-//! | [`RecordStore`](crate::store::RecordStore) | `get`, `list`, `commit`, `ping`: every record kind through one generic path (rows of a [`KindDef`](crate::kind::KindDef)), and the atomic commit of a change set | [`cases`] (records, lists, search, custom fields, conversion, conflicts), [`bulk`], [`edges`], [`hostile`] (input core never made), [`races`], [`model`]; [`list_into`] called on the store itself, unwrapped |
+//! | [`RecordStore`](crate::store::RecordStore) | `get`, `list`, `commit`, `ping`: every record kind through one generic path (rows of a [`KindDef`](crate::kind::KindDef)), and the atomic commit of a change set | [`cases`] (records, lists, search, custom fields, conversion, conflicts), [`sorting`] (ordered lists and their cursors), [`tasks`], [`bulk`], [`edges`], [`hostile`] (input core never made), [`races`], [`model`]; [`list_into`] called on the store itself, unwrapped |
 //! | [`IdentityStore`](crate::store::IdentityStore) | tenants, users, credentials, memberships, refresh tokens, API keys, login throttling | [`identity`], [`identity_model`], the tenant and member cases of [`cases`] |
-//! | [`HistoryStore`](crate::store::HistoryStore) | audit log, outbox, stage history, timeline activities | the audit, outbox, stage and timeline cases of [`cases`] |
+//! | [`HistoryStore`](crate::store::HistoryStore) | audit log, outbox, stage history (a timeline's activities and tasks are records, read through `list`) | the audit, outbox, stage and timeline cases of [`cases`] |
 //! | [`IdempotencyStore`](crate::store::IdempotencyStore) | idempotency records | [`idempotency`] |
 //!
 //! A new record kind adds no store method: its description and migration are all a store
