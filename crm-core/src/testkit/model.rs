@@ -11,7 +11,8 @@
 //! - the outcome (`Ok`, `NotFound`, `Forbidden`, `Conflict`, `Validation`) is the model's;
 //! - returned records equal the model's, and belong to the caller's tenant;
 //! - every tenant's leads, contacts, accounts, deals and tasks, as listed, equal the model's — so failed
-//!   and forbidden operations changed nothing, anywhere;
+//!   and forbidden operations changed nothing, anywhere — and its tasks, paged by due time either
+//!   way (ties by id, undated last), come in the model's order;
 //! - every tenant's audit log holds exactly one entry per record changed by a successful write
 //!   (action, record and actor), and none for failed ones.
 //!
@@ -213,6 +214,8 @@ enum Op {
         assignee: Option<Who>,
         lead: Option<Pick>,
         done: bool,
+        /// Days after a fixed start, of three, so due times tie; `None`: undated.
+        due: Option<u8>,
     },
     UpdateTask {
         tenant: usize,
@@ -371,14 +374,16 @@ fn op() -> impl Strategy<Value = Op> {
         option::weighted(0.5, who()),
         option::weighted(0.4, pick()),
         proptest::bool::weighted(0.2),
+        option::weighted(0.7, 0..3u8),
     )
-        .prop_map(|((tenant, actor), title, assignee, lead, done)| Op::CreateTask {
+        .prop_map(|((tenant, actor), title, assignee, lead, done, due)| Op::CreateTask {
             tenant,
             actor,
             title,
             assignee,
             lead,
             done,
+            due,
         });
     let update_task = (
         at(),
@@ -788,6 +793,17 @@ async fn check_tenant(crm: &Crm, model: &Model, t: usize) -> Result<(), TestCase
     let tasks = must("list tasks", crm.list::<Task>(owner, all()).await)?;
     prop_assert!(tasks.next_cursor.is_none());
     prop_assert_eq!(tasks.data, live(&model.tasks, t, |r| r.meta.id.uuid()), "tasks differ");
+    // Sorted by due time in pages of two or three, ties by id, undated last either way.
+    let mut by_due = live(&model.tasks, t, |r| r.meta.id.uuid());
+    by_due.sort_by_key(|r| (r.due_at.is_none(), r.due_at, r.meta.id.uuid()));
+    let ids = |tasks: &[Task]| tasks.iter().map(|r| r.meta.id.uuid()).collect::<Vec<_>>();
+    let ascending = sorted_pages(crm, owner, "due_at", 2).await?;
+    prop_assert_eq!(ids(&ascending), ids(&by_due), "tasks by due time");
+    by_due.sort_by_key(|r| {
+        (r.due_at.is_none(), r.due_at.map(std::cmp::Reverse), std::cmp::Reverse(r.meta.id.uuid()))
+    });
+    let descending = sorted_pages(crm, owner, "-due_at", 3).await?;
+    prop_assert_eq!(ids(&descending), ids(&by_due), "tasks by due time, latest first");
 
     let audit = audit_entries(crm, owner).await?;
     prop_assert!(audit.iter().all(|e| e.tenant_id == tm.id), "the audit log shows another tenant's entry");
@@ -809,6 +825,21 @@ async fn check_tenant(crm: &Crm, model: &Model, t: usize) -> Result<(), TestCase
         .collect();
     prop_assert_eq!(keys, tm.audit.clone(), "audit entries differ");
     Ok(())
+}
+
+/// Every task in `sort` order, following cursors through pages of `limit`.
+async fn sorted_pages(crm: &Crm, owner: &Scope, sort: &str, limit: u32) -> Result<Vec<Task>, TestCaseError> {
+    let (mut all, mut cursor) = (Vec::new(), None);
+    for _ in 0..200 {
+        let request = ListRequest::new().sort(sort).limit(limit).cursor(cursor);
+        let page = must("sorted tasks", crm.list::<Task>(owner, request).await)?;
+        all.extend(page.data);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+    Err(fail("sorted pages do not end"))
 }
 
 /// Runs one operation, predicting its outcome first and updating the model after.
@@ -842,8 +873,8 @@ async fn step(crm: &Crm, model: &mut Model, op: &Op) -> Result<(), TestCaseError
         Op::CreateDeal { tenant, actor, ref new, account, contact } => {
             Box::pin(create_deal(crm, model, tenant, actor, new.clone(), account, contact)).await
         }
-        Op::CreateTask { tenant, actor, title, assignee, lead, done } => {
-            Box::pin(create_task(crm, model, tenant, actor, title, assignee, lead, done)).await
+        Op::CreateTask { tenant, actor, title, assignee, lead, done, due } => {
+            Box::pin(create_task(crm, model, tenant, actor, title, assignee, lead, done, due)).await
         }
         Op::UpdateTask { tenant, actor, task, status, assignee } => {
             Box::pin(update_task(crm, model, tenant, actor, task, status, assignee)).await
@@ -1300,11 +1331,14 @@ async fn create_task(
     assignee: Option<Who>,
     lead: Option<Pick>,
     done: bool,
+    due: Option<u8>,
 ) -> Result<(), TestCaseError> {
     let (scope, role, me) = acting(model, tenant, actor);
     let lead = lead.and_then(|p| resolve(&model.leads, tenant, p));
+    let start = chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
     let new = NewTask {
         title: title.into(),
+        due_at: due.map(|d| start + chrono::TimeDelta::days(d.into())),
         assignee_id: assignee.map(|w| model.user(tenant, w)),
         lead_id: lead.map(|i| model.leads[i].record.meta.id),
         status: done.then_some(TaskStatus::Done),
@@ -1320,7 +1354,7 @@ async fn create_task(
             meta: placeholder_meta(model.tenants[tenant].id),
             title: title.into(),
             description: None,
-            due_at: None,
+            due_at: new.due_at,
             priority: TaskPriority::Normal,
             status: if done { TaskStatus::Done } else { TaskStatus::Open },
             assignee_id: new.assignee_id,
