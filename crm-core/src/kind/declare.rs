@@ -58,24 +58,17 @@ macro_rules! record_kind {
         );
     };
 
-    // One struct field held in several reference columns, exactly one of them set.
+    // One struct field held in several reference columns: `one_of` (exactly one of them set)
+    // or `at_most_one_of`.
     (@munch $head:tt [$($defs:tt)*] [$($mapped:ident)*] [$($groups:tt)*];
-        $field:ident => one_of [$($member:ident : $mty:expr),+ $(,)?] $(, $m:ident $(($a:expr))?)* ;
+        $field:ident => $group:ident [$($member:ident : $mty:expr),+ $(,)?] $(, $m:ident $(($a:expr))?)* ;
         $($rest:tt)*
     ) => {
         $crate::record_kind!(@members $head [$($defs)*] [$($mapped)* $field]
-            [$($groups)* $crate::kind::OneOf { fields: &[$(stringify!($member)),+], required: true },]
-            [$($member $mty;)+] {$(.$m($($a)?))*};
-            $($rest)*
-        );
-    };
-    // The same, at most one of them set.
-    (@munch $head:tt [$($defs:tt)*] [$($mapped:ident)*] [$($groups:tt)*];
-        $field:ident => at_most_one_of [$($member:ident : $mty:expr),+ $(,)?] $(, $m:ident $(($a:expr))?)* ;
-        $($rest:tt)*
-    ) => {
-        $crate::record_kind!(@members $head [$($defs)*] [$($mapped)* $field]
-            [$($groups)* $crate::kind::OneOf { fields: &[$(stringify!($member)),+], required: false },]
+            [$($groups)* $crate::kind::OneOf {
+                fields: &[$(stringify!($member)),+],
+                required: $crate::record_kind!(@required $group),
+            },]
             [$($member $mty;)+] {$(.$m($($a)?))*};
             $($rest)*
         );
@@ -150,6 +143,8 @@ macro_rules! record_kind {
         }
     };
 
+    (@required one_of) => { true };
+    (@required at_most_one_of) => { false };
     (@named) => { &[] };
     (@named $named:expr) => { $named };
     (@has) => { false };

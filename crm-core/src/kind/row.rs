@@ -585,7 +585,7 @@ impl Columns for Option<ActivityTarget> {
             match values.next_value()? {
                 Value::Null => {}
                 Value::Uuid(id) if target.is_none() => target = ActivityTarget::from_parts(kind, id),
-                other => return mismatch(other, "at most one related record"),
+                other => return mismatch(other, "at most one of four record references"),
             }
         }
         Ok(target)
@@ -603,14 +603,7 @@ impl Columns for ActivityTarget {
     }
     #[inline]
     fn take<S: ColumnSource + ?Sized>(values: &mut S) -> Result<Self> {
-        let mut target = None;
-        for kind in [Kind::Lead, Kind::Contact, Kind::Account, Kind::Deal] {
-            match values.next_value()? {
-                Value::Null => {}
-                Value::Uuid(id) if target.is_none() => target = ActivityTarget::from_parts(kind, id),
-                other => return mismatch(other, "exactly one activity target"),
-            }
-        }
+        let target: Option<ActivityTarget> = Columns::take(values)?;
         target.ok_or_else(|| Error::internal("an activity row without a target"))
     }
 }
