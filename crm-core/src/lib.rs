@@ -27,6 +27,7 @@ mod id;
 pub mod identity;
 pub mod kind;
 pub mod model;
+pub mod outbound;
 pub mod policy;
 mod scope;
 pub mod search;
