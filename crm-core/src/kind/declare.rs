@@ -12,6 +12,7 @@
 ///     pub static LEAD for Lead {
 ///         name: "lead",
 ///         plural: "leads",
+///         about: "Prospects not yet qualified.",
 ///         carries_activities: true,
 ///         custom_fields: custom_fields,
 ///     }
@@ -29,7 +30,8 @@
 /// (an activity's target): each column is a field of the description, and together they are a
 /// [`KindDef::one_of`] group; `name => at_most_one_of [...]` is the same with none set allowed (a
 /// task's related record). `custom_fields: <struct field>` gives the kind custom fields, and
-/// `filled_one_of: &[&[…]]` groups of text fields of which one must be filled, and
+/// `timeline_at: "<instant field>"` puts its records in the timelines of the records they
+/// reference, `filled_one_of: &[&[…]]` groups of text fields of which one must be filled, and
 /// `named_filters: &[…]` its [`NamedFilter`](crate::kind::NamedFilter)s. The
 /// struct literal the mapping builds names every field, so a struct field the declaration misses
 /// is a compile error. The kind and policy resource are the variants named like the struct.
@@ -44,7 +46,9 @@ macro_rules! record_kind {
         pub static $def:ident for $record:ident {
             name: $name:literal,
             plural: $plural:literal,
+            about: $about:literal,
             carries_activities: $activities:literal,
+            $(timeline_at: $at:literal,)?
             $(custom_fields: $cf:ident,)?
             $(filled_one_of: $filled:expr,)?
             $(named_filters: $named:expr,)?
@@ -52,7 +56,7 @@ macro_rules! record_kind {
         fields { $($fields:tt)* }
     ) => {
         $crate::record_kind!(@munch
-            [[$(#[$doc])*] $def $record $name $plural $activities [$($cf)?] [$($named)?] [$($filled)?]]
+            [[$(#[$doc])*] $def $record $name $plural $about $activities [$($at)?] [$($cf)?] [$($named)?] [$($filled)?]]
             [] [] [];
             $($fields)*
         );
@@ -98,19 +102,22 @@ macro_rules! record_kind {
     };
 
     // Every field read: the description and the mapping.
-    (@munch [[$(#[$doc:meta])*] $def:ident $record:ident $name:literal $plural:literal $activities:literal [$($cf:ident)?] [$($named:expr)?] [$($filled:expr)?]]
+    (@munch [[$(#[$doc:meta])*] $def:ident $record:ident $name:literal $plural:literal $about:literal $activities:literal [$($at:literal)?] [$($cf:ident)?] [$($named:expr)?] [$($filled:expr)?]]
         [$($defs:tt)*] [$($mapped:ident)*] [$($groups:tt)*];
     ) => {
         $(#[$doc])*
         pub static $def: $crate::kind::KindDef = $crate::kind::KindDef {
             name: $name,
             plural: $plural,
+            about: $about,
+            type_name: stringify!($record),
             kind: $crate::model::Kind::$record,
             resource: $crate::policy::Resource::$record,
             fields: &[$($defs)*],
             custom_fields: $crate::record_kind!(@has $($cf)?),
             one_of: &[$($groups)*],
             carries_activities: $activities,
+            timeline_at: $crate::record_kind!(@some $($at)?),
             named_filters: $crate::record_kind!(@named $($named)?),
             filled_one_of: $crate::record_kind!(@named $($filled)?),
             column_cache: ::std::sync::OnceLock::new(),
@@ -145,6 +152,8 @@ macro_rules! record_kind {
 
     (@required one_of) => { true };
     (@required at_most_one_of) => { false };
+    (@some) => { None };
+    (@some $at:literal) => { Some($at) };
     (@named) => { &[] };
     (@named $named:expr) => { $named };
     (@has) => { false };

@@ -48,8 +48,12 @@ pub static RECORD_KINDS: [&KindDef; 7] = [&PIPELINE, &LEAD, &CONTACT, &ACCOUNT, 
 pub struct KindDef {
     /// The wire name (`lead`): the audit resource, the event prefix, the timeline target.
     pub name: &'static str,
-    /// The plural (`leads`): the route segment and the table.
+    /// The plural (`leads`): the route segment, the table and the API tag.
     pub plural: &'static str,
+    /// What records of the kind are, in a sentence: the API tag's description.
+    pub about: &'static str,
+    /// The Rust type's name (`Lead`), which also names its OpenAPI schema.
+    pub type_name: &'static str,
     /// The kind.
     pub kind: Kind,
     /// What the policy authorizes reads and writes of it against.
@@ -63,6 +67,10 @@ pub struct KindDef {
     pub one_of: &'static [OneOf],
     /// Whether activities can be logged on it, so it has a timeline.
     pub carries_activities: bool,
+    /// Whether its records appear in the timeline of the record they reference through a
+    /// [`KindDef::one_of`] group (an activity, a task), and the instant that places them there:
+    /// a [`FieldType::Time`] field's name, or `created_at`.
+    pub timeline_at: Option<&'static str>,
     /// Groups of text fields of which at least one must be filled (not blank): a lead needs a
     /// last name, an e-mail or a company.
     pub filled_one_of: &'static [&'static [&'static str]],
@@ -635,6 +643,47 @@ mod tests {
     fn row(entity: &Entity) -> &RecordRow {
         let Entity::Record(row) = entity else { panic!("not a record entity") };
         row
+    }
+
+    /// A kind placed in timelines names a set instant to be placed by, and references the
+    /// records whose timelines it joins through a one-of group.
+    #[test]
+    fn timeline_kinds_name_an_instant_and_a_reference_group() {
+        let placed: Vec<_> = RECORD_KINDS.iter().filter(|d| d.timeline_at.is_some()).collect();
+        assert_eq!(placed.iter().map(|d| d.name).collect::<Vec<_>>(), ["activity", "task"]);
+        for def in placed {
+            let at = def.timeline_at.unwrap_or_default();
+            let instant = def.field(at).is_some_and(|f| f.ty == FieldType::Time && !f.nullable && f.sort);
+            assert!(at == "created_at" || instant, "{}: {at}", def.name);
+            let timelines = RECORD_KINDS.iter().filter(|t| t.carries_activities);
+            assert!(timelines.clone().all(|t| def.one_of_reference(t.kind).is_some()), "{}", def.name);
+        }
+    }
+
+    /// An activity can target exactly the kinds its one-of group references.
+    #[test]
+    fn activity_targets_are_the_referenced_kinds() {
+        let others = [Kind::Tenant, Kind::User, Kind::Member, Kind::ApiKey];
+        for kind in RECORD_KINDS.iter().map(|d| d.kind).chain(others) {
+            let target = ActivityTarget::from_parts(kind, Uuid::from_u128(9));
+            assert_eq!(target.is_some(), ACTIVITY.one_of_reference(kind).is_some(), "{kind:?}");
+            assert!(target.is_none_or(|t| t.parts() == (kind, Uuid::from_u128(9))), "{kind:?}");
+        }
+    }
+
+    /// A record in a timeline is `{"type": <kind>, "item": <its serialized form>}` and reads
+    /// back as its type, and only as its type.
+    #[test]
+    fn timeline_items_carry_the_records_serialized_form() {
+        use crate::service::TimelineItem;
+        for (def, entity, json) in samples() {
+            let item = TimelineItem::Record(row(&entity).clone());
+            assert_eq!(serde_json::to_value(&item).unwrap(), json!({ "type": def.name, "item": json }));
+            assert_eq!(item.record::<Activity>().is_some(), def.kind == Kind::Activity, "{}", def.name);
+        }
+        let activity = samples().remove(4).1;
+        let item = TimelineItem::Record(row(&activity).clone());
+        assert_eq!(item.record::<Activity>(), Some(Activity::from_entity(activity).unwrap()));
     }
 
     /// A row's JSON form is what serde makes of the record, set or bare: events and audit

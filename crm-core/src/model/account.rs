@@ -13,6 +13,7 @@ crate::record_kind! {
     pub static ACCOUNT for Account {
         name: "account",
         plural: "accounts",
+        about: "Companies.",
         carries_activities: true,
         custom_fields: custom_fields,
     }

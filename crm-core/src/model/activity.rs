@@ -16,7 +16,9 @@ crate::record_kind! {
     pub static ACTIVITY for Activity {
         name: "activity",
         plural: "activities",
+        about: "Notes, calls, e-mails and meetings; record timelines.",
         carries_activities: false,
+        timeline_at: "occurred_at",
         filled_one_of: &[&["subject", "body"]],
     }
     fields {
@@ -151,21 +153,14 @@ impl ActivityTarget {
 
     /// Builds a target from a kind and id; `None` for kinds activities cannot attach to.
     pub fn from_parts(kind: Kind, id: Uuid) -> Option<Self> {
-        Some(match kind {
-            Kind::Lead => ActivityTarget::Lead(Id::from_uuid(id)),
-            Kind::Contact => ActivityTarget::Contact(Id::from_uuid(id)),
-            Kind::Account => ActivityTarget::Account(Id::from_uuid(id)),
-            Kind::Deal => ActivityTarget::Deal(Id::from_uuid(id)),
-            Kind::Tenant
-            | Kind::User
-            | Kind::Member
-            | Kind::Pipeline
-            | Kind::Activity
-            | Kind::ApiKey
-            | Kind::Task => {
-                return None;
-            }
-        })
+        // Over the targets, not over kinds: a new kind is simply not a target.
+        let targets = [
+            ActivityTarget::Lead(Id::from_uuid(id)),
+            ActivityTarget::Contact(Id::from_uuid(id)),
+            ActivityTarget::Account(Id::from_uuid(id)),
+            ActivityTarget::Deal(Id::from_uuid(id)),
+        ];
+        targets.into_iter().find(|target| target.parts().0 == kind)
     }
 }
 

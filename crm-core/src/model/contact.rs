@@ -15,6 +15,7 @@ crate::record_kind! {
     pub static CONTACT for Contact {
         name: "contact",
         plural: "contacts",
+        about: "People the tenant does business with.",
         carries_activities: true,
         custom_fields: custom_fields,
         filled_one_of: &[&["last_name", "first_name", "email"]],

@@ -17,6 +17,7 @@ crate::record_kind! {
     pub static DEAL for Deal {
         name: "deal",
         plural: "deals",
+        about: "Opportunities moving through a pipeline's stages.",
         carries_activities: true,
         custom_fields: custom_fields,
     }

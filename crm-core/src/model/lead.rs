@@ -13,6 +13,7 @@ crate::record_kind! {
     pub static LEAD for Lead {
         name: "lead",
         plural: "leads",
+        about: "Prospects not yet qualified, their conversion, import and export.",
         carries_activities: true,
         custom_fields: custom_fields,
         filled_one_of: &[&["last_name", "email", "company"]],

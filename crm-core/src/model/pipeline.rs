@@ -12,6 +12,7 @@ crate::record_kind! {
     pub static PIPELINE for Pipeline {
         name: "pipeline",
         plural: "pipelines",
+        about: "Deal pipelines and their ordered stages (admins write).",
         carries_activities: false,
     }
     fields {

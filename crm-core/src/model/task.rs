@@ -16,7 +16,9 @@ crate::record_kind! {
     pub static TASK for Task {
         name: "task",
         plural: "tasks",
+        about: "Things to do, by a time, about a record; their owner and assignee edit them.",
         carries_activities: false,
+        timeline_at: "created_at",
         custom_fields: custom_fields,
         named_filters: &[NamedFilter {
             name: "overdue",

@@ -1,6 +1,6 @@
-//! A record's timeline (activities and audited changes, newest first) and the audit log.
+//! A record's timeline (its changes and the records about it, newest first) and the audit log.
 
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use uuid::Uuid;
 
 use super::Crm;
@@ -8,39 +8,108 @@ use super::list::{self, Page};
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::cursor;
 use crate::error::{Error, Result};
-use crate::kind::{ACTIVITY, FieldDef, Value};
-use crate::model::{Activity, ActivityTarget, Record, Task};
+use crate::kind::{KindDef, RECORD_KINDS, RecordRow, Stored, Value};
+use crate::model::ActivityTarget;
 use crate::policy::{Action, RecordScope, Resource};
 use crate::scope::Scope;
 use crate::store::{Entity, ListQuery, Sort, SortKey, TimeCursor};
 
-/// One item of a record's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "type", content = "item", rename_all = "snake_case")]
+/// One item of a record's timeline: a change to it, or a record about it of a kind whose
+/// description gives a [`KindDef::timeline_at`] (an activity, a task).
+///
+/// Records are held as rows, so a new kind appears in timelines without a variant here; read
+/// one as its type with [`TimelineItem::record`]. On the wire an item is
+/// `{"type": "change" | <kind name>, "item": <the entry or the record>}`.
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum TimelineItem {
-    /// A note, call, e-mail or meeting on the record.
-    Activity(Activity),
     /// A change to the record, from the audit trail.
     Change(AuditEntry),
-    /// A task about the record, when it was created.
-    Task(Task),
+    /// A record that references the record, placed by its kind's `timeline_at`.
+    Record(RecordRow),
 }
 
 impl TimelineItem {
+    /// The item's `type` on the wire: `change`, or the record's kind name (`activity`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TimelineItem::Change(_) => "change",
+            TimelineItem::Record(row) => row.def.name,
+        }
+    }
+
+    /// The item as a record of type `R`, when it is one of that kind.
+    pub fn record<R: Stored>(&self) -> Option<R> {
+        match self {
+            TimelineItem::Record(row) if row.def.kind == R::DEF.kind => R::from_row(row.clone()).ok(),
+            _ => None,
+        }
+    }
+
     /// The item's position: when it happened, then its id.
     pub fn position(&self) -> TimeCursor {
         match self {
-            TimelineItem::Activity(a) => TimeCursor { at: a.occurred_at, id: a.meta.id.uuid() },
             TimelineItem::Change(c) => TimeCursor { at: c.at, id: c.id.uuid() },
-            TimelineItem::Task(t) => TimeCursor { at: t.meta.created_at, id: t.meta.id.uuid() },
+            TimelineItem::Record(row) => {
+                let at = match row.def.timeline_at.and_then(|name| row.value(name)) {
+                    Some(Value::Time(at)) => *at,
+                    _ => row.meta.created_at,
+                };
+                TimeCursor { at, id: row.meta.id }
+            }
         }
     }
 }
 
+impl Serialize for TimelineItem {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("type", self.type_name())?;
+        match self {
+            TimelineItem::Change(entry) => map.serialize_entry("item", entry)?,
+            TimelineItem::Record(row) => map.serialize_entry("item", &row.to_json())?,
+        }
+        map.end()
+    }
+}
+
+/// The schema states each `type` with its item's schema, from the descriptions.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TimelineItem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::Ref;
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let variant = |name: &str, item: &str, description: String| {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some(description))
+                .property("type", ObjectBuilder::new().schema_type(Type::String).enum_values(Some([name])))
+                .property("item", Ref::from_schema_name(item))
+                .required("type")
+                .required("item")
+        };
+        let change = variant("change", "AuditEntry", "A change to the record, from the audit trail.".into());
+        let records = RECORD_KINDS.iter().filter(|def| def.timeline_at.is_some()).map(|def| {
+            let at = def.timeline_at.unwrap_or("created_at");
+            let description = format!("One of the record's {}, placed by its `{at}`.", def.plural);
+            variant(def.name, def.type_name, description)
+        });
+        records.fold(OneOfBuilder::new().item(change), |one_of, record| one_of.item(record)).into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for TimelineItem {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        use utoipa::PartialSchema;
+        schemas.push((AuditEntry::name().into(), AuditEntry::schema()));
+        AuditEntry::schemas(schemas);
+    }
+}
+
 impl Crm {
-    /// A record's activities and changes, newest first. Needs read access to the record.
+    /// A record's changes and the records about it that the caller may read (activities,
+    /// tasks), newest first. Needs read access to the record.
     pub async fn timeline(
         &self,
         scope: &Scope,
@@ -51,7 +120,6 @@ impl Crm {
         let (kind, id) = target.parts();
         let def = kind.def().ok_or(Error::NotFound)?;
         let grant = self.authorize(scope, Action::Read, def.resource)?;
-        self.authorize(scope, Action::Read, Resource::Activity)?;
         let limit = list::limit(limit)?;
         let before = cursor.map(cursor::decode_time).transpose()?;
         // Only kinds that carry activities have a timeline.
@@ -65,36 +133,38 @@ impl Crm {
         if !grant.covers_any(scope.principal(), owners) {
             return Err(Error::NotFound);
         }
-        let (after, sort) = (SortKey::Field(occurred_at()?), SortKey::CreatedAt);
-        let activities: Vec<Activity> = self.about(scope, target, after, before, limit + 1).await?;
         let query = AuditQuery { resource: Some(kind), resource_id: Some(id), ..AuditQuery::default() };
         let changes = self.store_ref().audit_log(scope, &query, before, limit + 1).await?;
-        let tasks: Vec<Task> = match self.authorize(scope, Action::Read, Resource::Task) {
-            Ok(_) => self.about(scope, target, sort, before, limit + 1).await?,
-            Err(_) => Vec::new(), // a timeline without tasks for callers who may not read them
-        };
-        let mut items: Vec<TimelineItem> = activities
-            .into_iter()
-            .map(TimelineItem::Activity)
-            .chain(changes.into_iter().map(TimelineItem::Change))
-            .chain(tasks.into_iter().map(TimelineItem::Task))
-            .collect();
+        let mut items: Vec<TimelineItem> = changes.into_iter().map(TimelineItem::Change).collect();
+        let about =
+            RECORD_KINDS.iter().filter(|d| d.timeline_at.is_some() && d.one_of_reference(kind).is_some());
+        for about_def in about {
+            // A timeline leaves out the kinds the caller may not read.
+            if self.authorize(scope, Action::Read, about_def.resource).is_ok() {
+                let rows = self.about(scope, about_def, target, before, limit + 1).await?;
+                items.extend(rows.into_iter().map(TimelineItem::Record));
+            }
+        }
         items.sort_by_key(|i| std::cmp::Reverse(i.position()));
         Ok(page_by_time(items, limit, TimelineItem::position))
     }
 
-    /// The records of kind `R` about `target` (in its one-of group) that the caller may read,
-    /// by `key` and id descending, strictly before `before`.
-    async fn about<R: Record>(
+    /// The `def` records about `target` (in its one-of group) that the caller may read, by the
+    /// kind's `timeline_at` and id descending, strictly before `before`.
+    async fn about(
         &self,
         scope: &Scope,
+        def: &'static KindDef,
         target: ActivityTarget,
-        key: SortKey,
         before: Option<TimeCursor>,
         limit: u32,
-    ) -> Result<Vec<R>> {
-        let grant = self.authorize(scope, Action::Read, R::DEF.resource)?;
-        let mut query = ListQuery::new(R::DEF.kind);
+    ) -> Result<Vec<RecordRow>> {
+        let grant = self.authorize(scope, Action::Read, def.resource)?;
+        let key = match def.timeline_at.and_then(|name| def.field(name)) {
+            Some(field) => SortKey::Field(field),
+            None => SortKey::CreatedAt,
+        };
+        let mut query = ListQuery::new(def.kind);
         query.filter.target = Some(target);
         if grant.record_scope == RecordScope::Own {
             query.filter.owned_by = scope.user_id();
@@ -104,7 +174,11 @@ impl Crm {
         let after_value = before.map_or(Value::Null, |b| Value::Time(b.at));
         query.sort = Some(Sort { key, descending: true, after_value });
         let rows = self.store_ref().list(scope, &query).await?;
-        rows.into_iter().map(R::from_entity).collect()
+        let rows = rows.into_iter().map(|entity| match entity {
+            Entity::Record(row) => Ok(row),
+            other => Err(Error::internal(format!("expected a {} row, got {other:?}", def.name))),
+        });
+        rows.collect()
     }
 
     /// The tenant's audit trail, newest first (owners and admins).
@@ -142,11 +216,6 @@ impl Crm {
         self.authorize(scope, Action::Read, Resource::AuditLog)?;
         self.store_ref().outbox(scope, after, limit.clamp(1, 1000)).await
     }
-}
-
-/// The field activities are ordered by in a timeline.
-fn occurred_at() -> Result<&'static FieldDef> {
-    ACTIVITY.field("occurred_at").ok_or_else(|| Error::internal("activities without occurred_at"))
 }
 
 fn page_by_time<T>(mut rows: Vec<T>, limit: u32, position: impl Fn(&T) -> TimeCursor) -> Page<T> {

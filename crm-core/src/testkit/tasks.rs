@@ -297,17 +297,9 @@ pub async fn task_events_and_timeline(crm: Crm) {
     assert_eq!(events[3].payload["status"], "done");
 
     let page = crm.timeline(s, ActivityTarget::Lead(lead.meta.id), None, Some(2)).await.unwrap();
-    let first: Vec<&str> = page
-        .data
-        .iter()
-        .map(|item| match item {
-            TimelineItem::Task(_) => "task",
-            TimelineItem::Change(_) => "change",
-            TimelineItem::Activity(_) => "activity",
-        })
-        .collect();
+    let first: Vec<&str> = page.data.iter().map(TimelineItem::type_name).collect();
     assert_eq!(first, ["task", "change"], "the task, then the lead's creation");
-    let TimelineItem::Task(listed) = &page.data[0] else { panic!("a task first") };
+    let listed: Task = page.data[0].record().expect("a task first");
     assert_eq!(listed.title, "Followed up");
     assert_eq!(page.next_cursor, None, "nothing older than the lead's creation");
     let one = crm.timeline(s, ActivityTarget::Lead(lead.meta.id), None, Some(1)).await.unwrap();

@@ -1,8 +1,8 @@
 //! Embeds crm on SQLite: a tenant, a team, leads, a conversion, a won deal, and its timeline.
 
 use crm_core::model::{
-    ActivityKind, ActivityTarget, Deal, Lead, LeadStatus, Money, NewAccount, NewActivity, NewDeal, NewLead,
-    NewMember, NewTenant, NewUser,
+    Activity, ActivityKind, ActivityTarget, Deal, Lead, LeadStatus, Money, NewAccount, NewActivity, NewDeal,
+    NewLead, NewMember, NewTenant, NewUser,
 };
 use crm_core::{ConvertLead, Crm, ListRequest, Role, TimelineItem};
 use crm_storage_sqlite::SqliteStore;
@@ -104,20 +104,20 @@ async fn main() -> Result<(), crm_core::Error> {
     println!("\ntimeline of lead {}:", lead.meta.id);
     let timeline = crm.timeline(&owner, ActivityTarget::Lead(lead.meta.id), None, None).await?;
     for item in &timeline.data {
-        match item {
-            TimelineItem::Activity(a) => println!(
+        if let Some(a) = item.record::<Activity>() {
+            println!(
                 "  {}  {:<8} {}",
                 a.occurred_at.format("%H:%M:%S%.3f"),
                 a.kind.as_str(),
                 a.subject.as_deref().unwrap_or("")
-            ),
-            TimelineItem::Change(c) => println!(
+            );
+        } else if let TimelineItem::Change(c) = item {
+            println!(
                 "  {}  {:<8} {}",
                 c.at.format("%H:%M:%S%.3f"),
                 c.action.as_str(),
                 serde_json::to_string(&c.changes.after).unwrap_or_default()
-            ),
-            _ => {}
+            );
         }
     }
     println!("\nstage history of deal {}:", deal.meta.id);
