@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi, ToResponse};
 use crate::problem::Problem;
 
 /// The parts of the document no handler owns: info, tags, security schemes, shared responses.
+/// The record kinds' tags come from their descriptions ([`kind_tags`]).
 #[derive(OpenApi)]
 #[openapi(
     info(description = API_DESCRIPTION),
@@ -51,13 +52,6 @@ use crate::problem::Problem;
         (name = "auth", description = "Registration, sessions and the caller."),
         (name = "users", description = "Members of the tenant and their roles (admins write)."),
         (name = "api-keys", description = "Tenant API keys (admins)."),
-        (name = "leads", description = "Prospects not yet qualified, their conversion, import and export."),
-        (name = "contacts", description = "People the tenant does business with."),
-        (name = "accounts", description = "Companies."),
-        (name = "deals", description = "Opportunities moving through a pipeline's stages."),
-        (name = "pipelines", description = "Deal pipelines and their ordered stages (admins write)."),
-        (name = "activities", description = "Notes, calls, e-mails and meetings; record timelines."),
-        (name = "tasks", description = "Things to do, by a time, about a record; their owner and assignee edit them."),
         (name = "audit", description = "The tenant's audit trail (admins)."),
     )
 )]
@@ -231,7 +225,7 @@ fn refer_to_components(json: &mut serde_json::Value) {
 fn creatable_values(doc: &mut serde_json::Value) {
     use serde_json::{Value, json};
     for def in crm_core::kind::RECORD_KINDS {
-        let pointer = format!("/components/schemas/New{}/properties", type_name(def));
+        let pointer = format!("/components/schemas/New{}/properties", def.type_name);
         let Some(properties) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
         for field in def.fields.iter().filter(|f| !f.rule_values.is_empty()) {
             let Some(property) = properties.get_mut(field.name) else { continue };
@@ -254,7 +248,7 @@ fn creatable_values(doc: &mut serde_json::Value) {
 /// core's validation refuses ([`crm_core::kind::TextRule`]).
 fn text_rules(doc: &mut serde_json::Value) {
     for def in crm_core::kind::RECORD_KINDS {
-        let type_name = type_name(def);
+        let type_name = def.type_name;
         for schema in [format!("New{type_name}"), format!("{type_name}Patch")] {
             for field in def.fields {
                 let Some(rule) = field.text_rule() else { continue };
@@ -320,6 +314,18 @@ fn apply_text_rule(property: &mut serde_json::Value, rule: TextRule) {
     target.insert("pattern".into(), json!(rule.pattern));
 }
 
+/// States the part of the password policy a schema can: a password of one character repeated
+/// is refused ([`crm_core::identity::check_password_policy`]; the common-password list and "not
+/// your e-mail" stay in the description).
+fn password_rules(doc: &mut serde_json::Value) {
+    for schema in ["Registration", "NewMember"] {
+        let pointer = format!("/components/schemas/{schema}/properties/password");
+        if let Some(property) = doc.pointer_mut(&pointer) {
+            property["not"] = serde_json::json!({ "type": "string", "pattern": "^(.)\\1*$" });
+        }
+    }
+}
+
 /// States each kind's reference groups on its create input: exactly one of an activity's
 /// `lead_id`/`contact_id`/`account_id`/`deal_id` set (not null), at most one of a task's — as a
 /// `oneOf` of which exactly one alternative holds.
@@ -327,7 +333,7 @@ fn reference_groups(doc: &mut serde_json::Value) {
     use serde_json::{Value, json};
     for def in crm_core::kind::RECORD_KINDS {
         let Some(group) = def.one_of.first() else { continue };
-        let pointer = format!("/components/schemas/New{}", type_name(def));
+        let pointer = format!("/components/schemas/New{}", def.type_name);
         let Some(schema) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
         let set = |name: &str| json!({ "required": [name], "properties": { name: { "type": "string" } } });
         let mut options: Vec<Value> = group.fields.iter().map(|f| set(f)).collect();
@@ -346,7 +352,7 @@ fn filled_groups(doc: &mut serde_json::Value) {
     use serde_json::{Value, json};
     for def in crm_core::kind::RECORD_KINDS {
         let Some(group) = def.filled_one_of.first() else { continue };
-        let pointer = format!("/components/schemas/New{}", type_name(def));
+        let pointer = format!("/components/schemas/New{}", def.type_name);
         let Some(schema) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
         // Unanchored: somewhere a character that is not white space (`trim` leaves something).
         let filled = |name: &str| json!({ "required": [name], "properties": { name: { "type": "string", "pattern": "\\S" } } });
@@ -354,10 +360,17 @@ fn filled_groups(doc: &mut serde_json::Value) {
     }
 }
 
-/// `Lead` for the lead description: the name of its record schema.
-fn type_name(def: &crm_core::kind::KindDef) -> String {
-    let mut chars = def.name.chars();
-    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+/// Adds a tag per record kind, named by its plural and described by its `about`, before the
+/// tags that follow the kinds (`audit`): a new kind's operations are grouped and described
+/// without an entry here.
+fn kind_tags(doc: &mut serde_json::Value) {
+    let Some(tags) = doc["tags"].as_array_mut() else { return };
+    let at = tags.iter().position(|tag| tag["name"] == "audit").unwrap_or(tags.len());
+    let kinds =
+        crm_core::kind::RECORD_KINDS.iter().filter(|def| !tags.iter().any(|tag| tag["name"] == def.plural));
+    let kinds: Vec<serde_json::Value> =
+        kinds.map(|def| serde_json::json!({ "name": def.plural, "description": def.about })).collect();
+    tags.splice(at..at, kinds);
 }
 
 /// States which response headers are always sent and adds the ones a reply may carry: every
@@ -519,7 +532,11 @@ fn idempotency_key() -> Parameter {
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
         .schema(Some(
-            ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255)),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some("^[ -~]*[!-~][ -~]*$")),
         ))
         .description(Some(
             "Makes a retry safe: the same key with the same request (method, path, query, content \
@@ -544,11 +561,13 @@ impl Served {
     pub(crate) fn new(doc: Document) -> Self {
         let mut doc = serde_json::to_value(&doc).unwrap_or_default();
         refer_to_components(&mut doc);
+        kind_tags(&mut doc);
         creatable_values(&mut doc);
         text_rules(&mut doc);
         reference_groups(&mut doc);
         filled_groups(&mut doc);
         api_key_roles(&mut doc);
+        password_rules(&mut doc);
         declare_headers(&mut doc);
         let json = serde_json::to_vec(&doc).unwrap_or_default();
         Self { doc: Arc::new(doc), json: json.into() }

@@ -501,6 +501,10 @@ async fn subdomains_name_tenants_and_query_errors_name_parameters() {
     };
     assert_eq!(send(&app, login("acme.crm.example.com:8080")).await.status, StatusCode::OK);
     assert_problem(&send(&app, login("globex.crm.example.com")).await, StatusCode::UNAUTHORIZED);
+    // Right credentials naming no tenant sign in nowhere: the 401 of an unknown tenant.
+    let nowhere = send(&app, login("crm.example.com")).await;
+    assert_problem(&nowhere, StatusCode::UNAUTHORIZED);
+    assert!(nowhere.headers.contains_key(header::WWW_AUTHENTICATE));
 
     let mut other = get("/api/leads", token);
     other.headers_mut().insert(header::HOST, "globex.crm.example.com".parse().unwrap());

@@ -772,7 +772,7 @@ async fn auth(app: &Router, c: &mut Contract) -> Value {
     c.expect(app, call("POST", "/api/auth/login").header("x-tenant", "acme").json(elsewhere), 403).await;
     c.expect(
         app,
-        call("POST", "/api/auth/login").json(json!({ "email": "x@y.example", "password": "p" })),
+        call("POST", "/api/auth/login").json(json!({ "email": "x@y.example", "tenant": "acme" })),
         422,
     )
     .await;

@@ -25,7 +25,7 @@ token=$(curl -sf "127.0.0.1:$port/api/auth/register" -H 'content-type: applicati
   | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 status=0
 cd "$work" # schemathesis keeps its cache in the working directory
-schemathesis --config-file "$root/examples/server/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
+PYTHONPATH="$root/examples/server" SCHEMATHESIS_HOOKS=schemathesis_hooks schemathesis --config-file "$root/examples/server/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks all --max-time "$budget" --workers 2 --suppress-health-check all "${@:2}" || status=$?
 if grep -q "panicked" "$work/server.log"; then echo "the server panicked"; exit 1; fi

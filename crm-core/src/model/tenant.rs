@@ -96,7 +96,8 @@ pub struct NewMember {
     pub name: String,
     /// Role in this tenant.
     pub role: Role,
-    /// Password for a new user (ignored for an existing one).
+    /// Password for a new user (12–1024 characters, not a common one, not one character
+    /// repeated; ignored for an existing one).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: Option<String>,

@@ -26,7 +26,8 @@ pub struct Registration {
     /// The owner's e-mail, which must not have an account yet (409 if it does: such a person
     /// signs in and creates tenants from there).
     pub email: String,
-    /// The owner's password (12–1024 characters, not a common one).
+    /// The owner's password (12–1024 characters, not a common one, not one character repeated,
+    /// not the e-mail).
     #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: String,
     /// The owner's display name.

@@ -90,8 +90,13 @@ pub(crate) fn limit(limit: Option<u32>) -> Result<u32> {
     }
 }
 
-/// Turns a caller's request into a store query, refusing filters the kind does not have.
-pub(crate) fn to_query(kind: Kind, mut request: ListRequest, now: DateTime<Utc>) -> Result<ListQuery> {
+/// Turns a caller's request into a store query, refusing filters the kind does not have;
+/// `None` for a valid request no record can match.
+pub(crate) fn to_query(
+    kind: Kind,
+    mut request: ListRequest,
+    now: DateTime<Utc>,
+) -> Result<Option<ListQuery>> {
     let mut errors = Vec::new();
     let def = crate::kind::condition::listed(kind)?;
     for name in std::mem::take(&mut request.filter.named) {
@@ -131,17 +136,21 @@ pub(crate) fn to_query(kind: Kind, mut request: ListRequest, now: DateTime<Utc>)
             validate::time(&format!("{stem}_before"), t, &mut errors);
         }
     }
-    if let (Some(a), Some(b)) = (f.created_after, f.created_before) {
-        if a > b {
-            errors.push(FieldError::new("created_after", "must not be later than created_before"));
-        }
-    }
+    // An inverted range (`created_after` later than `created_before`) is not an error: it matches
+    // nothing, as an inverted `due_*` range does, and a schema could not state the rule.
+    let mut matches_nothing = false;
     let search = match &request.q {
         Some(q) => {
             let terms = crate::search::query_terms(q);
-            if terms.is_empty() {
+            // What the `q` schema refuses (nothing but spaces and ASCII punctuation) is an
+            // error; other text without a word (`¥`, `🚀`) is a search no record matches.
+            // (The schema's `\s` is ECMAScript's: U+FEFF is a space there, U+0085 is not.)
+            let space = |c: char| (c.is_whitespace() && c != '\u{85}') || c == '\u{feff}';
+            let refused = |c: char| space(c) || c.is_ascii() && !c.is_ascii_alphanumeric();
+            if terms.is_empty() && q.chars().all(refused) {
                 errors.push(FieldError::new("q", "must contain a letter or a digit"));
             }
+            matches_nothing = terms.is_empty();
             terms
         }
         None => Vec::new(),
@@ -169,7 +178,7 @@ pub(crate) fn to_query(kind: Kind, mut request: ListRequest, now: DateTime<Utc>)
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    Ok(ListQuery { kind, filter: request.filter, search, limit, after, sort })
+    Ok((!matches_nothing).then_some(ListQuery { kind, filter: request.filter, search, limit, after, sort }))
 }
 
 /// The order `-name` or `name` names, if `def` may be sorted by it.

@@ -88,7 +88,9 @@ impl Crm {
     /// `sort`), within the caller's read scope.
     pub async fn list<R: Record>(&self, scope: &Scope, request: ListRequest) -> Result<Page<R>> {
         let grant = self.authorize(scope, Action::Read, R::DEF.resource)?;
-        let mut query = list::to_query(R::DEF.kind, request, self.inner.clock.now())?;
+        let Some(mut query) = list::to_query(R::DEF.kind, request, self.inner.clock.now())? else {
+            return Ok(Page { data: Vec::new(), next_cursor: None });
+        };
         if grant.record_scope == RecordScope::Own {
             query.filter.owned_by = scope.user_id();
         }

@@ -95,7 +95,7 @@ impl utoipa::IntoParams for TenantHeader {
 /// Log in
 ///
 /// Signs a member in to one tenant, named by `X-Tenant`, the subdomain or `tenant`. A wrong
-/// password, an unknown e-mail and an unknown tenant all get the same 401; repeated failures
+/// password, an unknown e-mail and an unknown or unnamed tenant all get the same 401; repeated failures
 /// lock the account and the client out for a while (429).
 #[utoipa::path(
     post,
@@ -121,8 +121,10 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let mut names = crate::extract::named_tenants(&headers, state.config());
     names.extend(body.tenant.clone());
+    // No tenant named is the 401 of an unknown one: there is nothing to sign in to, and since
+    // the tenant may come from a header or the body, no schema could make it a validation rule.
     if names.is_empty() {
-        return Err(ApiError::invalid("tenant", "name the tenant with X-Tenant, the subdomain or `tenant`"));
+        return Err(Error::Unauthenticated.into());
     }
     // Every name must be the same tenant (an id and a slug may name the same one); names that
     // disagree are 403 whether or not they exist.
