@@ -158,6 +158,11 @@ pub fn is_currency(code: &str) -> bool {
     CURRENCIES.binary_search(&code).is_ok()
 }
 
+/// The codes [`is_currency`] accepts, sorted: what a schema lists as money's currencies.
+pub fn currencies() -> &'static [&'static str] {
+    CURRENCIES
+}
+
 /// Active ISO 4217 codes (sorted, for binary search), including precious metals and SDR.
 const CURRENCIES: &[&str] = &[
     "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN", "BHD",

@@ -219,13 +219,16 @@ fn refer_to_components(json: &mut serde_json::Value) {
     refer_items(json, &components);
 }
 
-/// Narrows each enum field of a kind's create input (`New<Kind>`) to the values a caller may
-/// give it, from the kind's description: a lead is not created `converted`, so a generated
-/// client does not offer it.
+/// Narrows each enum field of a kind's create input and patch (`New<Kind>`, `<Kind>Patch`) to
+/// the values a caller may give it, from the kind's description: a lead is neither created nor
+/// patched `converted`, so a generated client does not offer it.
 fn creatable_values(doc: &mut serde_json::Value) {
     use serde_json::{Value, json};
-    for def in crm_core::kind::RECORD_KINDS {
-        let pointer = format!("/components/schemas/New{}/properties", def.type_name);
+    let inputs = crm_core::kind::RECORD_KINDS.iter().flat_map(|def| {
+        [format!("New{}", def.type_name), format!("{}Patch", def.type_name)].map(|schema| (def, schema))
+    });
+    for (def, schema) in inputs {
+        let pointer = format!("/components/schemas/{schema}/properties");
         let Some(properties) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
         for field in def.fields.iter().filter(|f| !f.rule_values.is_empty()) {
             let Some(property) = properties.get_mut(field.name) else { continue };
@@ -357,6 +360,55 @@ fn filled_groups(doc: &mut serde_json::Value) {
         // Unanchored: somewhere a character that is not white space (`trim` leaves something).
         let filled = |name: &str| json!({ "required": [name], "properties": { name: { "type": "string", "pattern": "\\S" } } });
         schema.insert("anyOf".into(), Value::Array(group.iter().map(|f| filled(f)).collect()));
+    }
+}
+
+/// States on each kind's patch that it may not blank every field of a filled group at once (a
+/// `not` of "all of them there, each null or blank"); whether blanking some of them is allowed
+/// depends on what the record holds, which no schema can say.
+fn filled_groups_in_patches(doc: &mut serde_json::Value) {
+    use serde_json::{Map, Value, json};
+    for def in crm_core::kind::RECORD_KINDS {
+        let Some(group) = def.filled_one_of.first() else { continue };
+        let pointer = format!("/components/schemas/{}Patch", def.type_name);
+        let Some(schema) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut) else { continue };
+        let blank = json!({ "oneOf": [{ "type": "null" }, { "type": "string", "pattern": "^\\s*$" }] });
+        let properties: Map<String, Value> = group.iter().map(|f| (f.to_string(), blank.clone())).collect();
+        schema.insert("not".into(), json!({ "required": group, "properties": properties }));
+    }
+}
+
+/// A conversion's `contact` holds fields that replace the lead's, so "one of these must be
+/// filled" is a rule of the merged contact, not of the overrides: they get the create input's
+/// schema without it, as `ContactOverrides`.
+fn conversion_overrides(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let Some(mut overrides) = doc.pointer("/components/schemas/NewContact").cloned() else { return };
+    if let Some(schema) = overrides.as_object_mut() {
+        schema.remove("anyOf");
+        schema.insert("description".into(), json!("Fields of the new contact that replace the lead's."));
+    }
+    doc["components"]["schemas"]["ContactOverrides"] = overrides;
+    let contact = doc.pointer_mut("/components/schemas/ConvertLead/properties/contact/oneOf");
+    for option in contact.and_then(serde_json::Value::as_array_mut).into_iter().flatten() {
+        if option["$ref"] == "#/components/schemas/NewContact" {
+            option["$ref"] = json!("#/components/schemas/ContactOverrides");
+        }
+    }
+}
+
+/// States what core accepts beyond shapes where a schema can: the ISO 4217 codes of money
+/// (`^[A-Z]{3}$` let `ABC` through) and an open stage in every stage list (`contains`).
+fn money_and_stages(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    if let Some(currency) = doc.pointer_mut("/components/schemas/Money/properties/currency") {
+        currency["enum"] = json!(crm_core::validate::currencies());
+    }
+    let open = json!({ "required": ["kind"], "properties": { "kind": { "const": "open" } } });
+    for schema in ["NewPipeline", "PipelinePatch"] {
+        if let Some(stages) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/stages")) {
+            stages["contains"] = open.clone();
+        }
     }
 }
 
@@ -566,6 +618,9 @@ impl Served {
         text_rules(&mut doc);
         reference_groups(&mut doc);
         filled_groups(&mut doc);
+        filled_groups_in_patches(&mut doc);
+        conversion_overrides(&mut doc);
+        money_and_stages(&mut doc);
         api_key_roles(&mut doc);
         password_rules(&mut doc);
         declare_headers(&mut doc);

@@ -581,6 +581,7 @@ async fn exercise(app: &Router, c: &mut Contract) {
     query_parameters(app, c, token, &lead).await;
     text_rules(app, c, token).await;
     whole_inputs(app, c, token, &lead, &deal).await;
+    whole_changes(app, c, token).await;
     // JSON Schema's `integer` admits `40.0`; so does the server. A fraction is refused.
     let whole = json!({ "name": "Floats", "probability": 40.0, "amount": { "amount_minor": 100.0, "currency": "EUR" } });
     let floats = c.expect(app, call("POST", "/api/deals").token(token).json(whole), 201).await;
@@ -630,6 +631,55 @@ async fn whole_inputs(app: &Router, c: &mut Contract, token: &str, lead: &str, d
         assert_eq!(validator.is_valid(&body), accepted, "{schema}: the schema on {body}");
         let status = if accepted { 201 } else { 422 };
         c.expect(app, call("POST", path).token(token).json(body), status).await;
+    }
+}
+
+/// The same for patches, conversions, money and stage lists: each schema accepts exactly the
+/// bodies the server accepts where what it refuses does not depend on what is stored.
+async fn whole_changes(app: &Router, c: &mut Contract, token: &str) {
+    let post = |path: &str, body: Value| call("POST", path).token(token).json(body);
+    let lead = c.expect(app, post("/api/leads", json!({ "email": "grace@navy.example" })), 201).await;
+    let lead = lead.body["id"].as_str().unwrap().to_owned();
+    let note = json!({ "kind": "note", "lead_id": lead, "subject": "s" });
+    let note =
+        c.expect(app, post("/api/activities", note), 201).await.body["id"].as_str().unwrap().to_owned();
+    let (lead_path, note_path) = (format!("/api/leads/{lead}"), format!("/api/activities/{note}"));
+    let open = json!([{ "key": "open", "name": "Open", "kind": "open" }, { "key": "won", "name": "Won", "kind": "won" }]);
+    let cases = [
+        ("PATCH", lead_path.clone(), "LeadPatch", json!({ "status": "converted" }), 422),
+        ("PATCH", lead_path.clone(), "LeadPatch", json!({ "status": "contacted" }), 200),
+        ("PATCH", note_path.clone(), "ActivityPatch", json!({ "subject": " ", "body": null }), 422),
+        ("PATCH", note_path.clone(), "ActivityPatch", json!({ "subject": null, "body": "b" }), 200),
+        (
+            "POST",
+            "/api/deals".into(),
+            "NewDeal",
+            json!({ "name": "D", "amount": { "amount_minor": 1, "currency": "ABC" } }),
+            422,
+        ),
+        (
+            "POST",
+            "/api/deals".into(),
+            "NewDeal",
+            json!({ "name": "D", "amount": { "amount_minor": 1, "currency": "EUR" } }),
+            201,
+        ),
+        (
+            "POST",
+            "/api/pipelines".into(),
+            "NewPipeline",
+            json!({ "name": "P", "stages": [{ "key": "won", "name": "Won", "kind": "won" }] }),
+            422,
+        ),
+        ("POST", "/api/pipelines".into(), "NewPipeline", json!({ "name": "P", "stages": open }), 201),
+        ("POST", format!("{lead_path}/convert"), "ConvertLead", json!({ "contact": { "email": null } }), 200),
+    ];
+    for (method, path, schema, body, status) in cases {
+        let root =
+            json!({ "components": c.doc["components"], "$ref": format!("#/components/schemas/{schema}") });
+        let validator = jsonschema::validator_for(&root).unwrap();
+        assert_eq!(validator.is_valid(&body), status != 422, "{schema}: the schema on {body}");
+        c.expect(app, call(method, path).token(token).json(body), status).await;
     }
 }
 

@@ -24,8 +24,9 @@ token=$(curl -sf "127.0.0.1:$port/api/auth/register" -H 'content-type: applicati
   -d '{"email":"fuzz@example.com","password":"a long and unusual passphrase","name":"Fuzz","tenant":{"name":"Fuzz","slug":"fuzz"}}' \
   | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 status=0
+curl -sf "127.0.0.1:$port/openapi.json" >"$work/openapi.json"
 cd "$work" # schemathesis keeps its cache in the working directory
-PYTHONPATH="$root/examples/server" SCHEMATHESIS_HOOKS=schemathesis_hooks schemathesis --config-file "$root/examples/server/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
+CRM_FUZZ_DOCUMENT="$work/openapi.json" PYTHONPATH="$root/examples/server" SCHEMATHESIS_HOOKS=schemathesis_hooks schemathesis --config-file "$root/examples/server/schemathesis.toml" run "http://127.0.0.1:$port/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks all --max-time "$budget" --workers 2 --suppress-health-check all "${@:2}" || status=$?
 if grep -q "panicked" "$work/server.log"; then echo "the server panicked"; exit 1; fi

@@ -220,10 +220,12 @@ impl Record for Lead {
 
     fn apply(&mut self, p: LeadPatch, errors: &mut Vec<FieldError>) {
         if let Some(status) = p.status {
-            if self.status == LeadStatus::Converted && status != LeadStatus::Converted {
-                errors.push(FieldError::new("status", "a converted lead cannot change status"));
-            } else if self.status != LeadStatus::Converted && status == LeadStatus::Converted {
+            // `converted` is never a patch's to give, even to a converted lead: the schema can
+            // then leave it out of the patch as it does of the create input.
+            if status == LeadStatus::Converted {
                 errors.push(FieldError::new("status", CONVERTED_ONLY_BY_CONVERSION));
+            } else if self.status == LeadStatus::Converted {
+                errors.push(FieldError::new("status", "a converted lead cannot change status"));
             }
             self.status = status;
         }

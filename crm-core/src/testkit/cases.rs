@@ -580,6 +580,8 @@ pub async fn lead_validation_names_fields(crm: Crm) {
     let requalify = LeadPatch { status: Some(LeadStatus::Qualified), ..LeadPatch::default() };
     assert_invalid(crm.update(s, lead.meta.id, Some(2), requalify).await, &["status"]);
     assert_eq!(crm.get(s, lead.meta.id).await.unwrap(), conversion.lead);
+    let restated = LeadPatch { status: Some(LeadStatus::Converted), ..LeadPatch::default() };
+    assert_invalid(crm.update(s, lead.meta.id, None, restated).await, &["status"]);
 
     // `converted` is only reachable through conversion: not on create...
     let born_converted = NewLead { status: Some(LeadStatus::Converted), ..doe() };

@@ -963,8 +963,8 @@ async fn update_lead(
         }
         let mut next = current.clone();
         if let Some(status) = patch.status {
-            // Converted is final, and only conversion sets it.
-            if (current.status == LeadStatus::Converted) != (status == LeadStatus::Converted) {
+            // Converted is final, and only conversion sets it: no patch names it.
+            if current.status == LeadStatus::Converted || status == LeadStatus::Converted {
                 return Err(Outcome::Validation);
             }
             next.status = status;
