@@ -25,6 +25,7 @@ pub mod event;
 pub mod hooks;
 mod id;
 pub mod identity;
+pub mod job;
 pub mod kind;
 pub mod model;
 pub mod outbound;
