@@ -35,6 +35,7 @@ pub mod search;
 mod service;
 pub mod store;
 pub mod validate;
+pub mod webhook;
 
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
