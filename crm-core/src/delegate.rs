@@ -6,6 +6,8 @@
 pub use async_trait::async_trait as __async_trait;
 #[doc(hidden)]
 pub use uuid::Uuid as __Uuid;
+#[doc(hidden)]
+pub type __DateTime = chrono::DateTime<chrono::Utc>;
 
 /// Implements the named store traits for a wrapper type by passing every call to one of its
 /// fields; the wrapper implements the remaining traits itself (a test store that gates commits
@@ -13,7 +15,7 @@ pub use uuid::Uuid as __Uuid;
 ///
 /// ```ignore
 /// struct Gated { inner: SqliteStore, /* … */ }
-/// crm_core::delegate_store!(Gated => inner: IdentityStore, HistoryStore, IdempotencyStore);
+/// crm_core::delegate_store!(Gated => inner: IdentityStore, HistoryStore, IdempotencyStore, JobStore);
 /// ```
 #[macro_export]
 macro_rules! delegate_store {
@@ -147,6 +149,61 @@ macro_rules! delegate_store {
                 key: &str,
             ) -> $crate::Result<Option<$crate::model::IdempotencyRecord>> {
                 self.$field.idempotency_record(scope, principal, key).await
+            }
+        }
+    };
+    (@trait JobStore $ty:ty, $field:ident) => {
+        #[$crate::delegate::__async_trait]
+        impl $crate::store::JobStore for $ty {
+            async fn enqueue(
+                &self,
+                scope: &$crate::Scope,
+                job: &$crate::job::Job,
+            ) -> $crate::Result<$crate::store::Enqueued> {
+                self.$field.enqueue(scope, job).await
+            }
+            async fn claim(
+                &self,
+                job_types: &[&str],
+                now: $crate::delegate::__DateTime,
+                lease: ::std::time::Duration,
+                token: $crate::delegate::__Uuid,
+            ) -> $crate::Result<Option<$crate::job::Job>> {
+                self.$field.claim(job_types, now, lease, token).await
+            }
+            async fn heartbeat(
+                &self,
+                token: $crate::delegate::__Uuid,
+                until: $crate::delegate::__DateTime,
+            ) -> $crate::Result<bool> {
+                self.$field.heartbeat(token, until).await
+            }
+            async fn finish(&self, token: $crate::delegate::__Uuid, job: &$crate::job::Job) -> $crate::Result<bool> {
+                self.$field.finish(token, job).await
+            }
+            async fn job(
+                &self,
+                scope: &$crate::Scope,
+                id: $crate::job::JobId,
+            ) -> $crate::Result<Option<$crate::job::Job>> {
+                self.$field.job(scope, id).await
+            }
+            async fn jobs(
+                &self,
+                scope: &$crate::Scope,
+                state: Option<$crate::job::JobState>,
+                before: Option<$crate::job::JobId>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::job::Job>> {
+                self.$field.jobs(scope, state, before, limit).await
+            }
+            async fn update_job(
+                &self,
+                scope: &$crate::Scope,
+                job: &$crate::job::Job,
+                expected: $crate::job::JobState,
+            ) -> $crate::Result<bool> {
+                self.$field.update_job(scope, job, expected).await
             }
         }
     };

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::DomainEvent;
+use crate::job::{Job, JobId, JobState};
 use crate::kind::{ColumnSource, FieldDef, KindDef, RecordRow, RowMeta, Value};
 use crate::model::{
     AccountId, ActivityKind, ActivityTarget, ApiKey, ApiKeyId, ContactId, Credential, DealId,
@@ -380,12 +381,13 @@ pub struct TimeCursor {
     pub id: Uuid,
 }
 
-/// Persistence for everything the library keeps, as four traits split by subject: the generic
-/// records ([`RecordStore`]), identity ([`IdentityStore`]), history ([`HistoryStore`]) and
-/// idempotency ([`IdempotencyStore`]). A type that implements the four is a `Store` (a blanket
-/// impl); `crm-storage-sqlite`, `crm-storage-postgres` or a host's own store prove themselves
-/// with `crm_core::testkit`'s conformance suite. A new subsystem (jobs, webhooks) adds a trait
-/// here instead of growing one, and a new record kind adds no method at all.
+/// Persistence for everything the library keeps, as five traits split by subject: the generic
+/// records ([`RecordStore`]), identity ([`IdentityStore`]), history ([`HistoryStore`]),
+/// idempotency ([`IdempotencyStore`]) and jobs ([`JobStore`]). A type that implements the five
+/// is a `Store` (a blanket impl); `crm-storage-sqlite`, `crm-storage-postgres` or a host's own
+/// store prove themselves with `crm_core::testkit`'s conformance suite. A new subsystem
+/// (webhooks next) adds a trait here instead of growing one, and a new record kind adds no
+/// method at all.
 ///
 /// Rules every method follows:
 /// - reads never return soft-deleted rows nor rows of a tenant other than `scope.tenant_id()`;
@@ -393,9 +395,9 @@ pub struct TimeCursor {
 /// - errors are [`crate::Error::Conflict`] with the [`crate::Conflict`] that occurred (by
 ///   constraint, never by message text), [`crate::Error::Unavailable`] when the database cannot
 ///   be reached, else [`crate::Error::Internal`] (never with SQL text in the message).
-pub trait Store: RecordStore + IdentityStore + HistoryStore + IdempotencyStore {}
+pub trait Store: RecordStore + IdentityStore + HistoryStore + IdempotencyStore + JobStore {}
 
-impl<T: RecordStore + IdentityStore + HistoryStore + IdempotencyStore> Store for T {}
+impl<T: RecordStore + IdentityStore + HistoryStore + IdempotencyStore + JobStore> Store for T {}
 
 /// Records of every kind, through one generic path: a point read, a filtered list, and the
 /// atomic commit of a change set. Its methods do not grow with the number of kinds.
@@ -487,6 +489,64 @@ pub trait HistoryStore: Send + Sync + Debug + 'static {
     async fn outbox(&self, scope: &Scope, after: Option<Uuid>, limit: u32) -> Result<Vec<DomainEvent>>;
     /// A deal's stage history, oldest first.
     async fn stage_history(&self, scope: &Scope, deal_id: DealId) -> Result<Vec<StageChange>>;
+}
+
+/// Background jobs ([`crate::job`]; the design is in `docs/jobs.md`): enqueued in a tenant,
+/// claimed by workers across every tenant, fairly, under a lease whose token alone may finish
+/// the attempt.
+#[async_trait]
+pub trait JobStore: Send + Sync + Debug + 'static {
+    /// Stores `job` (pending, of the scope's tenant) unless a pending or running job of the
+    /// tenant holds its `unique_key`, enforced by a constraint: then nothing is written and
+    /// that job's id comes back as [`Enqueued::Existing`].
+    async fn enqueue(&self, scope: &Scope, job: &Job) -> Result<Enqueued>;
+
+    /// Claims one job of `job_types` that [`Job::is_claimable`] at `now`, across every tenant:
+    /// of the tenants with such a job, the one whose last claim is oldest (never claimed
+    /// first), then its job due first (`run_at`, then id). The job becomes running under
+    /// `token` until `now + lease`, its attempts counted up. `None` when nothing is due.
+    async fn claim(
+        &self,
+        job_types: &[&str],
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        token: Uuid,
+    ) -> Result<Option<Job>>;
+
+    /// Extends the lease of the job running under `token` to `until`; `false` when it no
+    /// longer runs under that token (its lease ran out and another worker took it).
+    async fn heartbeat(&self, token: Uuid, until: DateTime<Utc>) -> Result<bool>;
+
+    /// Writes the outcome of the attempt running under `token` (`job` after
+    /// [`Job::succeed`] or [`Job::fail`]); `false`, writing nothing, when the job no longer
+    /// runs under that token.
+    async fn finish(&self, token: Uuid, job: &Job) -> Result<bool>;
+
+    /// One job of the scope's tenant.
+    async fn job(&self, scope: &Scope, id: JobId) -> Result<Option<Job>>;
+
+    /// The scope's tenant's jobs, newest first (id descending), in `state` if given, with ids
+    /// below `before`, at most `limit`.
+    async fn jobs(
+        &self,
+        scope: &Scope,
+        state: Option<JobState>,
+        before: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>>;
+
+    /// Writes `job` (after [`Job::cancel`] or [`Job::retry`]) if it is still in `expected`;
+    /// `false`, writing nothing, when it moved meanwhile (a worker claimed it).
+    async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool>;
+}
+
+/// What [`JobStore::enqueue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// The job was stored.
+    New(JobId),
+    /// A job holding the unique key was pending or running: this one, unchanged.
+    Existing(JobId),
 }
 
 /// The records behind `Idempotency-Key`: which response a repeated request replays.

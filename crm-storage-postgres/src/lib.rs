@@ -16,9 +16,11 @@
 //! ## Roles a deployment needs
 //! - an **owner** role that runs the migrations ([`PgStore::migrate`]) and owns the tables; the
 //!   migrations create the `crm_app` role (`NOLOGIN NOBYPASSRLS`) and grant it what it needs;
-//! - the **login** role the application connects as, allowed to switch to `crm_app`:
-//!   `GRANT crm_app TO my_app_login;` It may be the owner itself in small set-ups — the
-//!   per-transaction switch to `crm_app` still applies RLS — but in production it should not be
+//! - the **login** role the application connects as, allowed to switch to `crm_app` and, to
+//!   claim jobs, to [`WORKER_ROLE`] (`crm_worker`, which sees every tenant's rows of the two
+//!   job tables and no other table): `GRANT crm_app, crm_worker TO my_app_login;` (a process
+//!   that runs no workers may leave out `crm_worker`). It may be the owner itself in small
+//!   set-ups — the per-transaction switch to `crm_app` still applies RLS — but in production it should not be
 //!   a superuser: the switch is what applies RLS, and a superuser session can switch back
 //!   (`RESET ROLE`) if anything ever runs SQL on it outside the store.
 //!
@@ -31,6 +33,7 @@
 
 mod bulk;
 mod error;
+mod jobs;
 mod migrate;
 mod point;
 mod read;
@@ -40,4 +43,4 @@ pub mod testing;
 mod write;
 
 pub use migrate::SCHEMA_VERSION;
-pub use store::{APP_ROLE, PgStore};
+pub use store::{APP_ROLE, PgStore, WORKER_ROLE};

@@ -6,6 +6,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry};
+use crm_core::job::{Job, JobState};
 use crm_core::kind::{Column, ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta};
 use crm_core::model::{
     ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Member, Membership, RefreshToken, StageChange,
@@ -600,5 +601,58 @@ pub(crate) fn idempotency_record(row: &PgRow) -> Result<IdempotencyRecord, sqlx:
         locked_until: row.try_get(6)?,
         expires_at: row.try_get(7)?,
         response: row.try_get(8)?,
+    })
+}
+
+// ---- jobs ---------------------------------------------------------------------------------
+
+/// The columns of `jobs` (but `lease_token`), in table order: what [`job`] decodes.
+pub(crate) const JOB_COLUMNS: &str = "tenant_id, id, job_type, payload, state, attempts, max_attempts, run_at, \
+     unique_key, lease_until, last_error, created_at, updated_at";
+
+/// A job's values in [`JOB_COLUMNS`] order.
+pub(crate) fn job_row(j: &Job) -> Vec<Val> {
+    vec![
+        Val::Uuid(Some(j.tenant_id.uuid())),
+        Val::Uuid(Some(j.id.uuid())),
+        Val::Text(Some(j.job_type.clone())),
+        Val::Json(j.payload.clone()),
+        Val::Text(Some(j.state.as_str().to_owned())),
+        Val::Int4(Some(count(j.attempts))),
+        Val::Int4(Some(count(j.max_attempts))),
+        Val::Time(Some(j.run_at)),
+        Val::Text(j.unique_key.clone()),
+        Val::Time(j.lease_until),
+        Val::Text(j.last_error.clone()),
+        Val::Time(Some(j.created_at)),
+        Val::Time(Some(j.updated_at)),
+    ]
+}
+
+/// Attempts fit an `integer` (core caps them at 100).
+pub(crate) fn count(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Decodes the columns of [`JOB_COLUMNS`], in order.
+pub(crate) fn job(row: &PgRow) -> R<Job> {
+    let attempts = |idx: usize| -> R<u32> {
+        let n: i32 = row.try_get(idx)?;
+        u32::try_from(n).map_err(|_| bad(idx, "a negative attempt count"))
+    };
+    Ok(Job {
+        tenant_id: get_id(row, 0)?,
+        id: get_id(row, 1)?,
+        job_type: row.try_get(2)?,
+        payload: row.try_get(3)?,
+        state: get_enum(row, 4, JobState::parse)?,
+        attempts: attempts(5)?,
+        max_attempts: attempts(6)?,
+        run_at: row.try_get(7)?,
+        unique_key: row.try_get(8)?,
+        lease_until: row.try_get(9)?,
+        last_error: row.try_get(10)?,
+        created_at: row.try_get(11)?,
+        updated_at: row.try_get(12)?,
     })
 }

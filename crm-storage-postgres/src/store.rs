@@ -4,14 +4,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::job::{Job, JobId, JobState};
 use crm_core::model::{
     ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{
-    ChangeSet, DecodedPage, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, PageDecoder,
-    RecordStore, TimeCursor,
+    ChangeSet, DecodedPage, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore,
+    ListQuery, PageDecoder, RecordStore, TimeCursor,
 };
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -20,11 +22,15 @@ use uuid::Uuid;
 
 use crate::point::PointRead;
 use crate::rows::{self, Val};
-use crate::{error, migrate, read, write};
+use crate::{error, jobs, migrate, read, write};
 
 /// The role every transaction switches to: no `BYPASSRLS`, owns nothing (created by the
 /// migrations; grant it to the login role the application uses).
 pub const APP_ROLE: &str = "crm_app";
+
+/// The role job claims switch to: it sees every tenant's rows of the two job tables and no
+/// other table (created by the migrations; grant it to the login role too).
+pub const WORKER_ROLE: &str = "crm_worker";
 
 /// A crm store in a PostgreSQL database. Cheap to clone: clones share the pool.
 #[derive(Debug, Clone)]
@@ -90,6 +96,16 @@ impl PgStore {
         let begin = format!(
             "BEGIN; SELECT set_config('role', '{APP_ROLE}', true), set_config('app.tenant_id', '{tenant}', true){plans}"
         );
+        self.begin_with(begin).await
+    }
+
+    /// Begins a transaction as [`WORKER_ROLE`], which sees the job tables of every tenant and
+    /// nothing else: what a claim needs.
+    async fn begin_worker(&self) -> Result<Transaction<'static, Postgres>> {
+        self.begin_with(format!("BEGIN; SELECT set_config('role', '{WORKER_ROLE}', true)")).await
+    }
+
+    async fn begin_with(&self, begin: String) -> Result<Transaction<'static, Postgres>> {
         // Finished even if the caller gives up meanwhile: sqlx 0.9.0 forgets a BEGIN whose
         // future is dropped before the answer (transact-rs/sqlx#4393), so the pooled connection
         // would stay in that transaction for its next users — each failing with 25P02 once one
@@ -310,5 +326,70 @@ impl IdempotencyStore for PgStore {
     ) -> Result<Option<IdempotencyRecord>> {
         let tenant = scope.tenant_id();
         scoped!(self, Some(tenant), |c| read::idempotency_record(c, tenant, principal, key))
+    }
+}
+
+#[async_trait]
+impl JobStore for PgStore {
+    async fn enqueue(&self, scope: &Scope, job: &Job) -> Result<Enqueued> {
+        let tenant = scope.tenant_id();
+        if job.tenant_id != tenant {
+            return Err(crm_core::Error::internal("a job enqueued outside its tenant scope"));
+        }
+        committed!(self, Some(tenant), |c| jobs::enqueue(c, job))
+    }
+
+    async fn claim(
+        &self,
+        job_types: &[&str],
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        token: Uuid,
+    ) -> Result<Option<Job>> {
+        if job_types.is_empty() {
+            return Ok(None);
+        }
+        let lease = chrono::Duration::from_std(lease)
+            .map_err(|_| crm_core::Error::invalid("lease", "is too long"))?;
+        let types: Vec<String> = job_types.iter().map(|t| (*t).to_owned()).collect();
+        let mut tx = self.begin_worker().await?;
+        let job = jobs::claim(&mut tx, &types, now, now + lease, token).await?;
+        tx.commit().await.map_err(error::map)?;
+        Ok(job)
+    }
+
+    async fn heartbeat(&self, token: Uuid, until: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.begin_worker().await?;
+        let renewed = jobs::heartbeat(&mut tx, token, until).await?;
+        tx.commit().await.map_err(error::map)?;
+        Ok(renewed)
+    }
+
+    async fn finish(&self, token: Uuid, job: &Job) -> Result<bool> {
+        let mut tx = self.begin_worker().await?;
+        let finished = jobs::finish(&mut tx, token, job).await?;
+        tx.commit().await.map_err(error::map)?;
+        Ok(finished)
+    }
+
+    async fn job(&self, scope: &Scope, id: JobId) -> Result<Option<Job>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| jobs::job(c, tenant, id))
+    }
+
+    async fn jobs(
+        &self,
+        scope: &Scope,
+        state: Option<JobState>,
+        before: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| jobs::jobs(c, tenant, state, before, limit))
+    }
+
+    async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool> {
+        let tenant = scope.tenant_id();
+        committed!(self, Some(tenant), |c| jobs::update(c, tenant, job, expected))
     }
 }

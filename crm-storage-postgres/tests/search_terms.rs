@@ -24,12 +24,14 @@ async fn records_from_before_the_terms_table_are_found_after_it() {
         crm.create::<Lead>(scope, new).await.unwrap();
     }
 
-    // Back to schema 3 with its data: no terms table (nor the tasks after it), the GIN index,
-    // version 3 recorded.
+    // Back to schema 3 with its data: no terms table (nor the tasks and jobs after it), the
+    // GIN index, version 3 recorded.
     let options = store.pool().connect_options().as_ref().clone();
     let mut owner = PgConnection::connect_with(&options).await.unwrap();
     sqlx::raw_sql(
-        "DROP TABLE tasks;
+        "DROP TABLE jobs, job_tenants;
+         DROP SEQUENCE job_claims;
+         DROP TABLE tasks;
          DROP TABLE search_terms;
          DROP FUNCTION crm_search_terms_added, crm_search_terms_changed, crm_search_terms_removed CASCADE;
          DROP FUNCTION crm_search_terms_of;

@@ -26,6 +26,7 @@
 
 mod conn;
 mod error;
+mod jobs;
 mod migrate;
 mod read;
 mod rows;

@@ -6,6 +6,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry, Changes};
+use crm_core::job::{Job, JobState};
 use crm_core::kind::{Column, ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta};
 use crm_core::model::{
     ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Membership, RefreshToken, StageChange, Tenant,
@@ -593,5 +594,49 @@ pub(crate) fn idempotency_record(row: &Row) -> R<IdempotencyRecord> {
         locked_until: get_time(row, 6)?,
         expires_at: get_time(row, 7)?,
         response: row.get(8)?,
+    })
+}
+
+// ---- jobs ---------------------------------------------------------------------------------
+
+/// The columns of `jobs` (but `lease_token`), in table order: what [`job`] decodes.
+pub(crate) const JOB_COLUMNS: &str = "tenant_id, id, job_type, payload, state, attempts, max_attempts, run_at, \
+     unique_key, lease_until, last_error, created_at, updated_at";
+
+/// A job's values in [`JOB_COLUMNS`] order.
+pub(crate) fn job_row(j: &Job) -> Vec<Value> {
+    vec![
+        uuid(j.tenant_id.uuid()),
+        id(j.id),
+        text(&j.job_type),
+        json(&j.payload),
+        text(j.state.as_str()),
+        Value::Integer(j.attempts.into()),
+        Value::Integer(j.max_attempts.into()),
+        time(j.run_at),
+        opt_text(&j.unique_key),
+        opt_time(j.lease_until),
+        opt_text(&j.last_error),
+        time(j.created_at),
+        time(j.updated_at),
+    ]
+}
+
+/// Decodes the columns of [`JOB_COLUMNS`], in order.
+pub(crate) fn job(row: &Row) -> R<Job> {
+    Ok(Job {
+        tenant_id: get_id(row, 0)?,
+        id: get_id(row, 1)?,
+        job_type: row.get(2)?,
+        payload: get_json(row, 3)?,
+        state: get_enum(row, 4, JobState::parse)?,
+        attempts: row.get(5)?,
+        max_attempts: row.get(6)?,
+        run_at: get_time(row, 7)?,
+        unique_key: row.get(8)?,
+        lease_until: get_opt_time(row, 9)?,
+        last_error: row.get(10)?,
+        created_at: get_time(row, 11)?,
+        updated_at: get_time(row, 12)?,
     })
 }

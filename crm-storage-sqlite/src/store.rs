@@ -4,21 +4,23 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::job::{Job, JobId, JobState};
 use crm_core::model::{
     ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{
-    ChangeSet, DecodedPage, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, PageDecoder,
-    RecordStore, TimeCursor,
+    ChangeSet, DecodedPage, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore,
+    ListQuery, PageDecoder, RecordStore, TimeCursor,
 };
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use rusqlite::types::Value;
 use uuid::Uuid;
 
 use crate::conn::{Connections, SqliteOptions};
-use crate::{migrate, read, write};
+use crate::{jobs, migrate, read, write};
 
 /// A crm store in a SQLite database file, or in memory.
 ///
@@ -217,5 +219,80 @@ impl IdempotencyStore for SqliteStore {
         let tenant = scope.tenant_id();
         let (principal, key) = (principal.to_owned(), key.to_owned());
         self.conns.read(move |c| read::idempotency_record(c, tenant, &principal, &key)).await
+    }
+}
+
+impl SqliteStore {
+    /// Runs `f` on the writer in its own savepoint (see `conn.rs`) and hands back what it
+    /// returned, once the transaction holding it is committed.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        self.conns
+            .commit(move |c| {
+                let value = f(c)?;
+                // The receiver waits below: it is gone only if the caller gave up.
+                let _ = sender.send(value);
+                Ok(())
+            })
+            .await?;
+        receiver.await.map_err(|_| crm_core::Error::internal("a job write answered nothing"))
+    }
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn enqueue(&self, scope: &Scope, job: &Job) -> Result<Enqueued> {
+        if job.tenant_id != scope.tenant_id() {
+            return Err(crm_core::Error::internal("a job enqueued outside its tenant scope"));
+        }
+        let job = job.clone();
+        self.write(move |c| jobs::enqueue(c, &job)).await
+    }
+
+    async fn claim(
+        &self,
+        job_types: &[&str],
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        token: Uuid,
+    ) -> Result<Option<Job>> {
+        let types: Vec<String> = job_types.iter().map(|t| (*t).to_owned()).collect();
+        let until = now
+            + chrono::Duration::from_std(lease)
+                .map_err(|_| crm_core::Error::invalid("lease", "is too long"))?;
+        self.write(move |c| jobs::claim(c, &types, now, until, token)).await
+    }
+
+    async fn heartbeat(&self, token: Uuid, until: DateTime<Utc>) -> Result<bool> {
+        self.write(move |c| jobs::heartbeat(c, token, until)).await
+    }
+
+    async fn finish(&self, token: Uuid, job: &Job) -> Result<bool> {
+        let job = job.clone();
+        self.write(move |c| jobs::finish(c, token, &job)).await
+    }
+
+    async fn job(&self, scope: &Scope, id: JobId) -> Result<Option<Job>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| jobs::job(c, tenant, id)).await
+    }
+
+    async fn jobs(
+        &self,
+        scope: &Scope,
+        state: Option<JobState>,
+        before: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| jobs::jobs(c, tenant, state, before, limit)).await
+    }
+
+    async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool> {
+        let (tenant, job) = (scope.tenant_id(), job.clone());
+        self.write(move |c| jobs::update(c, tenant, &job, expected)).await
     }
 }

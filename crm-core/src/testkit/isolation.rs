@@ -15,19 +15,21 @@
 use std::fmt::Debug;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::DomainEvent;
+use crate::job::{Job, JobId, JobState};
 use crate::model::{
     ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crate::scope::{Scope, TenantId, UserId};
 use crate::store::{
-    ChangeSet, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, Store,
-    TimeCursor, Write,
+    ChangeSet, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore, ListQuery,
+    RecordStore, Store, TimeCursor, Write,
 };
 
 /// Wraps a store and panics when a call crosses a tenant (see the module docs).
@@ -263,5 +265,57 @@ impl<S: Store> IdempotencyStore for IsolationCheck<S> {
             check(ok, "another idempotency record", &(r.tenant_id, &r.principal, &r.key));
         }
         Ok(record)
+    }
+}
+
+#[async_trait]
+impl<S: Store> JobStore for IsolationCheck<S> {
+    async fn enqueue(&self, scope: &Scope, job: &Job) -> Result<Enqueued> {
+        check(job.tenant_id == scope.tenant_id(), "a job enqueued for another tenant", &job.tenant_id);
+        self.inner.enqueue(scope, job).await
+    }
+
+    // Workers claim across tenants: nothing to check against a scope.
+    async fn claim(
+        &self,
+        job_types: &[&str],
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        token: Uuid,
+    ) -> Result<Option<Job>> {
+        self.inner.claim(job_types, now, lease, token).await
+    }
+
+    async fn heartbeat(&self, token: Uuid, until: DateTime<Utc>) -> Result<bool> {
+        self.inner.heartbeat(token, until).await
+    }
+
+    async fn finish(&self, token: Uuid, job: &Job) -> Result<bool> {
+        self.inner.finish(token, job).await
+    }
+
+    async fn job(&self, scope: &Scope, id: JobId) -> Result<Option<Job>> {
+        let job = self.inner.job(scope, id).await?;
+        if let Some(j) = &job {
+            check(j.tenant_id == scope.tenant_id() && j.id == id, "another job", &(j.tenant_id, j.id));
+        }
+        Ok(job)
+    }
+
+    async fn jobs(
+        &self,
+        scope: &Scope,
+        state: Option<JobState>,
+        before: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        let jobs = self.inner.jobs(scope, state, before, limit).await?;
+        all_in(scope, "a job of another tenant", &jobs, |j| j.tenant_id);
+        Ok(jobs)
+    }
+
+    async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool> {
+        check(job.tenant_id == scope.tenant_id(), "a job updated for another tenant", &job.tenant_id);
+        self.inner.update_job(scope, job, expected).await
     }
 }

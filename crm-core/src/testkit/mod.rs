@@ -16,8 +16,8 @@
 //! row that crosses a tenant anywhere in the suite fails the test.
 //!
 //! # What a host's own store implements
-//! A [`Store`] is the four traits of [`crate::store`], split by subject; a type implementing all
-//! four is a `Store` automatically. What each covers, and which part of the suite proves it:
+//! A [`Store`] is the five traits of [`crate::store`], split by subject; a type implementing all
+//! five is a `Store` automatically. What each covers, and which part of the suite proves it:
 //!
 //! | trait | methods | proved by |
 //! |---|---|---|
@@ -25,9 +25,10 @@
 //! | [`IdentityStore`](crate::store::IdentityStore) | tenants, users, credentials, memberships, refresh tokens, API keys, login throttling | [`identity`], [`identity_model`], the tenant and member cases of [`cases`] |
 //! | [`HistoryStore`](crate::store::HistoryStore) | audit log, outbox, stage history (a timeline's activities and tasks are records, read through `list`) | the audit, outbox, stage and timeline cases of [`cases`] |
 //! | [`IdempotencyStore`](crate::store::IdempotencyStore) | idempotency records | [`idempotency`] |
+//! | [`JobStore`](crate::store::JobStore) | background jobs: enqueue by unique key, the tenant-fair claim under a lease, finish by token, inspect, cancel and retry | [`jobs`] |
 //!
 //! A new record kind adds no store method: its description and migration are all a store
-//! needs. A new subsystem (jobs, webhooks) adds a trait of its own and a module here.
+//! needs. A new subsystem (webhooks next) adds a trait of its own and a module here.
 //! [`outage::Outage`] takes any store down, for testing how an outage reaches callers, and
 //! [`delegate_store!`](crate::delegate_store) lets a wrapper store pass whole traits through.
 
@@ -48,6 +49,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod identity_model;
 pub mod isolation;
+pub mod jobs;
 pub mod list_into;
 pub mod model;
 pub mod outage;
@@ -202,6 +204,13 @@ macro_rules! store_conformance_tests {
             task_owners_and_assignees_may_edit,
             task_events_and_timeline,
         );
+        $crate::store_conformance_tests!(@cases_in jobs $make;
+            unique_jobs_are_one_per_key_until_finished,
+            claims_take_tenants_in_turn,
+            expired_leases_pass_to_another_worker,
+            failures_back_off_die_and_move_only_from_their_state,
+            jobs_stay_in_their_tenant,
+        );
         $crate::store_conformance_tests!(@cases_in hostile $make;
             hostile_custom_field_filters_stay_in_the_tenant,
             hostile_search_terms_and_stages_stay_in_the_tenant,
@@ -246,6 +255,9 @@ macro_rules! store_conformance_tests {
             concurrent_conversions_convert_once,
             concurrent_creates_are_all_visible,
             concurrent_twins_under_one_idempotency_key_run_once,
+        );
+        $crate::store_conformance_tests!(@races_in jobs $make;
+            concurrent_claims_take_distinct_jobs,
         );
         #[test]
         fn model_based_property_test() {

@@ -8,19 +8,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::{Error, Result};
 use crate::event::DomainEvent;
+use crate::job::{Job, JobId, JobState};
 use crate::model::{
     ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crate::scope::{Scope, TenantId, UserId};
 use crate::store::{
-    ChangeSet, Entity, HistoryStore, IdempotencyStore, IdentityStore, ListQuery, RecordStore, Store,
-    TimeCursor,
+    ChangeSet, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore, ListQuery,
+    RecordStore, Store, TimeCursor,
 };
 
 /// Wraps a store; see the module docs.
@@ -162,5 +164,49 @@ impl<S: Store> IdempotencyStore for Outage<S> {
     ) -> Result<Option<IdempotencyRecord>> {
         self.check()?;
         self.inner.idempotency_record(scope, principal, key).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> JobStore for Outage<S> {
+    async fn enqueue(&self, scope: &Scope, job: &Job) -> Result<Enqueued> {
+        self.check()?;
+        self.inner.enqueue(scope, job).await
+    }
+    async fn claim(
+        &self,
+        job_types: &[&str],
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        token: Uuid,
+    ) -> Result<Option<Job>> {
+        self.check()?;
+        self.inner.claim(job_types, now, lease, token).await
+    }
+    async fn heartbeat(&self, token: Uuid, until: DateTime<Utc>) -> Result<bool> {
+        self.check()?;
+        self.inner.heartbeat(token, until).await
+    }
+    async fn finish(&self, token: Uuid, job: &Job) -> Result<bool> {
+        self.check()?;
+        self.inner.finish(token, job).await
+    }
+    async fn job(&self, scope: &Scope, id: JobId) -> Result<Option<Job>> {
+        self.check()?;
+        self.inner.job(scope, id).await
+    }
+    async fn jobs(
+        &self,
+        scope: &Scope,
+        state: Option<JobState>,
+        before: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>> {
+        self.check()?;
+        self.inner.jobs(scope, state, before, limit).await
+    }
+    async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool> {
+        self.check()?;
+        self.inner.update_job(scope, job, expected).await
     }
 }
