@@ -30,8 +30,8 @@ pub type JobId = Id<Job>;
 
 /// Longest job type name, in bytes.
 pub const MAX_JOB_TYPE_LEN: usize = 64;
-/// Longest unique key, in bytes (printable ASCII).
-pub const MAX_UNIQUE_KEY_LEN: usize = 255;
+/// Longest unique key, in bytes (printable ASCII, as [`crate::validate::is_printable_key`]).
+pub const MAX_UNIQUE_KEY_LEN: usize = crate::validate::MAX_KEY_LEN;
 /// Largest payload, as JSON: a job carries ids and parameters, not documents.
 pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 /// Most attempts a job may be given.
@@ -113,8 +113,7 @@ impl NewJob {
             errors.push(FieldError::new("job_type", message));
         }
         if let Some(key) = &self.unique_key {
-            let printable = key.bytes().all(|b| (b' '..=b'~').contains(&b));
-            if key.trim().is_empty() || key.len() > MAX_UNIQUE_KEY_LEN || !printable {
+            if !crate::validate::is_printable_key(key) {
                 let message = format!("must be 1 to {MAX_UNIQUE_KEY_LEN} printable ASCII characters");
                 errors.push(FieldError::new("unique_key", message));
             }

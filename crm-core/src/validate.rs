@@ -111,6 +111,17 @@ pub fn is_key(value: &str) -> bool {
         && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// Longest caller's key ([`is_printable_key`]), in bytes.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// A caller's key (an `Idempotency-Key`, a job's unique key): 1 to [`MAX_KEY_LEN`] printable
+/// ASCII characters, not all spaces — what an HTTP header can carry unchanged.
+pub fn is_printable_key(value: &str) -> bool {
+    !value.trim().is_empty()
+        && value.len() <= MAX_KEY_LEN
+        && value.bytes().all(|b| (b' '..=b'~').contains(&b))
+}
+
 /// A tenant slug: 3–63 of `a-z`, `0-9` and `-`, not starting or ending with `-` (DNS-label safe,
 /// so it can be a subdomain).
 pub fn is_slug(value: &str) -> bool {

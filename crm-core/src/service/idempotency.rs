@@ -29,7 +29,7 @@ use crate::store::{ChangeSet, Store, Write};
 /// The name validation errors give the key: the HTTP header it arrives in.
 pub const IDEMPOTENCY_KEY_FIELD: &str = "Idempotency-Key";
 /// The longest key accepted.
-pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = crate::validate::MAX_KEY_LEN;
 
 /// How long keys live and how long an unfinished claim blocks its twins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,8 +297,7 @@ fn in_progress() -> Error {
 /// Checks a key's form: 1–255 printable ASCII characters (a UUID is the usual choice).
 /// [`Crm::claim_idempotency_key`] checks it too; adapters may call it before anything else.
 pub fn check_idempotency_key(key: &str) -> Result<()> {
-    let printable = key.bytes().all(|b| (b' '..=b'~').contains(&b));
-    if key.trim().is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN || !printable {
+    if !crate::validate::is_printable_key(key) {
         return Err(Error::invalid(
             IDEMPOTENCY_KEY_FIELD,
             format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} printable ASCII characters"),
