@@ -41,6 +41,8 @@ pub enum Resource {
     AuditLog,
     /// The tenant's API keys.
     ApiKey,
+    /// The tenant's background jobs.
+    Job,
 }
 
 impl Action {
@@ -68,6 +70,7 @@ impl Resource {
             Resource::Pipeline => "pipeline",
             Resource::Member => "member",
             Resource::AuditLog => "audit_log",
+            Resource::Job => "job",
             Resource::ApiKey => "api_key",
         }
     }
@@ -141,10 +144,10 @@ pub trait Policy: Send + Sync + Debug + 'static {
 
 /// The default role × resource × action matrix.
 ///
-/// | role    | records (lead, contact, account, deal, activity, task) | pipelines  | members    | audit log, API keys |
+/// | role    | records (lead, contact, account, deal, activity, task) | pipelines  | members    | audit log, API keys, jobs |
 /// |---------|--------------------------------------------------|------------|------------|---------------------|
-/// | owner   | all actions, all records                         | read/write | read/write | read (keys: write)  |
-/// | admin   | all actions, all records                         | read/write | read/write | read (keys: write)  |
+/// | owner   | all actions, all records                         | read/write | read/write | read (keys, jobs: write) |
+/// | admin   | all actions, all records                         | read/write | read/write | read (keys, jobs: write) |
 /// | manager | all actions, all records                         | read       | read       | —                   |
 /// | member  | read all; create; update/delete own              | read       | read       | —                   |
 /// | viewer  | read all                                         | read       | read       | —                   |
@@ -162,7 +165,7 @@ impl Policy for DefaultPolicy {
         use Role::*;
         match (role, action) {
             (Owner | Admin, _) => Some(Grant::ALL),
-            (_, Read) if matches!(resource, Resource::AuditLog | Resource::ApiKey) => None,
+            (_, Read) if matches!(resource, Resource::AuditLog | Resource::ApiKey | Resource::Job) => None,
             (_, Read) => Some(Grant::ALL),
             (Manager, _) if is_record => Some(Grant::ALL),
             (Member, Create) if is_record => Some(Grant::ALL),
@@ -190,6 +193,7 @@ mod tests {
             Resource::Member,
             Resource::AuditLog,
             Resource::ApiKey,
+            Resource::Job,
         ]
         .into_iter()
         .filter(|r| r.holds_owned_records())

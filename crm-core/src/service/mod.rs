@@ -7,6 +7,7 @@ mod deals;
 mod draft;
 mod idempotency;
 mod import;
+mod jobs;
 mod list;
 mod records;
 mod tenancy;

@@ -7,9 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
-use super::tenant;
+use super::{assert_invalid, tenant};
+use crate::error::Error;
 use crate::job::{Failure, Job, JobId, JobState, NewJob, RetryPolicy};
-use crate::scope::Scope;
+use crate::model::NewMember;
+use crate::scope::{Role, Scope};
 use crate::service::Crm;
 use crate::store::{Enqueued, JobStore};
 
@@ -223,4 +225,56 @@ pub async fn concurrent_claims_take_distinct_jobs(crm: Crm) {
     ids.dedup();
     assert_eq!(ids.len(), 20, "every claim took a job of its own");
     assert!(claim(store.as_ref(), at(2)).await.is_none(), "and nothing is left");
+}
+
+async fn member(crm: &Crm, owner: &Scope, email: &str, role: Role) -> Scope {
+    let new = NewMember { email: email.into(), name: email.into(), role, password: None };
+    let member = crm.add_member(owner, new).await.expect("add member");
+    crm.scope_for(owner.tenant_id(), member.user.id).await.expect("a member's scope")
+}
+
+/// Through the service, jobs are the tenant admins' (and the system's): enqueued checked field
+/// by field, listed and paged, cancelled and retried from the states that allow it; other
+/// roles are refused and another tenant's job does not exist.
+pub async fn job_services_are_for_the_tenants_admins(crm: Crm) {
+    let owner = tenant(&crm, "Acme").await.owner_scope;
+    let other = tenant(&crm, "Globex").await.owner_scope;
+    let admin = member(&crm, &owner, "admin@acme.example", Role::Admin).await;
+    let manager = member(&crm, &owner, "manager@acme.example", Role::Manager).await;
+    let viewer = member(&crm, &owner, "viewer@acme.example", Role::Viewer).await;
+
+    let Enqueued::New(first) = crm.enqueue_job(&admin, noop(Some("export:1"))).await.unwrap() else {
+        panic!("a new job")
+    };
+    assert_eq!(crm.enqueue_job(&owner, noop(Some("export:1"))).await.unwrap(), Enqueued::Existing(first));
+    let Enqueued::New(second) = crm.enqueue_job(&owner, noop(None).run_at(at(3600))).await.unwrap() else {
+        panic!("a new job")
+    };
+    assert_invalid(
+        crm.enqueue_job(&owner, NewJob::new("Not A Type", serde_json::Value::Null)).await,
+        &["job_type"],
+    );
+    for scope in [&manager, &viewer] {
+        assert_err!(crm.enqueue_job(scope, noop(None)).await, Error::Forbidden);
+        assert_err!(crm.job(scope, first).await, Error::Forbidden);
+        assert_err!(crm.jobs(scope, None, None, None).await, Error::Forbidden);
+        assert_err!(crm.cancel_job(scope, first).await, Error::Forbidden);
+    }
+    assert_err!(crm.job(&other, first).await, Error::NotFound);
+    assert_err!(crm.cancel_job(&other, first).await, Error::NotFound);
+
+    let page = crm.jobs(&admin, None, None, Some(1)).await.unwrap();
+    assert_eq!(page.data.iter().map(|j| j.id).collect::<Vec<_>>(), [second]);
+    let rest = crm.jobs(&admin, None, page.next_cursor.as_deref(), Some(1)).await.unwrap();
+    assert_eq!((rest.data.iter().map(|j| j.id).collect::<Vec<_>>(), rest.next_cursor), (vec![first], None));
+    assert_invalid(crm.jobs(&admin, None, None, Some(0)).await, &["limit"]);
+
+    let cancelled = crm.cancel_job(&admin, second).await.unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    assert_eq!(crm.job(&owner, second).await.unwrap(), cancelled);
+    assert_err!(crm.cancel_job(&admin, second).await, Error::Conflict(_));
+    assert_eq!(crm.retry_job(&admin, second).await.unwrap().state, JobState::Pending);
+    assert_err!(crm.retry_job(&admin, first).await, Error::Conflict(_)); // a pending job is not retried
+    let cancelled = crm.jobs(&owner, Some(JobState::Cancelled), None, None).await.unwrap();
+    assert!(cancelled.data.is_empty());
 }

@@ -210,6 +210,7 @@ macro_rules! store_conformance_tests {
             expired_leases_pass_to_another_worker,
             failures_back_off_die_and_move_only_from_their_state,
             jobs_stay_in_their_tenant,
+            job_services_are_for_the_tenants_admins,
         );
         $crate::store_conformance_tests!(@cases_in hostile $make;
             hostile_custom_field_filters_stay_in_the_tenant,
