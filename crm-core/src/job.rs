@@ -143,15 +143,18 @@ fn is_job_type(name: &str) -> bool {
 
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Job {
     /// Its id.
     pub id: JobId,
     /// The tenant it works for: it runs with that tenant's scope and no other.
     #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub tenant_id: TenantId,
     /// What runs it.
     pub job_type: String,
-    /// Its input.
+    /// Its input (any JSON value).
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub payload: serde_json::Value,
     /// Where it is.
     pub state: JobState,

@@ -53,6 +53,7 @@ use crate::problem::Problem;
         (name = "users", description = "Members of the tenant and their roles (admins write)."),
         (name = "api-keys", description = "Tenant API keys (admins)."),
         (name = "audit", description = "The tenant's audit trail (admins)."),
+        (name = "jobs", description = "The tenant's background jobs: inspect, retry, cancel (admins)."),
     )
 )]
 pub(crate) struct ApiDoc;

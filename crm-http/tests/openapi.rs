@@ -86,6 +86,10 @@ const CONTRACT: &[(&str, &str)] = &[
     ("DELETE", "/api/activities/{id}"),
     ("GET", "/api/{resource}/{id}/timeline"),
     ("GET", "/api/audit-logs"),
+    ("GET", "/api/jobs"),
+    ("GET", "/api/jobs/{id}"),
+    ("POST", "/api/jobs/{id}/retry"),
+    ("POST", "/api/jobs/{id}/cancel"),
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -470,9 +474,10 @@ async fn document_matches_router(app: &Router) {
 
 #[tokio::test]
 async fn real_responses_match_the_documented_statuses_headers_and_schemas() {
-    for app in apps().await {
+    for (crm, app) in crms_and_apps().await {
         let mut contract = Contract::new(fetch_document(&app).await);
         exercise(&app, &mut contract).await;
+        jobs(&crm, &app, &mut contract).await;
         // Every operation was seen to succeed, so every success schema was checked.
         for (method, path) in operations(&contract.doc) {
             let succeeded = contract.observed.iter().any(|(m, p, s)| (m, p) == (&method, &path) && *s < 300);
@@ -950,6 +955,33 @@ async fn conversion_and_timelines(app: &Router, c: &mut Contract, token: &str, l
     let cursor = audit.body["next_cursor"].as_str().unwrap();
     c.expect(app, call("GET", format!("/api/audit-logs?cursor={cursor}")).token(token), 200).await;
     c.expect(app, call("GET", "/api/audit-logs?resource=widget").token(token), 422).await;
+}
+
+/// The job endpoints over a job the host enqueued (no endpoint enqueues one).
+async fn jobs(crm: &Crm, app: &Router, c: &mut Contract) {
+    let session = register_through(c, app, "jobsco").await;
+    let token = session["access_token"].as_str().unwrap();
+    let tenant = crm_core::TenantId::from_uuid(session["tenant"]["id"].as_str().unwrap().parse().unwrap());
+    let user = crm_core::UserId::from_uuid(session["user"]["id"].as_str().unwrap().parse().unwrap());
+    let scope = crm.scope_for(tenant, user).await.unwrap();
+    let new = crm_core::job::NewJob::new("export.leads", json!({ "format": "csv" }));
+    let crm_core::store::Enqueued::New(id) = crm.enqueue_job(&scope, new).await.unwrap() else {
+        panic!("a new job")
+    };
+    let listed = c.expect(app, call("GET", "/api/jobs?state=pending&limit=10").token(token), 200).await;
+    assert_eq!(listed.body["data"][0]["id"], json!(id.uuid()));
+    c.expect(app, call("GET", "/api/jobs").token(token), 200).await;
+    c.expect(app, call("GET", "/api/jobs?state=asleep").token(token), 422).await;
+    let item = format!("/api/jobs/{}", id.uuid());
+    let job = c.expect(app, call("GET", &item).token(token), 200).await;
+    assert_eq!((&job.body["job_type"], &job.body["state"]), (&json!("export.leads"), &json!("pending")));
+    c.expect(app, call("GET", format!("/api/jobs/{}", uuid::Uuid::now_v7())).token(token), 404).await;
+    let cancelled = c.expect(app, call("POST", format!("{item}/cancel")).token(token), 200).await;
+    assert_eq!(cancelled.body["state"], "cancelled");
+    c.expect(app, call("POST", format!("{item}/cancel")).token(token), 409).await;
+    let retried = c.expect(app, call("POST", format!("{item}/retry")).token(token), 200).await;
+    assert_eq!(retried.body["state"], "pending");
+    c.expect(app, call("POST", format!("{item}/retry")).token(token), 409).await;
 }
 
 async fn members(app: &Router, c: &mut Contract, token: &str, owner_id: &str) {

@@ -2,6 +2,7 @@
 
 mod auth;
 mod health;
+mod jobs;
 mod list;
 mod more;
 mod records;
@@ -75,6 +76,10 @@ fn documented_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(more::list_api_keys))
         .routes(keyed(state, routes!(more::create_api_key)))
         .routes(routes!(more::revoke_api_key))
+        .routes(routes!(jobs::list_jobs))
+        .routes(routes!(jobs::get_job))
+        .routes(keyed(state, routes!(jobs::retry_job)))
+        .routes(keyed(state, routes!(jobs::cancel_job)))
         .routes(routes!(more::list_pipelines))
         .routes(keyed(state, routes!(more::create_pipeline)))
         .routes(routes!(more::get_pipeline))

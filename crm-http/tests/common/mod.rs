@@ -44,6 +44,18 @@ pub async fn apps_with(config: HttpConfig) -> Vec<(&'static str, Router)> {
     apps
 }
 
+/// The router over every available store, with default settings, beside the `Crm` it serves
+/// (for what no endpoint does: enqueueing a job).
+pub async fn crms_and_apps() -> Vec<(Crm, Router)> {
+    let sqlite =
+        Crm::builder(SqliteStore::open_in_memory().await.unwrap()).identity(cheap_identity()).build();
+    let mut crms = vec![sqlite];
+    if let Some(pg) = crm_storage_postgres::testing::fresh_store().await {
+        crms.push(Crm::builder(pg).identity(cheap_identity()).build());
+    }
+    crms.into_iter().map(|crm| (crm.clone(), router(ApiState::new(crm)))).collect()
+}
+
 /// The router over every available store, with default settings.
 pub async fn apps() -> Vec<Router> {
     apps_with(HttpConfig::default()).await.into_iter().map(|(_, app)| app).collect()
