@@ -340,9 +340,8 @@ impl RetryPolicy {
     /// The delay after the `failed`-th failed attempt (1 for the first), for a `jitter` drawn
     /// from `[0, 1)` (clamped): between half and all of `min(base · 2^(failed-1), max_delay)`.
     pub fn delay(&self, failed: u32, jitter: f64) -> Duration {
-        let doublings = failed.saturating_sub(1).min(63);
-        let step = self.base.saturating_mul(1u32.checked_shl(doublings.min(31)).unwrap_or(u32::MAX));
-        let step = if doublings > 31 { self.max_delay } else { step.min(self.max_delay) };
+        let step =
+            self.base.saturating_mul(2u32.saturating_pow(failed.saturating_sub(1))).min(self.max_delay);
         let half = step / 2;
         let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
         half + (step - half).mul_f64(jitter)

@@ -588,7 +588,7 @@ fn idempotency_key() -> Parameter {
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .min_length(Some(1))
-                .max_length(Some(255))
+                .max_length(Some(crm_core::MAX_IDEMPOTENCY_KEY_LEN))
                 .pattern(Some("^[ -~]*[!-~][ -~]*$")),
         ))
         .description(Some(

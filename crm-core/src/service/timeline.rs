@@ -10,7 +10,7 @@ use crate::cursor;
 use crate::error::{Error, Result};
 use crate::kind::{KindDef, RECORD_KINDS, RecordRow, Stored, Value};
 use crate::model::ActivityTarget;
-use crate::policy::{Action, RecordScope, Resource};
+use crate::policy::{Action, Grant, RecordScope, Resource};
 use crate::scope::Scope;
 use crate::store::{Entity, ListQuery, Sort, SortKey, TimeCursor};
 
@@ -140,8 +140,8 @@ impl Crm {
             RECORD_KINDS.iter().filter(|d| d.timeline_at.is_some() && d.one_of_reference(kind).is_some());
         for about_def in about {
             // A timeline leaves out the kinds the caller may not read.
-            if self.authorize(scope, Action::Read, about_def.resource).is_ok() {
-                let rows = self.about(scope, about_def, target, before, limit + 1).await?;
+            if let Ok(grant) = self.authorize(scope, Action::Read, about_def.resource) {
+                let rows = self.about(scope, about_def, grant, target, before, limit + 1).await?;
                 items.extend(rows.into_iter().map(TimelineItem::Record));
             }
         }
@@ -149,17 +149,17 @@ impl Crm {
         Ok(page_by_time(items, limit, TimelineItem::position))
     }
 
-    /// The `def` records about `target` (in its one-of group) that the caller may read, by the
-    /// kind's `timeline_at` and id descending, strictly before `before`.
+    /// The `def` records about `target` (in its one-of group) that `grant` lets the caller
+    /// read, by the kind's `timeline_at` and id descending, strictly before `before`.
     async fn about(
         &self,
         scope: &Scope,
         def: &'static KindDef,
+        grant: Grant,
         target: ActivityTarget,
         before: Option<TimeCursor>,
         limit: u32,
     ) -> Result<Vec<RecordRow>> {
-        let grant = self.authorize(scope, Action::Read, def.resource)?;
         let key = match def.timeline_at.and_then(|name| def.field(name)) {
             Some(field) => SortKey::Field(field),
             None => SortKey::CreatedAt,

@@ -2,20 +2,15 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use crm_core::job::{Job, JobId, JobState};
-use crm_core::{Error, Page};
+use crm_core::Page;
+use crm_core::job::{Job, JobState};
 use serde::Deserialize;
-use uuid::Uuid;
 
+use super::records::parse_id;
 use crate::ApiState;
 use crate::error::ApiError;
 use crate::extract::{Auth, StrictQuery};
 use crate::openapi::Conflict;
-
-/// A job id from the path; a malformed one is answered like a missing job.
-fn job_id(raw: &str) -> Result<JobId, ApiError> {
-    Uuid::try_parse(raw).map(JobId::from_uuid).map_err(|_| Error::NotFound.into())
-}
 
 /// The query of the job list.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -67,7 +62,7 @@ pub async fn get_job(
     Auth(scope): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(state.crm().job(&scope, job_id(&id)?).await?))
+    Ok(Json(state.crm().job(&scope, parse_id::<Job>(&id)?).await?))
 }
 
 /// Retry a job
@@ -89,7 +84,7 @@ pub async fn retry_job(
     Auth(scope): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(state.crm().retry_job(&scope, job_id(&id)?).await?))
+    Ok(Json(state.crm().retry_job(&scope, parse_id::<Job>(&id)?).await?))
 }
 
 /// Cancel a job
@@ -112,5 +107,5 @@ pub async fn cancel_job(
     Auth(scope): Auth,
     Path(id): Path<String>,
 ) -> Result<Json<Job>, ApiError> {
-    Ok(Json(state.crm().cancel_job(&scope, job_id(&id)?).await?))
+    Ok(Json(state.crm().cancel_job(&scope, parse_id::<Job>(&id)?).await?))
 }

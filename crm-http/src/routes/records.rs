@@ -244,7 +244,7 @@ pub async fn not_found() -> ApiError {
 }
 
 /// An id from the path; a malformed one is answered like a missing record.
-fn parse_id<R>(raw: &str) -> Result<Id<R>, ApiError> {
+pub(super) fn parse_id<R>(raw: &str) -> Result<Id<R>, ApiError> {
     Uuid::try_parse(raw).map(Id::from_uuid).map_err(|_| Error::NotFound.into())
 }
 
