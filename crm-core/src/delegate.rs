@@ -8,6 +8,8 @@ pub use async_trait::async_trait as __async_trait;
 pub use uuid::Uuid as __Uuid;
 #[doc(hidden)]
 pub type __DateTime = chrono::DateTime<chrono::Utc>;
+#[doc(hidden)]
+pub type __Signal = tokio::sync::watch::Receiver<u64>;
 
 /// Implements the named store traits for a wrapper type by passing every call to one of its
 /// fields; the wrapper implements the remaining traits itself (a test store that gates commits
@@ -204,6 +206,9 @@ macro_rules! delegate_store {
                 expected: $crate::job::JobState,
             ) -> $crate::Result<bool> {
                 self.$field.update_job(scope, job, expected).await
+            }
+            fn enqueue_signal(&self) -> Option<$crate::delegate::__Signal> {
+                self.$field.enqueue_signal()
             }
         }
     };

@@ -30,6 +30,7 @@ pub mod kind;
 pub mod model;
 pub mod outbound;
 pub mod policy;
+pub mod runner;
 mod scope;
 pub mod search;
 mod service;

@@ -538,6 +538,14 @@ pub trait JobStore: Send + Sync + Debug + 'static {
     /// Writes `job` (after [`Job::cancel`] or [`Job::retry`]) if it is still in `expected`;
     /// `false`, writing nothing, when it moved meanwhile (a worker claimed it).
     async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool>;
+
+    /// A signal that changes when another process may have enqueued a job, so that idle
+    /// runners wake before their next poll (Postgres: `LISTEN` on the enqueue's `NOTIFY`).
+    /// `None`, the default, suits a store one process uses: its own enqueues wake its runners
+    /// directly, and runners poll for the rest.
+    fn enqueue_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// What [`JobStore::enqueue`] did.

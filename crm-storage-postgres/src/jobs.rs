@@ -28,13 +28,20 @@ async fn fetch_job(conn: &mut PgConnection, sql: String, values: Vec<Val>) -> Re
 
 /// Stores `job` unless an unfinished job of its tenant holds its unique key (the partial unique
 /// index `jobs_unique` decides), in the caller's tenant transaction.
+/// The channel enqueues notify and runners listen on.
+pub(crate) const JOBS_CHANNEL: &str = "crm_jobs";
+
 pub(crate) async fn enqueue(conn: &mut PgConnection, job: &Job) -> Result<Enqueued> {
     let tenant = Val::Uuid(Some(job.tenant_id.uuid()));
     let turn = "INSERT INTO job_tenants (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING".to_owned();
     execute(conn, turn, vec![tenant.clone()]).await?;
+    // The notification is sent at commit, and only for a job that was stored: it wakes the
+    // runners listening in other processes (`PgStore::enqueue_signal`).
     let sql = format!(
-        "INSERT INTO jobs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT DO NOTHING",
+        "WITH stored AS (
+             INSERT INTO jobs ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT DO NOTHING RETURNING id)
+         SELECT pg_notify('{JOBS_CHANNEL}', '') FROM stored",
         rows::JOB_COLUMNS
     );
     if execute(conn, sql, rows::job_row(job)).await? == 1 {
@@ -115,7 +122,12 @@ pub(crate) async fn update(
         .to_owned();
     let mut values = outcome(Val::Uuid(Some(job.id.uuid())), job);
     values.extend([Val::Uuid(Some(tenant.uuid())), Val::Text(Some(expected.as_str().to_owned()))]);
-    Ok(execute(conn, sql, values).await? == 1)
+    let moved = execute(conn, sql, values).await? == 1;
+    if moved && job.state == JobState::Pending {
+        // A retried job is due now: wake the runners elsewhere, as an enqueue does.
+        execute(conn, format!("SELECT pg_notify('{JOBS_CHANNEL}', '')"), Vec::new()).await?;
+    }
+    Ok(moved)
 }
 
 /// `$1` (given), then the state, attempts, run_at, last error and updated_at a move changes.
@@ -158,4 +170,47 @@ pub(crate) async fn jobs(
     let found =
         bind_all(sqlx::query(AssertSqlSafe(sql)), values).fetch_all(conn).await.map_err(error::map)?;
     found.iter().map(|r| rows::job(r).map_err(error::map)).collect()
+}
+
+/// Starts the task behind `PgStore::enqueue_signal`: it listens on [`JOBS_CHANNEL`] and bumps
+/// the signal per notification, until every receiver is gone.
+pub(crate) fn listen(pool: sqlx::PgPool) -> tokio::sync::watch::Receiver<u64> {
+    let (signal, receiver) = tokio::sync::watch::channel(0u64);
+    tokio::spawn(async move {
+        let mut listener = loop {
+            let listening = async {
+                let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+                listener.listen(JOBS_CHANNEL).await?;
+                Ok::<_, sqlx::Error>(listener)
+            };
+            tokio::select! {
+                _ = signal.closed() => return,
+                result = listening => match result {
+                    Ok(listener) => {
+                        // Jobs enqueued before the LISTEN took hold sent no notification here:
+                        // one wake makes the runners look.
+                        signal.send_modify(|n| *n = n.wrapping_add(1));
+                        break listener;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "listening for enqueued jobs failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                },
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = signal.closed() => return,
+                received = listener.recv() => match received {
+                    Ok(_) => signal.send_modify(|n| *n = n.wrapping_add(1)),
+                    Err(error) => {
+                        tracing::warn!(%error, "the job listener lost its connection; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                },
+            }
+        }
+    });
+    receiver
 }

@@ -1,6 +1,7 @@
 //! [`PgStore`]: the `crm_core::Store` implementation, and its scoped transactions.
 
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
@@ -18,6 +19,7 @@ use crm_core::store::{
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::point::PointRead;
@@ -36,6 +38,8 @@ pub const WORKER_ROLE: &str = "crm_worker";
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Started by the first [`JobStore::enqueue_signal`] call, shared by clones.
+    enqueued: Arc<OnceLock<watch::Receiver<u64>>>,
 }
 
 impl PgStore {
@@ -56,7 +60,7 @@ impl PgStore {
 
     /// Wraps an existing pool without migrating (when migrations run as a separate step).
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, enqueued: Arc::default() }
     }
 
     /// Applies pending migrations (needs the owning role).
@@ -391,5 +395,12 @@ impl JobStore for PgStore {
     async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool> {
         let tenant = scope.tenant_id();
         committed!(self, Some(tenant), |c| jobs::update(c, tenant, job, expected))
+    }
+
+    /// Bumped on each `crm_jobs` notification, by a task that holds one pooled connection
+    /// `LISTEN`ing for as long as a receiver lives. A notification sent while that connection
+    /// is being re-established is lost; the runners' poll finds its job.
+    fn enqueue_signal(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.enqueued.get_or_init(|| jobs::listen(self.pool.clone())).clone())
     }
 }

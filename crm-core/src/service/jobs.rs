@@ -5,7 +5,7 @@ use super::Crm;
 use super::list::{self, Page};
 use crate::cursor;
 use crate::error::{Error, Result};
-use crate::job::{Job, JobId, JobState, NewJob, RetryPolicy};
+use crate::job::{Job, JobId, JobState, NewJob};
 use crate::policy::{Action, Resource};
 use crate::scope::Scope;
 use crate::store::Enqueued;
@@ -17,8 +17,13 @@ impl Crm {
         self.authorize(scope, Action::Create, Resource::Job)?;
         new.validate()?;
         let id = JobId::from_uuid(self.inner.ids.new_id());
-        let job = Job::new(id, scope.tenant_id(), new, self.inner.clock.now(), &RetryPolicy::default());
-        self.store_ref().enqueue(scope, &job).await
+        let retry = self.inner.job_types.options(&new.job_type).retry;
+        let job = Job::new(id, scope.tenant_id(), new, self.inner.clock.now(), &retry);
+        let enqueued = self.store_ref().enqueue(scope, &job).await?;
+        if matches!(enqueued, Enqueued::New(_)) {
+            self.wake_runners();
+        }
+        Ok(enqueued)
     }
 
     /// One of the tenant's jobs; another tenant's is `NotFound`, as a missing one is.
@@ -52,6 +57,11 @@ impl Crm {
         self.move_job(scope, id, Job::retry).await
     }
 
+    /// Wakes this process's idle runners: a job is due.
+    fn wake_runners(&self) {
+        self.inner.enqueued.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     async fn move_job(
         &self,
         scope: &Scope,
@@ -63,6 +73,9 @@ impl Crm {
         let before = job.state;
         change(&mut job, self.inner.clock.now())?;
         if self.store_ref().update_job(scope, &job, before).await? {
+            if job.state == JobState::Pending {
+                self.wake_runners();
+            }
             Ok(job)
         } else {
             Err(Error::guard("the job changed meanwhile (a worker took it); reload it"))

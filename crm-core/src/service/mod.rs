@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::hooks::{AuditSink, EventHook};
 use crate::identity::{Argon2Params, IdentityConfig, PasswordHasher};
 use crate::policy::{Action, DefaultPolicy, Grant, Policy, Resource};
+use crate::runner::{JobHandler, JobOptions, JobTypes, Registered};
 use crate::scope::Scope;
 use crate::store::Store;
 
@@ -64,6 +65,9 @@ struct Inner {
     identity: IdentityConfig,
     hasher: PasswordHasher,
     idempotency: IdempotencyConfig,
+    job_types: JobTypes,
+    /// Bumped on every job enqueued through this CRM: wakes its idle runners at once.
+    enqueued: tokio::sync::watch::Sender<u64>,
 }
 
 impl fmt::Debug for Crm {
@@ -99,6 +103,8 @@ impl Crm {
                 identity: IdentityConfig::default(),
                 hasher: hasher_for(Argon2Params::default()),
                 idempotency: IdempotencyConfig::default(),
+                job_types: JobTypes::default(),
+                enqueued: tokio::sync::watch::Sender::new(0),
             },
         }
     }
@@ -134,6 +140,26 @@ impl Crm {
 
     fn store_ref(&self) -> &dyn Store {
         &*self.inner.store
+    }
+
+    /// The store, for the job runner: claims span tenants, so they are not scoped calls.
+    pub(crate) fn job_store(&self) -> &dyn Store {
+        &*self.inner.store
+    }
+
+    /// The registered job types, for the runner and for enqueue's defaults.
+    pub(crate) fn job_types(&self) -> &JobTypes {
+        &self.inner.job_types
+    }
+
+    /// Changes whenever a job is enqueued through this CRM.
+    pub(crate) fn enqueue_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.enqueued.subscribe()
+    }
+
+    /// The CRM's clock reading.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
     }
 
     /// Asks the policy; `Forbidden` when it says no.
@@ -195,6 +221,25 @@ impl CrmBuilder {
     /// Sets how long idempotency keys live and block (default: [`IdempotencyConfig::default`]).
     pub fn idempotency(mut self, idempotency: IdempotencyConfig) -> Self {
         self.inner.idempotency = idempotency;
+        self
+    }
+
+    /// Registers the handler of `job_type` with [`JobOptions::default`]; runners started with
+    /// [`Crm::run_jobs`] claim jobs of every registered type. Registering a type again replaces
+    /// it.
+    pub fn job_handler(self, job_type: impl Into<String>, handler: impl JobHandler) -> Self {
+        self.job_handler_with(job_type, handler, JobOptions::default())
+    }
+
+    /// Registers the handler of `job_type` with its own retry schedule, attempt limit and
+    /// timeout.
+    pub fn job_handler_with(
+        mut self,
+        job_type: impl Into<String>,
+        handler: impl JobHandler,
+        options: JobOptions,
+    ) -> Self {
+        self.inner.job_types.insert(job_type.into(), Registered { handler: Arc::new(handler), options });
         self
     }
 

@@ -25,7 +25,7 @@
 //! | [`IdentityStore`](crate::store::IdentityStore) | tenants, users, credentials, memberships, refresh tokens, API keys, login throttling | [`identity`], [`identity_model`], the tenant and member cases of [`cases`] |
 //! | [`HistoryStore`](crate::store::HistoryStore) | audit log, outbox, stage history (a timeline's activities and tasks are records, read through `list`) | the audit, outbox, stage and timeline cases of [`cases`] |
 //! | [`IdempotencyStore`](crate::store::IdempotencyStore) | idempotency records | [`idempotency`] |
-//! | [`JobStore`](crate::store::JobStore) | background jobs: enqueue by unique key, the tenant-fair claim under a lease, finish by token, inspect, cancel and retry | [`jobs`] |
+//! | [`JobStore`](crate::store::JobStore) | background jobs: enqueue by unique key, the tenant-fair claim under a lease, finish by token, inspect, cancel and retry; the enqueue signal | [`jobs`], and [`runner`] (the runner over the store) |
 //!
 //! A new record kind adds no store method: its description and migration are all a store
 //! needs. A new subsystem (webhooks next) adds a trait of its own and a module here.
@@ -54,6 +54,7 @@ pub mod list_into;
 pub mod model;
 pub mod outage;
 pub mod races;
+pub mod runner;
 pub mod sorting;
 pub mod strategies;
 pub mod tasks;
@@ -211,6 +212,13 @@ macro_rules! store_conformance_tests {
             failures_back_off_die_and_move_only_from_their_state,
             jobs_stay_in_their_tenant,
             job_services_are_for_the_tenants_admins,
+        );
+        $crate::store_conformance_tests!(@cases_in runner $make;
+            jobs_run_once_in_their_tenants_scope,
+            failures_back_off_and_panics_and_permanent_failures_kill,
+            renewed_leases_keep_other_runners_off_and_timeouts_fail,
+            shutdown_drains_running_attempts,
+            runner_configuration_is_checked,
         );
         $crate::store_conformance_tests!(@cases_in hostile $make;
             hostile_custom_field_filters_stay_in_the_tenant,
