@@ -29,7 +29,8 @@
 //!
 //! A new record kind adds no store method: its description and migration are all a store
 //! needs. A new subsystem (webhooks next) adds a trait of its own and a module here.
-//! [`outage::Outage`] takes any store down, for testing how an outage reaches callers, and
+//! [`crash`] kills a worker process mid-job (called by each store's own test, as it needs a
+//! second process). [`outage::Outage`] takes any store down, for testing how an outage reaches callers, and
 //! [`delegate_store!`](crate::delegate_store) lets a wrapper store pass whole traits through.
 
 /// Asserts that a result is an error matching the pattern, e.g. `Error::NotFound`.
@@ -43,6 +44,7 @@ macro_rules! assert_err {
 
 pub mod bulk;
 pub mod cases;
+pub mod crash;
 pub mod edges;
 pub mod hostile;
 pub mod idempotency;
