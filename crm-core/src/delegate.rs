@@ -207,6 +207,34 @@ macro_rules! delegate_store {
             ) -> $crate::Result<bool> {
                 self.$field.update_job(scope, job, expected).await
             }
+            async fn put_schedule(
+                &self,
+                scope: &$crate::Scope,
+                schedule: &$crate::schedule::Schedule,
+            ) -> $crate::Result<()> {
+                self.$field.put_schedule(scope, schedule).await
+            }
+            async fn schedules(&self, scope: &$crate::Scope) -> $crate::Result<Vec<$crate::schedule::Schedule>> {
+                self.$field.schedules(scope).await
+            }
+            async fn delete_schedule(&self, scope: &$crate::Scope, name: &str) -> $crate::Result<bool> {
+                self.$field.delete_schedule(scope, name).await
+            }
+            async fn due_schedules(
+                &self,
+                now: $crate::delegate::__DateTime,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::schedule::Schedule>> {
+                self.$field.due_schedules(now, limit).await
+            }
+            async fn fire_schedule(
+                &self,
+                due: &$crate::schedule::Schedule,
+                next: $crate::delegate::__DateTime,
+                job: &$crate::job::Job,
+            ) -> $crate::Result<bool> {
+                self.$field.fire_schedule(due, next, job).await
+            }
             fn enqueue_signal(&self) -> Option<$crate::delegate::__Signal> {
                 self.$field.enqueue_signal()
             }

@@ -31,6 +31,7 @@ pub mod model;
 pub mod outbound;
 pub mod policy;
 pub mod runner;
+pub mod schedule;
 mod scope;
 pub mod search;
 mod service;

@@ -20,6 +20,9 @@
 //!   [`RunnerConfig::drain_timeout`]; an attempt still running then is left to its lease, after
 //!   which any runner takes the job over.
 //!
+//! Each runner also fires the cron schedules that came due ([`crate::schedule`]), looking every
+//! poll interval or every second, whichever is shorter.
+//!
 //! Idle runners wake on an enqueue in their own process at once, on one in another process when
 //! the store signals it ([`JobStore::enqueue_signal`](crate::store::JobStore::enqueue_signal):
 //! `LISTEN/NOTIFY` on Postgres), and otherwise every [`RunnerConfig::poll_interval`] (the
@@ -231,6 +234,8 @@ impl Runner {
         let mut local = this.crm.enqueue_signal();
         let mut remote = this.crm.job_store().enqueue_signal();
         let mut running = JoinSet::new();
+        let _schedules =
+            AbortOnDrop(tokio::spawn(fire_schedules(this.crm.clone(), this.config.poll_interval)));
         loop {
             if *stopped.borrow() {
                 break;
@@ -336,6 +341,19 @@ impl Runner {
             Err(error) => {
                 tracing::warn!(%error, "writing the outcome failed; the job runs again after its lease")
             }
+        }
+    }
+}
+
+/// Fires due cron schedules every poll interval, or every second if that is longer (cron has
+/// seconds), until the runner ends and aborts it.
+async fn fire_schedules(crm: Crm, poll_interval: Duration) {
+    let mut tick = tokio::time::interval(poll_interval.min(Duration::from_secs(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(error) = crm.fire_due_schedules().await {
+            tracing::warn!(%error, "firing due schedules failed; trying again");
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::model::{
     IdempotencyRecord, Kind, LeadStatus, LoginFailures, Member, Membership, PipelineId, RefreshToken,
     RefreshTokenId, StageChange, Tenant, User,
 };
+use crate::schedule::Schedule;
 use crate::scope::{Scope, TenantId, UserId};
 
 /// Any row a store writes. Tenant-owned variants carry their tenant id, which the store must
@@ -538,6 +539,26 @@ pub trait JobStore: Send + Sync + Debug + 'static {
     /// Writes `job` (after [`Job::cancel`] or [`Job::retry`]) if it is still in `expected`;
     /// `false`, writing nothing, when it moved meanwhile (a worker claimed it).
     async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool>;
+
+    /// Creates or replaces the scope's tenant's schedule of `schedule.name`, keeping the
+    /// replaced one's `created_at`.
+    async fn put_schedule(&self, scope: &Scope, schedule: &Schedule) -> Result<()>;
+
+    /// The scope's tenant's schedules, by name.
+    async fn schedules(&self, scope: &Scope) -> Result<Vec<Schedule>>;
+
+    /// Deletes the scope's tenant's schedule `name`; `false` when there was none.
+    async fn delete_schedule(&self, scope: &Scope, name: &str) -> Result<bool>;
+
+    /// Every tenant's schedules due at `now` (`next_run_at <= now`), earliest first, at most
+    /// `limit`. Unscoped, like [`JobStore::claim`]: runners fire every tenant's schedules.
+    async fn due_schedules(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Schedule>>;
+
+    /// Fires `due` (from [`JobStore::due_schedules`]) in one transaction: moves its
+    /// `next_run_at` to `next` and its `updated_at` to `job.created_at` if both still are
+    /// `due`'s, then enqueues `job`, the occurrence, as [`JobStore::enqueue`] does. `false`,
+    /// writing nothing, when another runner fired it first or it was replaced or deleted.
+    async fn fire_schedule(&self, due: &Schedule, next: DateTime<Utc>, job: &Job) -> Result<bool>;
 
     /// A signal that changes when another process may have enqueued a job, so that idle
     /// runners wake before their next poll (Postgres: `LISTEN` on the enqueue's `NOTIFY`).

@@ -15,7 +15,7 @@ use crate::rows::{self, Val, bind_all};
 const CLAIMABLE: &str =
     "((j.state = 'pending' AND j.run_at <= $1) OR (j.state = 'running' AND j.lease_until <= $1))";
 
-async fn execute(conn: &mut PgConnection, sql: String, values: Vec<Val>) -> Result<u64> {
+pub(crate) async fn execute(conn: &mut PgConnection, sql: String, values: Vec<Val>) -> Result<u64> {
     let done = bind_all(sqlx::query(AssertSqlSafe(sql)), values).execute(conn).await.map_err(error::map)?;
     Ok(done.rows_affected())
 }

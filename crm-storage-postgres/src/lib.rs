@@ -38,6 +38,7 @@ mod migrate;
 mod point;
 mod read;
 mod rows;
+mod schedules;
 mod store;
 pub mod testing;
 mod write;

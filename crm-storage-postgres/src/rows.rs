@@ -12,6 +12,7 @@ use crm_core::model::{
     ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Member, Membership, RefreshToken, StageChange,
     Tenant, User,
 };
+use crm_core::schedule::Schedule;
 use crm_core::store::Entity;
 use crm_core::{Actor, DomainEvent, Id, Role};
 use serde_json::Value as Json;
@@ -654,5 +655,39 @@ pub(crate) fn job(row: &PgRow) -> R<Job> {
         last_error: row.try_get(10)?,
         created_at: row.try_get(11)?,
         updated_at: row.try_get(12)?,
+    })
+}
+
+// ---- schedules ----------------------------------------------------------------------------
+
+/// The columns of `job_schedules`, in table order: what [`schedule`] decodes.
+pub(crate) const SCHEDULE_COLUMNS: &str =
+    "tenant_id, name, cron, job_type, payload, next_run_at, created_at, updated_at";
+
+/// A schedule's values in [`SCHEDULE_COLUMNS`] order.
+pub(crate) fn schedule_row(s: &Schedule) -> Vec<Val> {
+    vec![
+        Val::Uuid(Some(s.tenant_id.uuid())),
+        Val::Text(Some(s.name.clone())),
+        Val::Text(Some(s.cron.clone())),
+        Val::Text(Some(s.job_type.clone())),
+        Val::Json(s.payload.clone()),
+        Val::Time(Some(s.next_run_at)),
+        Val::Time(Some(s.created_at)),
+        Val::Time(Some(s.updated_at)),
+    ]
+}
+
+/// Decodes the columns of [`SCHEDULE_COLUMNS`], in order.
+pub(crate) fn schedule(row: &PgRow) -> R<Schedule> {
+    Ok(Schedule {
+        tenant_id: get_id(row, 0)?,
+        name: row.try_get(1)?,
+        cron: row.try_get(2)?,
+        job_type: row.try_get(3)?,
+        payload: row.try_get(4)?,
+        next_run_at: row.try_get(5)?,
+        created_at: row.try_get(6)?,
+        updated_at: row.try_get(7)?,
     })
 }

@@ -12,6 +12,7 @@ use crm_core::model::{
     ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
+use crm_core::schedule::Schedule;
 use crm_core::store::{
     ChangeSet, DecodedPage, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore,
     ListQuery, PageDecoder, RecordStore, TimeCursor,
@@ -24,7 +25,7 @@ use uuid::Uuid;
 
 use crate::point::PointRead;
 use crate::rows::{self, Val};
-use crate::{error, jobs, migrate, read, write};
+use crate::{error, jobs, migrate, read, schedules, write};
 
 /// The role every transaction switches to: no `BYPASSRLS`, owns nothing (created by the
 /// migrations; grant it to the login role the application uses).
@@ -395,6 +396,41 @@ impl JobStore for PgStore {
     async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool> {
         let tenant = scope.tenant_id();
         committed!(self, Some(tenant), |c| jobs::update(c, tenant, job, expected))
+    }
+
+    async fn put_schedule(&self, scope: &Scope, schedule: &Schedule) -> Result<()> {
+        let tenant = scope.tenant_id();
+        if schedule.tenant_id != tenant {
+            return Err(crm_core::Error::internal("a schedule put outside its tenant scope"));
+        }
+        committed!(self, Some(tenant), |c| schedules::put(c, schedule))
+    }
+
+    async fn schedules(&self, scope: &Scope) -> Result<Vec<Schedule>> {
+        let tenant = scope.tenant_id();
+        committed!(self, Some(tenant), |c| schedules::list(c, tenant))
+    }
+
+    async fn delete_schedule(&self, scope: &Scope, name: &str) -> Result<bool> {
+        let tenant = scope.tenant_id();
+        committed!(self, Some(tenant), |c| schedules::delete(c, tenant, name))
+    }
+
+    async fn due_schedules(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Schedule>> {
+        let mut tx = self.begin_worker().await?;
+        let due = schedules::due(&mut tx, now, limit).await?;
+        tx.commit().await.map_err(error::map)?;
+        Ok(due)
+    }
+
+    async fn fire_schedule(&self, due: &Schedule, next: DateTime<Utc>, job: &Job) -> Result<bool> {
+        if job.tenant_id != due.tenant_id {
+            return Err(crm_core::Error::internal("an occurrence enqueued outside its schedule's tenant"));
+        }
+        let mut tx = self.begin_worker().await?;
+        let fired = schedules::fire(&mut tx, due, next, job).await?;
+        tx.commit().await.map_err(error::map)?;
+        Ok(fired)
     }
 
     /// Bumped on each `crm_jobs` notification, by a task that holds one pooled connection

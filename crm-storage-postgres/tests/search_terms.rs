@@ -24,12 +24,13 @@ async fn records_from_before_the_terms_table_are_found_after_it() {
         crm.create::<Lead>(scope, new).await.unwrap();
     }
 
-    // Back to schema 3 with its data: no terms table (nor the tasks and jobs after it), the
+    // Back to schema 3 with its data: no terms table (nor the tasks, jobs and schedules after it), the
     // GIN index, version 3 recorded.
     let options = store.pool().connect_options().as_ref().clone();
     let mut owner = PgConnection::connect_with(&options).await.unwrap();
     sqlx::raw_sql(
-        "DROP TABLE jobs, job_tenants;
+        "DROP TABLE job_schedules;
+         DROP TABLE jobs, job_tenants;
          DROP SEQUENCE job_claims;
          DROP TABLE tasks;
          DROP TABLE search_terms;

@@ -16,7 +16,7 @@ use crate::{error, rows};
 const CLAIMABLE: &str =
     "((j.state = 'pending' AND j.run_at <= ?1) OR (j.state = 'running' AND j.lease_until <= ?1))";
 
-fn execute(conn: &Connection, sql: &str, values: Vec<Value>) -> Result<usize> {
+pub(crate) fn execute(conn: &Connection, sql: &str, values: Vec<Value>) -> Result<usize> {
     conn.prepare_cached(sql).and_then(|mut s| s.execute(params_from_iter(values))).map_err(error::map)
 }
 
@@ -31,9 +31,16 @@ fn select_job(conn: &Connection, tenant: TenantId, id: Uuid) -> Result<Option<Jo
 /// index `jobs_unique` decides, in this transaction).
 pub(crate) fn enqueue(conn: &mut Connection, job: &Job) -> Result<Enqueued> {
     let tx = conn.savepoint().map_err(error::map)?;
+    let outcome = enqueue_in(&tx, job)?;
+    tx.commit().map_err(error::map)?;
+    Ok(outcome)
+}
+
+/// [`enqueue`] in the caller's transaction.
+pub(crate) fn enqueue_in(tx: &Connection, job: &Job) -> Result<Enqueued> {
     let tenant = rows::uuid(job.tenant_id.uuid());
     execute(
-        &tx,
+        tx,
         "INSERT INTO job_tenants (tenant_id) VALUES (?1) ON CONFLICT DO NOTHING",
         vec![tenant.clone()],
     )?;
@@ -42,7 +49,7 @@ pub(crate) fn enqueue(conn: &mut Connection, job: &Job) -> Result<Enqueued> {
          ON CONFLICT DO NOTHING",
         rows::JOB_COLUMNS
     );
-    let outcome = if execute(&tx, &sql, rows::job_row(job))? == 1 {
+    let outcome = if execute(tx, &sql, rows::job_row(job))? == 1 {
         Enqueued::New(job.id)
     } else {
         let holder = "SELECT id FROM jobs
@@ -55,7 +62,6 @@ pub(crate) fn enqueue(conn: &mut Connection, job: &Job) -> Result<Enqueued> {
         let id = id.and_then(|bytes| Uuid::from_slice(&bytes).ok());
         Enqueued::Existing(JobId::from_uuid(id.ok_or_else(|| Error::internal("a job id was taken twice"))?))
     };
-    tx.commit().map_err(error::map)?;
     Ok(outcome)
 }
 

@@ -30,6 +30,7 @@ mod jobs;
 mod migrate;
 mod read;
 mod rows;
+mod schedules;
 mod store;
 mod write;
 

@@ -12,6 +12,7 @@ use crm_core::model::{
     ApiKey, Credential, CustomFields, IdempotencyRecord, Kind, Membership, RefreshToken, StageChange, Tenant,
     User,
 };
+use crm_core::schedule::Schedule;
 use crm_core::store::Entity;
 use crm_core::{Actor, DomainEvent, Id, Role};
 use rusqlite::Row;
@@ -638,5 +639,39 @@ pub(crate) fn job(row: &Row) -> R<Job> {
         last_error: row.get(10)?,
         created_at: get_time(row, 11)?,
         updated_at: get_time(row, 12)?,
+    })
+}
+
+// ---- schedules ----------------------------------------------------------------------------
+
+/// The columns of `job_schedules`, in table order: what [`schedule`] decodes.
+pub(crate) const SCHEDULE_COLUMNS: &str =
+    "tenant_id, name, cron, job_type, payload, next_run_at, created_at, updated_at";
+
+/// A schedule's values in [`SCHEDULE_COLUMNS`] order.
+pub(crate) fn schedule_row(s: &Schedule) -> Vec<Value> {
+    vec![
+        uuid(s.tenant_id.uuid()),
+        text(&s.name),
+        text(&s.cron),
+        text(&s.job_type),
+        json(&s.payload),
+        time(s.next_run_at),
+        time(s.created_at),
+        time(s.updated_at),
+    ]
+}
+
+/// Decodes the columns of [`SCHEDULE_COLUMNS`], in order.
+pub(crate) fn schedule(row: &Row) -> R<Schedule> {
+    Ok(Schedule {
+        tenant_id: get_id(row, 0)?,
+        name: row.get(1)?,
+        cron: row.get(2)?,
+        job_type: row.get(3)?,
+        payload: get_json(row, 4)?,
+        next_run_at: get_time(row, 5)?,
+        created_at: get_time(row, 6)?,
+        updated_at: get_time(row, 7)?,
     })
 }

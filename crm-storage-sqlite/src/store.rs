@@ -20,7 +20,8 @@ use rusqlite::types::Value;
 use uuid::Uuid;
 
 use crate::conn::{Connections, SqliteOptions};
-use crate::{jobs, migrate, read, write};
+use crate::{jobs, migrate, read, schedules, write};
+use crm_core::schedule::Schedule;
 
 /// A crm store in a SQLite database file, or in memory.
 ///
@@ -294,5 +295,35 @@ impl JobStore for SqliteStore {
     async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool> {
         let (tenant, job) = (scope.tenant_id(), job.clone());
         self.write(move |c| jobs::update(c, tenant, &job, expected)).await
+    }
+
+    async fn put_schedule(&self, scope: &Scope, schedule: &Schedule) -> Result<()> {
+        if schedule.tenant_id != scope.tenant_id() {
+            return Err(crm_core::Error::internal("a schedule put outside its tenant scope"));
+        }
+        let schedule = schedule.clone();
+        self.write(move |c| schedules::put(c, &schedule)).await
+    }
+
+    async fn schedules(&self, scope: &Scope) -> Result<Vec<Schedule>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| schedules::list(c, tenant)).await
+    }
+
+    async fn delete_schedule(&self, scope: &Scope, name: &str) -> Result<bool> {
+        let (tenant, name) = (scope.tenant_id(), name.to_owned());
+        self.write(move |c| schedules::delete(c, tenant, &name)).await
+    }
+
+    async fn due_schedules(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Schedule>> {
+        self.conns.read(move |c| schedules::due(c, now, limit)).await
+    }
+
+    async fn fire_schedule(&self, due: &Schedule, next: DateTime<Utc>, job: &Job) -> Result<bool> {
+        if job.tenant_id != due.tenant_id {
+            return Err(crm_core::Error::internal("an occurrence enqueued outside its schedule's tenant"));
+        }
+        let (due, job) = (due.clone(), job.clone());
+        self.write(move |c| schedules::fire(c, &due, next, &job)).await
     }
 }

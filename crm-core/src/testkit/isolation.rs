@@ -26,6 +26,7 @@ use crate::model::{
     ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
+use crate::schedule::Schedule;
 use crate::scope::{Scope, TenantId, UserId};
 use crate::store::{
     ChangeSet, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore, ListQuery,
@@ -317,5 +318,34 @@ impl<S: Store> JobStore for IsolationCheck<S> {
     async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool> {
         check(job.tenant_id == scope.tenant_id(), "a job updated for another tenant", &job.tenant_id);
         self.inner.update_job(scope, job, expected).await
+    }
+
+    async fn put_schedule(&self, scope: &Scope, schedule: &Schedule) -> Result<()> {
+        check(schedule.tenant_id == scope.tenant_id(), "a schedule for another tenant", &schedule.tenant_id);
+        self.inner.put_schedule(scope, schedule).await
+    }
+
+    async fn schedules(&self, scope: &Scope) -> Result<Vec<Schedule>> {
+        let schedules = self.inner.schedules(scope).await?;
+        all_in(scope, "a schedule of another tenant", &schedules, |s| s.tenant_id);
+        Ok(schedules)
+    }
+
+    async fn delete_schedule(&self, scope: &Scope, name: &str) -> Result<bool> {
+        self.inner.delete_schedule(scope, name).await
+    }
+
+    // Runners fire every tenant's schedules; the occurrence must be the schedule's tenant's.
+    async fn due_schedules(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Schedule>> {
+        self.inner.due_schedules(now, limit).await
+    }
+
+    async fn fire_schedule(&self, due: &Schedule, next: DateTime<Utc>, job: &Job) -> Result<bool> {
+        check(job.tenant_id == due.tenant_id, "an occurrence for another tenant", &job.tenant_id);
+        self.inner.fire_schedule(due, next, job).await
+    }
+
+    fn enqueue_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.inner.enqueue_signal()
     }
 }

@@ -25,7 +25,7 @@
 //! | [`IdentityStore`](crate::store::IdentityStore) | tenants, users, credentials, memberships, refresh tokens, API keys, login throttling | [`identity`], [`identity_model`], the tenant and member cases of [`cases`] |
 //! | [`HistoryStore`](crate::store::HistoryStore) | audit log, outbox, stage history (a timeline's activities and tasks are records, read through `list`) | the audit, outbox, stage and timeline cases of [`cases`] |
 //! | [`IdempotencyStore`](crate::store::IdempotencyStore) | idempotency records | [`idempotency`] |
-//! | [`JobStore`](crate::store::JobStore) | background jobs: enqueue by unique key, the tenant-fair claim under a lease, finish by token, inspect, cancel and retry; the enqueue signal | [`jobs`], and [`runner`] (the runner over the store) |
+//! | [`JobStore`](crate::store::JobStore) | background jobs: enqueue by unique key, the tenant-fair claim under a lease, finish by token, inspect, cancel and retry; the enqueue signal; cron schedules fired by compare-and-set | [`jobs`], [`schedules`], and [`runner`] (the runner over the store) |
 //!
 //! A new record kind adds no store method: its description and migration are all a store
 //! needs. A new subsystem (webhooks next) adds a trait of its own and a module here.
@@ -57,6 +57,7 @@ pub mod model;
 pub mod outage;
 pub mod races;
 pub mod runner;
+pub mod schedules;
 pub mod sorting;
 pub mod strategies;
 pub mod tasks;
@@ -221,6 +222,11 @@ macro_rules! store_conformance_tests {
             renewed_leases_keep_other_runners_off_and_timeouts_fail,
             shutdown_drains_running_attempts,
             runner_configuration_is_checked,
+            cron_occurrences_run_once_across_runners,
+        );
+        $crate::store_conformance_tests!(@cases_in schedules $make;
+            schedules_are_the_tenants_and_replaced_by_name,
+            a_due_occurrence_fires_once,
         );
         $crate::store_conformance_tests!(@cases_in hostile $make;
             hostile_custom_field_filters_stay_in_the_tenant,
@@ -269,6 +275,9 @@ macro_rules! store_conformance_tests {
         );
         $crate::store_conformance_tests!(@races_in jobs $make;
             concurrent_claims_take_distinct_jobs,
+        );
+        $crate::store_conformance_tests!(@races_in schedules $make;
+            concurrent_fires_enqueue_one_occurrence,
         );
         #[test]
         fn model_based_property_test() {

@@ -19,6 +19,7 @@ use crate::model::{
     ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
+use crate::schedule::Schedule;
 use crate::scope::{Scope, TenantId, UserId};
 use crate::store::{
     ChangeSet, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore, ListQuery,
@@ -208,5 +209,28 @@ impl<S: Store> JobStore for Outage<S> {
     async fn update_job(&self, scope: &Scope, job: &Job, expected: JobState) -> Result<bool> {
         self.check()?;
         self.inner.update_job(scope, job, expected).await
+    }
+    async fn put_schedule(&self, scope: &Scope, schedule: &Schedule) -> Result<()> {
+        self.check()?;
+        self.inner.put_schedule(scope, schedule).await
+    }
+    async fn schedules(&self, scope: &Scope) -> Result<Vec<Schedule>> {
+        self.check()?;
+        self.inner.schedules(scope).await
+    }
+    async fn delete_schedule(&self, scope: &Scope, name: &str) -> Result<bool> {
+        self.check()?;
+        self.inner.delete_schedule(scope, name).await
+    }
+    async fn due_schedules(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<Schedule>> {
+        self.check()?;
+        self.inner.due_schedules(now, limit).await
+    }
+    async fn fire_schedule(&self, due: &Schedule, next: DateTime<Utc>, job: &Job) -> Result<bool> {
+        self.check()?;
+        self.inner.fire_schedule(due, next, job).await
+    }
+    fn enqueue_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.inner.enqueue_signal()
     }
 }

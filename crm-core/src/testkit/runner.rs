@@ -16,6 +16,7 @@ use super::{assert_invalid, tenant};
 use crate::job::{Failure, Job, JobState, NewJob, RetryPolicy};
 use crate::model::{Lead, NewLead};
 use crate::runner::{JobContext, JobOptions, RunnerConfig};
+use crate::schedule::NewSchedule;
 use crate::scope::Scope;
 use crate::service::{Crm, CrmBuilder, ListRequest};
 use crate::store::Enqueued;
@@ -241,4 +242,49 @@ pub async fn runner_configuration_is_checked(crm: Crm) {
     assert_invalid(crm.run_jobs(zero).map(drop), &["concurrency", "lease", "poll_interval", "drain_timeout"]);
     let misnamed = builder(&crm).job_handler("Not A Type", |_ctx: JobContext| async { Ok(()) }).build();
     assert_invalid(misnamed.run_jobs(RunnerConfig::default()).map(drop), &["job_type"]);
+}
+
+/// A cron schedule fires through the runners: two runners look every 20 ms at a schedule due
+/// every second, and each occurrence is enqueued and run once.
+pub async fn cron_occurrences_run_once_across_runners(crm: Crm) {
+    let runs: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = Arc::clone(&runs);
+    let crm = builder(&crm)
+        .job_handler("test.tick", move |ctx: JobContext| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock().await.push(ctx.job.unique_key.clone().unwrap_or_default());
+                Ok(())
+            }
+        })
+        .build();
+    let s = tenant(&crm, "Acme").await.owner_scope;
+    let tick = NewSchedule {
+        name: "tick".into(),
+        cron: "* * * * * *".into(),
+        job_type: "test.tick".into(),
+        payload: serde_json::Value::Null,
+    };
+    crm.set_schedule(&s, tick).await.unwrap();
+    let runners = [crm.run_jobs(polling()).unwrap(), crm.run_jobs(polling()).unwrap()];
+    let started = Instant::now();
+    while runs.lock().await.len() < 3 {
+        assert!(started.elapsed() < SETTLE, "the schedule never fired three times");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for runner in runners {
+        runner.shutdown().await;
+    }
+    let mut ran = runs.lock().await.clone();
+    assert!(ran.iter().all(|key| key.starts_with("cron:tick:")), "{ran:?}");
+    let count = ran.len();
+    ran.sort();
+    ran.dedup();
+    assert_eq!(ran.len(), count, "no occurrence ran twice");
+    let jobs = crm.jobs(&s, None, None, Some(100)).await.unwrap().data;
+    let mut keys: Vec<_> = jobs.iter().filter_map(|j| j.unique_key.clone()).collect();
+    let enqueued = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), enqueued, "no occurrence enqueued twice");
 }
