@@ -163,6 +163,126 @@ pub fn delivery_retry(failed: u32) -> Option<Duration> {
     DELIVERY_RETRIES.get(index).copied()
 }
 
+/// The most of a receiver's answer a delivery log keeps, in bytes.
+pub const RESPONSE_EXCERPT_BYTES: usize = 1024;
+/// How long an attempt may take, connection to last byte.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest `Retry-After` honoured: a receiver cannot park a delivery for longer.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// One attempt's request: a POST of `body` (JSON) to `url` with the Standard Webhooks headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRequest {
+    /// The endpoint's URL (`http` or `https`).
+    pub url: String,
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature`, `content-type`.
+    pub headers: Vec<(&'static str, String)>,
+    /// The payload, `{type, timestamp, data}` as JSON.
+    pub body: Vec<u8>,
+}
+
+impl WebhookRequest {
+    /// The request of one attempt at message `id`, signed at `timestamp` (Unix seconds) by
+    /// every secret still valid.
+    pub fn signed(url: &str, id: &str, timestamp: i64, body: Vec<u8>, secrets: &[&WebhookSecret]) -> Self {
+        let signature = signature_header(secrets, id, timestamp, &body);
+        WebhookRequest {
+            url: url.to_owned(),
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                ("webhook-id", id.to_owned()),
+                ("webhook-timestamp", timestamp.to_string()),
+                ("webhook-signature", signature),
+            ],
+            body,
+        }
+    }
+}
+
+/// What a receiver answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    /// The status code.
+    pub status: u16,
+    /// Its `Retry-After`, if it sent one that parses (seconds or an HTTP date), capped at
+    /// [`MAX_RETRY_AFTER`].
+    pub retry_after: Option<Duration>,
+    /// The start of its body, at most [`RESPONSE_EXCERPT_BYTES`], as text.
+    pub excerpt: String,
+}
+
+/// Why an attempt got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The URL or the address its host resolved to is not one the host allows (loopback,
+    /// private, link-local, metadata…): nothing was sent.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// No answer within [`ATTEMPT_TIMEOUT`].
+    #[error("no answer within the timeout")]
+    Timeout,
+    /// The name did not resolve, the connection failed or broke.
+    #[error("connection failed: {0}")]
+    Connection(String),
+}
+
+/// Sends attempts. The implementation decides where a request may go (`crm-http`'s
+/// `WebhookClient` resolves the host once, refuses what the [`crate::outbound::OutboundPolicy`]
+/// refuses, connects to the address it checked, follows no redirect); core decides what an
+/// answer means ([`Verdict::of`]).
+#[async_trait::async_trait]
+pub trait WebhookTransport: Send + Sync + fmt::Debug + 'static {
+    /// Sends one attempt.
+    async fn send(&self, request: &WebhookRequest) -> std::result::Result<WebhookResponse, SendError>;
+}
+
+/// What an attempt's outcome means for the delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: delivered.
+    Delivered,
+    /// 410 Gone: the receiver wants no more; the endpoint is disabled.
+    Gone,
+    /// Anything else: tried again on the schedule, never sooner than `not_before` (a
+    /// `Retry-After` on 429 or 503); a refused address is permanent.
+    Failed(crate::job::Failure),
+}
+
+impl Verdict {
+    /// The verdict on an attempt's outcome.
+    pub fn of(outcome: &std::result::Result<WebhookResponse, SendError>) -> Self {
+        use crate::job::Failure;
+        match outcome {
+            Ok(r) if (200..300).contains(&r.status) => Verdict::Delivered,
+            Ok(r) if r.status == 410 => Verdict::Gone,
+            Ok(r) => {
+                let honoured = matches!(r.status, 429 | 503);
+                let not_before = r.retry_after.filter(|_| honoured);
+                Verdict::Failed(Failure {
+                    not_before,
+                    ..Failure::transient(format!("answered {}", r.status))
+                })
+            }
+            Err(error @ SendError::Refused(_)) => Verdict::Failed(Failure::permanent(error.to_string())),
+            Err(error) => Verdict::Failed(Failure::transient(error.to_string())),
+        }
+    }
+}
+
+/// Reads a `Retry-After` value: delay seconds, or an HTTP date (as from `now`), capped at
+/// [`MAX_RETRY_AFTER`]; `None` when it is neither.
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+            (at.with_timezone(&chrono::Utc) - now).to_std().unwrap_or_default()
+        }
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +379,55 @@ mod tests {
             "{total:?}"
         );
         assert!(DELIVERY_RETRIES.windows(2).all(|w| w[0] < w[1]), "gaps grow");
+    }
+
+    #[test]
+    fn answers_decide_the_verdict() {
+        use crate::job::Failure;
+        let answer =
+            |status, retry_after| Ok(WebhookResponse { status, retry_after, excerpt: String::new() });
+        let later = Some(Duration::from_secs(120));
+        assert_eq!(Verdict::of(&answer(200, None)), Verdict::Delivered);
+        assert_eq!(Verdict::of(&answer(204, None)), Verdict::Delivered);
+        assert_eq!(Verdict::of(&answer(410, None)), Verdict::Gone);
+        let failed = |status, not_before| {
+            Verdict::Failed(Failure { not_before, ..Failure::transient(format!("answered {status}")) })
+        };
+        assert_eq!(Verdict::of(&answer(429, later)), failed(429, later), "Retry-After honoured");
+        assert_eq!(Verdict::of(&answer(503, later)), failed(503, later));
+        assert_eq!(Verdict::of(&answer(500, later)), failed(500, None), "only on 429 and 503");
+        assert_eq!(Verdict::of(&answer(302, None)), failed(302, None), "a redirect is not followed");
+        let refused = Verdict::of(&Err(SendError::Refused("a private address".into())));
+        assert_eq!(refused, Verdict::Failed(Failure::permanent("refused: a private address")));
+        let Verdict::Failed(timeout) = Verdict::of(&Err(SendError::Timeout)) else { panic!() };
+        assert!(!timeout.permanent);
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_and_capped() {
+        let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:27:00Z").unwrap().to_utc();
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(60)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), Some(Duration::ZERO), "past");
+        assert_eq!(parse_retry_after("99999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn requests_carry_the_standard_headers_and_verify() {
+        let (old, new) = (WebhookSecret::generate(), WebhookSecret::generate());
+        let body = br#"{"type":"deal.created"}"#.to_vec();
+        let request =
+            WebhookRequest::signed("https://hooks.example/in", "msg_1", 1_700_000_000, body, &[&new, &old]);
+        let header = |name: &str| request.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+        assert_eq!(header("content-type"), Some("application/json"));
+        assert_eq!((header("webhook-id"), header("webhook-timestamp")), (Some("msg_1"), Some("1700000000")));
+        let signature = header("webhook-signature").unwrap();
+        assert_eq!(signature.split(' ').count(), 2, "both secrets sign during a rotation");
+        for secret in [&old, &new] {
+            assert!(verify(&[secret], signature, "msg_1", 1_700_000_000, &request.body, 1_700_000_010));
+        }
     }
 }

@@ -19,6 +19,7 @@ mod middleware;
 mod openapi;
 mod problem;
 mod routes;
+pub mod webhook_client;
 
 pub use client_ip::IpRange;
 pub use error::ApiError;
