@@ -234,41 +234,65 @@ impl Runner {
         let mut local = this.crm.enqueue_signal();
         let mut remote = this.crm.job_store().enqueue_signal();
         let mut running = JoinSet::new();
+        let mut claiming: JoinSet<Result<Option<(Job, Uuid)>>> = JoinSet::new();
         let _schedules =
             AbortOnDrop(tokio::spawn(fire_schedules(this.crm.clone(), this.config.poll_interval)));
+        let poll = tokio::time::sleep(this.config.poll_interval);
+        tokio::pin!(poll);
+        // Idle: the last claim found nothing (or failed); no claim starts until a wake or the poll.
+        let mut idle = false;
+        // Claims allowed under way at once: one after a wake, doubled by each claim that brings a
+        // job, up to the free slots. A claim is a round trip, so one at a time capped a runner at
+        // one job per round trip (1 800 jobs/s on Postgres here); starting small keeps a wake
+        // for one job to one query.
+        let mut burst = 1;
         loop {
             if *stopped.borrow() {
                 break;
             }
-            // Marked seen before claiming: an enqueue during the claim still wakes the wait.
-            local.mark_unchanged();
-            if let Some(remote) = remote.as_mut() {
-                remote.mark_unchanged();
-            }
-            let idle = if running.len() < this.config.concurrency {
-                match this.claim().await {
-                    Ok(Some((job, token))) => {
-                        let span = tracing::info_span!(
-                            "job", id = %job.id, job_type = %job.job_type, attempt = job.attempts
-                        );
-                        running.spawn(Arc::clone(&this).attempt(job, token).instrument(span));
-                        continue;
-                    }
-                    Ok(None) => true,
-                    Err(error) => {
-                        tracing::warn!(%error, "claiming a job failed; trying again after the poll interval");
-                        true
-                    }
+            while !idle && claiming.len() < burst && running.len() + claiming.len() < this.config.concurrency
+            {
+                // Marked seen before the claim starts: whatever was enqueued before is visible to
+                // it, and an enqueue from now on wakes the wait below.
+                local.mark_unchanged();
+                if let Some(remote) = remote.as_mut() {
+                    remote.mark_unchanged();
                 }
-            } else {
-                false
-            };
+                let this = Arc::clone(&this);
+                claiming.spawn(async move { this.claim().await });
+            }
             tokio::select! {
                 _ = stopped.changed() => break,
+                Some(claimed) = claiming.join_next(), if !claiming.is_empty() => {
+                    match claimed {
+                        Ok(Ok(Some((job, token)))) => {
+                            this.start(&mut running, job, token);
+                            burst = (burst * 2).min(this.config.concurrency);
+                        }
+                        Ok(Ok(None)) => (idle, burst) = (true, 1),
+                        Ok(Err(error)) => {
+                            tracing::warn!(%error, "claiming a job failed; trying again after the poll interval");
+                            (idle, burst) = (true, 1);
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "a claim task failed");
+                            (idle, burst) = (true, 1);
+                        }
+                    }
+                }
                 Some(_) = running.join_next(), if !running.is_empty() => {}
-                _ = local.changed(), if idle => {}
-                _ = changed(remote.as_mut()), if idle => {}
-                _ = tokio::time::sleep(this.config.poll_interval), if idle => {}
+                _ = local.changed(), if idle => idle = false,
+                _ = changed(remote.as_mut()), if idle => idle = false,
+                _ = &mut poll => {
+                    idle = false;
+                    poll.as_mut().reset(tokio::time::Instant::now() + this.config.poll_interval);
+                }
+            }
+        }
+        // Claims under way may still bring jobs: those run, and are drained with the rest.
+        while let Some(claimed) = claiming.join_next().await {
+            if let Ok(Ok(Some((job, token)))) = claimed {
+                this.start(&mut running, job, token);
             }
         }
         let drained = tokio::time::timeout(this.config.drain_timeout, async {
@@ -278,6 +302,12 @@ impl Runner {
         if drained.is_err() {
             tracing::warn!(left = running.len(), "drain timed out; unfinished jobs wait for their leases");
         }
+    }
+
+    /// Starts the attempt at a claimed job.
+    fn start(self: &Arc<Self>, running: &mut JoinSet<()>, job: Job, token: Uuid) {
+        let span = tracing::info_span!("job", id = %job.id, job_type = %job.job_type, attempt = job.attempts);
+        running.spawn(Arc::clone(self).attempt(job, token).instrument(span));
     }
 
     async fn claim(&self) -> Result<Option<(Job, Uuid)>> {

