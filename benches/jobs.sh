@@ -3,6 +3,7 @@
 # (BENCHMARKS.md, "Jobs"): no-op jobs per second, all enqueued first, then run to the last by
 # one process with 10 at a time; and enqueue-to-start latency, one job at a time into an idle
 # worker woken by LISTEN/NOTIFY. Rounds alternate the two sides; each side gets a fresh database.
+# Then tenant fairness: how many of one tenant's 100 000 queued jobs start before another's one.
 #
 #   benches/jobs.sh                        # 3 rounds of 20 000 jobs, 300 latency samples
 #   CRM_JOBS_ROUNDS=1 CRM_JOBS_N=5000 benches/jobs.sh
@@ -26,4 +27,6 @@ for round in $(seq 1 "$ROUNDS"); do
     target/release/crm-bench-jobs "$PG_URL" "$N" 1 "$CONCURRENCY" "$SAMPLES" | tee -a "$OUT"
     target/release/crm-bench-jobs "$PG_URL" "$N" 4 "$CONCURRENCY" "$SAMPLES" | tee -a "$OUT"
 done
+echo "fairness: one tenant's 100 000 jobs, another's one" >&2
+target/release/crm-bench-jobs fairness "$PG_URL" 100000 | tee -a "$OUT"
 echo "results: $OUT" >&2

@@ -4,6 +4,10 @@
 //!
 //! `crm-bench-jobs <admin-url> <jobs> <runners> <concurrency> <latency-samples>` prints one
 //! JSON line. The database is fresh and dropped afterwards.
+//!
+//! `crm-bench-jobs fairness <admin-url> <flood>`: one tenant enqueues `flood` jobs, a runner
+//! works through them, and a second tenant's one job enqueued meanwhile waits for how many of
+//! the flood's jobs to start before its own (tenant-fair claiming, issue 16).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +32,10 @@ struct Counter {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("fairness") {
+        let (url, flood) = (&args[2], args[3].parse().expect("a flood size"));
+        return fairness(url, flood).await;
+    }
     let [_, url, jobs, runners, concurrency, samples] = args.as_slice() else {
         eprintln!("usage: crm-bench-jobs <admin-url> <jobs> <runners> <concurrency> <latency-samples>");
         std::process::exit(2);
@@ -124,6 +132,79 @@ async fn main() {
             "enqueue_per_sec": jobs as f64 / enqueue_secs,
             "jobs_per_sec": jobs as f64 / run_secs,
             "latency_ms": { "p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0), "samples": samples },
+        })
+    );
+    drop(crm);
+    drop(db);
+}
+
+/// The flood's jobs started between the other tenant's enqueue and its job's start.
+async fn fairness(url: &str, flood: usize) {
+    let db = fresh_database(url).await;
+    let store = PgStore::connect_with(db.options.clone(), PgPoolOptions::new().max_connections(16))
+        .await
+        .expect("connect and migrate");
+    let started: Arc<Mutex<Vec<bool>>> = Arc::default(); // true: the other tenant's job
+    let other_started = Arc::new(Notify::new());
+    let (seen, notify) = (Arc::clone(&started), Arc::clone(&other_started));
+    let crm = Crm::builder(store)
+        .job_handler("bench.noop", move |ctx: JobContext| {
+            let (seen, notify) = (Arc::clone(&seen), Arc::clone(&notify));
+            async move {
+                let other = ctx.job.payload["other"].as_bool().unwrap_or(false);
+                seen.lock().await.push(other);
+                if other {
+                    notify.notify_one();
+                }
+                Ok::<(), Failure>(())
+            }
+        })
+        .build();
+    let flooding = crm_benches::create_tenant(&crm).await;
+    let other = crm
+        .create_tenant(crm_core::model::NewTenant {
+            name: "Other".into(),
+            slug: "other".into(),
+            owner: crm_core::model::NewUser { email: "owner@other.example".into(), name: "Owner".into() },
+        })
+        .await
+        .expect("a second tenant")
+        .owner_scope;
+    let enqueuers: Vec<_> = (0..8)
+        .map(|w| {
+            let (crm, scope) = (crm.clone(), flooding.clone());
+            tokio::spawn(async move {
+                for n in (w..flood).step_by(8) {
+                    let new = NewJob::new("bench.noop", serde_json::json!({ "n": n }));
+                    crm.enqueue_job(&scope, new).await.expect("enqueue");
+                }
+            })
+        })
+        .collect();
+    for e in enqueuers {
+        e.await.unwrap();
+    }
+    let runner = crm.run_jobs(RunnerConfig::default()).expect("a runner");
+    while started.lock().await.len() < 1000 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let waiting = other_started.notified();
+    let before = started.lock().await.len();
+    crm.enqueue_job(&other, NewJob::new("bench.noop", serde_json::json!({ "other": true }))).await.unwrap();
+    let enqueued = started.lock().await.len();
+    waiting.await;
+    let order = started.lock().await.clone();
+    let position = order.iter().position(|&o| o).expect("the other tenant's job ran");
+    runner.shutdown().await;
+    println!(
+        "{}",
+        serde_json::json!({
+            "side": "crm",
+            "flood": flood,
+            "flood_jobs_started_before_enqueue": before,
+            "flood_jobs_started_during_enqueue": enqueued - before,
+            "flood_jobs_started_after_enqueue_before_it": position - enqueued,
+            "flood_left_when_it_started": flood - position,
         })
     );
     drop(crm);
