@@ -27,6 +27,7 @@ mod id;
 pub mod identity;
 pub mod job;
 pub mod kind;
+pub mod mail;
 pub mod model;
 pub mod outbound;
 pub mod policy;

@@ -15,6 +15,7 @@ mod error;
 mod extract;
 mod idempotency;
 mod limit;
+pub mod mailer;
 mod middleware;
 mod openapi;
 mod problem;
