@@ -7,8 +7,8 @@ use std::fmt;
 use crate::error::{Error, Result};
 
 /// One message to one recipient, as plain text and, if given, HTML (a client shows the HTML
-/// and falls back to the text).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// and falls back to the text). It is also the payload of a `mail.send` job, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mail {
     /// The recipient's address.
     pub to: String,
@@ -65,6 +65,56 @@ pub trait Mailer: Send + Sync + fmt::Debug + 'static {
     async fn send(&self, mail: &Mail) -> std::result::Result<(), MailError>;
 }
 
+/// The job type that sends one [`Mail`] through the CRM's [`Mailer`]
+/// ([`crate::CrmBuilder::mailer`]): at least once, retried while the server is unavailable.
+pub const SEND_MAIL: &str = "mail.send";
+
+/// The `mail.send` job's handler.
+#[derive(Debug)]
+pub(crate) struct SendMail(pub(crate) std::sync::Arc<dyn Mailer>);
+
+#[async_trait::async_trait]
+impl crate::runner::JobHandler for SendMail {
+    async fn run(&self, ctx: crate::runner::JobContext) -> std::result::Result<(), crate::job::Failure> {
+        use crate::job::Failure;
+        let mail: Mail = serde_json::from_value(ctx.job.payload.clone())
+            .map_err(|e| Failure::permanent(format!("not a mail: {e}")))?;
+        self.0.send(&mail).await.map_err(|e| match e {
+            MailError::Refused(_) => Failure::permanent(e.to_string()),
+            MailError::Unavailable(_) => Failure::transient(e.to_string()),
+        })
+    }
+}
+
+/// How `mail.send` jobs retry: from 30 s doubling to an hour, 12 attempts (about six hours), a
+/// minute per attempt.
+pub(crate) fn send_mail_options() -> crate::runner::JobOptions {
+    crate::runner::JobOptions {
+        retry: crate::job::RetryPolicy {
+            base: std::time::Duration::from_secs(30),
+            max_delay: std::time::Duration::from_secs(3600),
+            max_attempts: 12,
+        },
+        timeout: std::time::Duration::from_secs(60),
+    }
+}
+
+/// The welcome message to a new tenant's owner.
+pub fn welcome(to: &str, name: &str, tenant: &str) -> Mail {
+    let subject = format!("Welcome to {tenant}");
+    let text = format!(
+        "Hello {name},\n\nyour workspace {tenant} is ready, and you are its owner. \
+         Invite your team from its settings.\n"
+    );
+    let html = format!(
+        "<p>Hello {},</p><p>your workspace <b>{}</b> is ready, and you are its owner. \
+         Invite your team from its settings.</p>",
+        escape_html(name),
+        escape_html(tenant)
+    );
+    Mail::text(to, subject.replace(['\r', '\n'], " "), text).with_html(html)
+}
+
 /// `text` with `& < > " '` as HTML character references, so data put into an HTML body (a
 /// lead's name, a deal's title) is shown, never read as markup.
 pub fn escape_html(text: &str) -> String {
@@ -93,6 +143,16 @@ mod tests {
             "&lt;b&gt;&quot;Ann&quot; &amp; &#39;Bo&#39;&lt;/b&gt;"
         );
         assert_eq!(escape_html("Zoë"), "Zoë");
+    }
+
+    #[test]
+    fn the_welcome_mail_escapes_what_the_owner_typed() {
+        let mail = welcome("ann@example.com", "Ann <b>", "Acme & \"Sons\"");
+        assert_eq!(mail.subject, "Welcome to Acme & \"Sons\"");
+        assert!(mail.text.contains("Hello Ann <b>,"));
+        let html = mail.html.clone().unwrap();
+        assert!(html.contains("Hello Ann &lt;b&gt;,") && html.contains("<b>Acme &amp; &quot;Sons&quot;</b>"));
+        assert!(mail.validate().is_ok());
     }
 
     #[test]

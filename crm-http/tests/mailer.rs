@@ -22,7 +22,7 @@ fn smtp_server() -> Option<(String, PathBuf)> {
 }
 
 /// The message in the maildir whose text holds `marker`, waiting for the server to write it.
-fn received(maildir: &std::path::Path, marker: &str) -> String {
+async fn received(maildir: &std::path::Path, marker: &str) -> String {
     let started = Instant::now();
     loop {
         for entry in std::fs::read_dir(maildir.join("new")).into_iter().flatten().flatten() {
@@ -32,7 +32,7 @@ fn received(maildir: &std::path::Path, marker: &str) -> String {
             }
         }
         assert!(started.elapsed() < Duration::from_secs(10), "no message with {marker} arrived");
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -46,7 +46,7 @@ async fn mail_arrives_as_text_and_escaped_html() {
         .with_html(format!("<p><b>{}</b> is yours.</p>", escape_html(name)));
     mailer.send(&mail).await.expect("sent");
 
-    let message = received(&maildir, &marker);
+    let message = received(&maildir, &marker).await;
     let headers =
         message.split("\r\n\r\n").next().or_else(|| message.split("\n\n").next()).unwrap_or_default();
     assert!(headers.contains("From: CRM <crm@example.com>"), "{headers}");
@@ -71,4 +71,37 @@ async fn unreachable_servers_are_retried_and_bad_input_refused() {
     let debug =
         format!("{:?}", SmtpMailer::new("smtp://user:hunter2@127.0.0.1:25", "crm@example.com").unwrap());
     assert!(!debug.contains("hunter2"), "credentials are not shown: {debug}");
+}
+
+/// A registration on a CRM that has a mailer enqueues the welcome mail as a `mail.send` job; a
+/// runner sends it through SMTP, with the owner's name escaped in the HTML.
+#[tokio::test]
+async fn registration_sends_a_welcome_through_a_job() {
+    let Some((url, maildir)) = smtp_server() else { return };
+    let store = crm_storage_sqlite::SqliteStore::open_in_memory().await.expect("a store");
+    let mailer = SmtpMailer::new(&url, "CRM <crm@example.com>").expect("a mailer");
+    let crm = crm_core::Crm::builder(store).mailer(mailer).build();
+    let runner = crm.run_jobs(crm_core::runner::RunnerConfig::default()).expect("a runner");
+    let marker = uuid::Uuid::now_v7().simple().to_string();
+    let registration = crm_core::Registration {
+        email: format!("owner-{marker}@example.com"),
+        password: "correct horse battery staple".into(),
+        name: "Ann <b>".into(),
+        tenant: crm_core::NewTenantInfo {
+            name: format!("Acme {marker}"),
+            slug: format!("acme-{}", &marker[20..]),
+        },
+    };
+    let session = crm.register(registration).await.expect("registered");
+
+    let message = received(&maildir, &format!("Welcome to Acme {marker}")).await;
+    assert!(message.contains(&format!("To: owner-{marker}@example.com")), "{message}");
+    assert!(message.contains("Hello Ann &lt;b&gt;,"), "{message}");
+    let scope = crm.scope_for(session.tenant.id, session.user.id).await.expect("the owner's scope");
+    let jobs = crm.jobs(&scope, None, None, None).await.expect("the tenant's jobs").data;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].job_type, crm_core::mail::SEND_MAIL);
+    runner.shutdown().await;
+    let done = crm.job(&scope, jobs[0].id).await.unwrap();
+    assert_eq!((done.state, done.attempts), (crm_core::job::JobState::Succeeded, 1));
 }

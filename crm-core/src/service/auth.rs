@@ -155,7 +155,24 @@ impl Crm {
         let session =
             self.issue_session(&mut draft, &created.tenant, &created.owner, Role::Owner, Uuid::nil())?;
         self.commit(draft).await?;
+        self.send_welcome(&created).await;
         Ok(session)
+    }
+
+    /// Enqueues the welcome mail to a new tenant's owner, if this CRM sends mail. The account
+    /// exists by now, so a failure to enqueue is logged, not returned: the registration stands.
+    async fn send_welcome(&self, created: &super::TenantCreated) {
+        use crate::mail::{SEND_MAIL, welcome};
+        if self.inner.job_types.get(SEND_MAIL).is_none() {
+            return;
+        }
+        let mail = welcome(&created.owner.email, &created.owner.name, &created.tenant.name);
+        let Ok(payload) = serde_json::to_value(&mail) else { return };
+        let job =
+            crate::job::NewJob::new(SEND_MAIL, payload).unique_key(format!("welcome:{}", created.owner.id));
+        if let Err(error) = self.enqueue_job(&Scope::system(created.tenant.id), job).await {
+            tracing::warn!(%error, tenant = %created.tenant.id, "the welcome mail was not enqueued");
+        }
     }
 
     /// Logs a user in to a tenant. A wrong password, an unknown e-mail, an unknown tenant and a

@@ -244,6 +244,14 @@ impl CrmBuilder {
         self
     }
 
+    /// Sends mail through `mailer`: registers the `mail.send` job type
+    /// ([`crate::mail::SEND_MAIL`]), which the CRM then uses for the mail it sends itself (a
+    /// welcome on registration). Without a mailer no mail is enqueued.
+    pub fn mailer(self, mailer: impl crate::mail::Mailer) -> Self {
+        let handler = crate::mail::SendMail(Arc::new(mailer));
+        self.job_handler_with(crate::mail::SEND_MAIL, handler, crate::mail::send_mail_options())
+    }
+
     /// Finishes configuration.
     pub fn build(self) -> Crm {
         Crm { inner: Arc::new(self.inner) }
