@@ -1,5 +1,6 @@
 //! The standalone crm server: `cargo run --release -p crm-server` serves the API on SQLite
-//! (`./crm.db`, created and migrated on start) with no set-up.
+//! (`./crm.db`, created and migrated on start) with no set-up, and runs the job workers in the
+//! same process (`--no-workers` leaves them to `crm-server worker` processes).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,9 +9,10 @@ mod demo;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use crm_core::Crm;
 use crm_core::identity::{IdentityConfig, SigningKey, SigningKeys};
+use crm_core::runner::RunnerConfig;
 use crm_http::ApiState;
 
 /// Configuration, from flags or the environment.
@@ -63,6 +65,27 @@ struct Config {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "CRM_LOG_JSON")]
     log_json: bool,
+    /// SMTP server for the mail the CRM sends (`smtps://user:pass@host:465`,
+    /// `smtp://user:pass@host:587?tls=required`); without it no mail is sent.
+    #[arg(long, env = "CRM_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of that mail.
+    #[arg(long, env = "CRM_MAIL_FROM", default_value = "CRM <crm@localhost>")]
+    mail_from: String,
+    /// Serve the API only: the job workers run in `crm-server worker` processes.
+    #[arg(long, env = "CRM_NO_WORKERS")]
+    no_workers: bool,
+    /// What to run (default: the API server).
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What the process runs. Flags come before the subcommand (or from the environment).
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The job workers only, no API: beside servers started with `--no-workers`, any number of
+    /// them (claims are leased; on Postgres they share the work).
+    Worker,
 }
 
 #[tokio::main]
@@ -76,16 +99,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let identity = IdentityConfig { keys: signing_keys(&config)?, ..IdentityConfig::default() };
-    let crm = if config.database_url.starts_with("postgres://")
+    let store: std::sync::Arc<dyn crm_core::Store> = if config.database_url.starts_with("postgres://")
         || config.database_url.starts_with("postgresql://")
     {
-        let store = crm_storage_postgres::PgStore::connect(&config.database_url).await?;
         tracing::info!("store: PostgreSQL");
-        Crm::builder(store).identity(identity).build()
+        std::sync::Arc::new(crm_storage_postgres::PgStore::connect(&config.database_url).await?)
     } else {
-        let store = crm_storage_sqlite::SqliteStore::open(&config.database_url).await?;
         tracing::info!(path = %config.database_url, "store: SQLite");
-        Crm::builder(store).identity(identity).build()
+        std::sync::Arc::new(crm_storage_sqlite::SqliteStore::open(&config.database_url).await?)
+    };
+    let mut builder = Crm::builder_shared(store).identity(identity);
+    if let Some(url) = &config.smtp_url {
+        builder = builder.mailer(crm_http::mailer::SmtpMailer::new(url, &config.mail_from)?);
+        tracing::info!(from = %config.mail_from, "mail: SMTP");
+    } else {
+        tracing::info!("mail: off (no --smtp-url)");
+    }
+    let crm = builder.build();
+
+    if let Some(Command::Worker) = config.command {
+        let workers = crm.run_jobs(RunnerConfig::default())?;
+        tracing::info!("crm worker running");
+        shutdown_signal().await;
+        workers.shutdown().await;
+        tracing::info!("stopped");
+        return Ok(());
+    }
+    let workers = if config.no_workers {
+        tracing::info!("job workers: off here (--no-workers)");
+        None
+    } else {
+        Some(crm.run_jobs(RunnerConfig::default())?)
     };
 
     let http = crm_http::HttpConfig {
@@ -117,6 +161,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    if let Some(workers) = workers {
+        tracing::info!("draining the job workers");
+        workers.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -165,5 +213,5 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: finishing in-flight requests and jobs");
 }
