@@ -17,7 +17,8 @@ pub type __Signal = tokio::sync::watch::Receiver<u64>;
 ///
 /// ```ignore
 /// struct Gated { inner: SqliteStore, /* … */ }
-/// crm_core::delegate_store!(Gated => inner: IdentityStore, HistoryStore, IdempotencyStore, JobStore);
+/// crm_core::delegate_store!(Gated => inner: IdentityStore, HistoryStore, IdempotencyStore, JobStore,
+///     RetentionStore);
 /// ```
 #[macro_export]
 macro_rules! delegate_store {
@@ -237,6 +238,17 @@ macro_rules! delegate_store {
             }
             fn enqueue_signal(&self) -> Option<$crate::delegate::__Signal> {
                 self.$field.enqueue_signal()
+            }
+        }
+    };    (@trait RetentionStore $ty:ty, $field:ident) => {
+        #[$crate::delegate::__async_trait]
+        impl $crate::store::RetentionStore for $ty {
+            async fn purge(
+                &self,
+                cutoffs: &$crate::store::PurgeCutoffs,
+                limit: u32,
+            ) -> $crate::Result<$crate::store::Purged> {
+                self.$field.purge(cutoffs, limit).await
             }
         }
     };

@@ -144,16 +144,25 @@ pub struct RunnerConfig {
     pub poll_interval: Duration,
     /// How long [`JobRunner::shutdown`] waits for running attempts.
     pub drain_timeout: Duration,
+    /// How long succeeded and cancelled jobs are kept (1 minute to 10 years) before the
+    /// runner's hourly sweep deletes them, with expired refresh tokens and idempotency keys
+    /// ([`Crm::purge_expired`]); `None`: this runner does not sweep (another does, or the host).
+    pub finished_jobs_kept: Option<Duration>,
 }
 
+/// How often a runner sweeps with [`Crm::purge_expired`]: rows it deletes are past their use
+/// already, so an hour late costs some disk and nothing else.
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
 impl Default for RunnerConfig {
-    /// Ten at once, 30 s leases, a poll a second, 30 s to drain.
+    /// Ten at once, 30 s leases, a poll a second, 30 s to drain, finished jobs kept a week.
     fn default() -> Self {
         RunnerConfig {
             concurrency: 10,
             lease: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
+            finished_jobs_kept: Some(Duration::from_secs(7 * 24 * 3600)),
         }
     }
 }
@@ -174,6 +183,11 @@ impl RunnerConfig {
         }
         if self.drain_timeout > hour {
             errors.push(FieldError::new("drain_timeout", "must be at most 1 hour"));
+        }
+        let ten_years = Duration::from_secs(3650 * 24 * 3600);
+        if self.finished_jobs_kept.is_some_and(|kept| !(Duration::from_secs(60)..=ten_years).contains(&kept))
+        {
+            errors.push(FieldError::new("finished_jobs_kept", "must be between 1 minute and 10 years"));
         }
         if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
     }
@@ -237,6 +251,10 @@ impl Runner {
         let mut claiming: JoinSet<Result<Option<(Job, Uuid)>>> = JoinSet::new();
         let _schedules =
             AbortOnDrop(tokio::spawn(fire_schedules(this.crm.clone(), this.config.poll_interval)));
+        let _sweep = this
+            .config
+            .finished_jobs_kept
+            .map(|kept| AbortOnDrop(tokio::spawn(sweep(this.crm.clone(), kept))));
         let poll = tokio::time::sleep(this.config.poll_interval);
         tokio::pin!(poll);
         // Idle: the last claim found nothing (or failed); no claim starts until a wake or the poll.
@@ -384,6 +402,21 @@ async fn fire_schedules(crm: Crm, poll_interval: Duration) {
         tick.tick().await;
         if let Err(error) = crm.fire_due_schedules().await {
             tracing::warn!(%error, "firing due schedules failed; trying again");
+        }
+    }
+}
+
+/// Purges what has served its use every [`PURGE_INTERVAL`], the first time one interval after
+/// the start (so a restarting fleet does not sweep all at once), until the runner ends and
+/// aborts it. Two runners sweeping at once delete disjoint rows or none.
+async fn sweep(crm: Crm, finished_jobs_kept: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + PURGE_INTERVAL, PURGE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match crm.purge_expired(finished_jobs_kept).await {
+            Ok(purged) => tracing::debug!(?purged, "swept finished jobs, expired tokens and keys"),
+            Err(error) => tracing::warn!(%error, "the retention sweep failed; trying again next time"),
         }
     }
 }

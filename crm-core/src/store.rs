@@ -382,10 +382,10 @@ pub struct TimeCursor {
     pub id: Uuid,
 }
 
-/// Persistence for everything the library keeps, as five traits split by subject: the generic
+/// Persistence for everything the library keeps, as six traits split by subject: the generic
 /// records ([`RecordStore`]), identity ([`IdentityStore`]), history ([`HistoryStore`]),
-/// idempotency ([`IdempotencyStore`]) and jobs ([`JobStore`]). A type that implements the five
-/// is a `Store` (a blanket impl); `crm-storage-sqlite`, `crm-storage-postgres` or a host's own
+/// idempotency ([`IdempotencyStore`]), jobs ([`JobStore`]) and retention ([`RetentionStore`]).
+/// A type that implements the six is a `Store` (a blanket impl); `crm-storage-sqlite`, `crm-storage-postgres` or a host's own
 /// store prove themselves with `crm_core::testkit`'s conformance suite. A new subsystem
 /// (webhooks next) adds a trait here instead of growing one, and a new record kind adds no
 /// method at all.
@@ -396,9 +396,15 @@ pub struct TimeCursor {
 /// - errors are [`crate::Error::Conflict`] with the [`crate::Conflict`] that occurred (by
 ///   constraint, never by message text), [`crate::Error::Unavailable`] when the database cannot
 ///   be reached, else [`crate::Error::Internal`] (never with SQL text in the message).
-pub trait Store: RecordStore + IdentityStore + HistoryStore + IdempotencyStore + JobStore {}
+pub trait Store:
+    RecordStore + IdentityStore + HistoryStore + IdempotencyStore + JobStore + RetentionStore
+{
+}
 
-impl<T: RecordStore + IdentityStore + HistoryStore + IdempotencyStore + JobStore> Store for T {}
+impl<T: RecordStore + IdentityStore + HistoryStore + IdempotencyStore + JobStore + RetentionStore> Store
+    for T
+{
+}
 
 /// Records of every kind, through one generic path: a point read, a filtered list, and the
 /// atomic commit of a change set. Its methods do not grow with the number of kinds.
@@ -588,4 +594,54 @@ pub trait IdempotencyStore: Send + Sync + Debug + 'static {
         principal: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>>;
+}
+
+/// Deletes what the library no longer needs: rows whose use has ended, across every tenant, in
+/// bounded batches so that a purge never holds a long transaction. Unscoped like
+/// [`JobStore::claim`]: the sweep is the runners', not a tenant's, and it reads nothing out.
+#[async_trait]
+pub trait RetentionStore: Send + Sync + Debug + 'static {
+    /// Deletes at most `limit` rows of each sort that [`PurgeCutoffs`] marks as done with, and
+    /// says how many went: jobs that succeeded or were cancelled, last changed before
+    /// `cutoffs.finished_jobs_before` (dead jobs stay, for a manual retry); refresh tokens
+    /// expired before `cutoffs.expired_before`; idempotency keys expired and unlocked before it.
+    async fn purge(&self, cutoffs: &PurgeCutoffs, limit: u32) -> Result<Purged>;
+}
+
+/// Where [`RetentionStore::purge`] draws its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeCutoffs {
+    /// Succeeded and cancelled jobs last changed before this go.
+    pub finished_jobs_before: DateTime<Utc>,
+    /// Refresh tokens and idempotency keys that expired before this go: now, as a rule, since
+    /// an expired one is refused whether it is kept or not.
+    pub expired_before: DateTime<Utc>,
+}
+
+/// How many rows of each sort one [`RetentionStore::purge`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Finished jobs.
+    pub jobs: u64,
+    /// Expired refresh tokens.
+    pub refresh_tokens: u64,
+    /// Expired idempotency keys.
+    pub idempotency_keys: u64,
+}
+
+impl Purged {
+    /// Whether any sort reached `limit`, so that another batch may find more.
+    pub fn reached(&self, limit: u32) -> bool {
+        let limit = u64::from(limit);
+        self.jobs >= limit || self.refresh_tokens >= limit || self.idempotency_keys >= limit
+    }
+}
+
+impl std::ops::AddAssign for Purged {
+    /// Counts another batch in.
+    fn add_assign(&mut self, batch: Purged) {
+        self.jobs += batch.jobs;
+        self.refresh_tokens += batch.refresh_tokens;
+        self.idempotency_keys += batch.idempotency_keys;
+    }
 }

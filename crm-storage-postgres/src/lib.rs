@@ -37,6 +37,7 @@ mod jobs;
 mod migrate;
 mod point;
 mod read;
+mod retention;
 mod rows;
 mod schedules;
 mod store;

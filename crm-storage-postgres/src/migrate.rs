@@ -14,10 +14,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "tasks", include_str!("../migrations/0005_tasks.sql")),
     (6, "jobs", include_str!("../migrations/0006_jobs.sql")),
     (7, "schedules", include_str!("../migrations/0007_schedules.sql")),
+    (8, "retention", include_str!("../migrations/0008_retention.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Brings the schema up to [`SCHEMA_VERSION`], as the connecting (owning) role. Concurrent
 /// callers serialize on an advisory lock, so many app instances may start at once.

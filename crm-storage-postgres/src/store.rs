@@ -15,7 +15,7 @@ use crm_core::model::{
 use crm_core::schedule::Schedule;
 use crm_core::store::{
     ChangeSet, DecodedPage, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore,
-    ListQuery, PageDecoder, RecordStore, TimeCursor,
+    ListQuery, PageDecoder, PurgeCutoffs, Purged, RecordStore, RetentionStore, TimeCursor,
 };
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::point::PointRead;
 use crate::rows::{self, Val};
-use crate::{error, jobs, migrate, read, schedules, write};
+use crate::{error, jobs, migrate, read, retention, schedules, write};
 
 /// The role every transaction switches to: no `BYPASSRLS`, owns nothing (created by the
 /// migrations; grant it to the login role the application uses).
@@ -453,5 +453,13 @@ impl JobStore for PgStore {
     /// is being re-established is lost; the runners' poll finds its job.
     fn enqueue_signal(&self) -> Option<watch::Receiver<u64>> {
         Some(self.enqueued.get_or_init(|| jobs::listen(self.pool.clone())).clone())
+    }
+}
+
+#[async_trait]
+impl RetentionStore for PgStore {
+    async fn purge(&self, cutoffs: &PurgeCutoffs, limit: u32) -> Result<Purged> {
+        let mut conn = self.workers().acquire().await.map_err(error::map)?;
+        retention::purge(&mut conn, cutoffs, limit).await
     }
 }

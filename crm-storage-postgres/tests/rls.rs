@@ -237,3 +237,42 @@ async fn audit_log_is_append_only_for_the_app_role() {
         .unwrap();
     assert_eq!(actions, 0);
 }
+
+/// The worker role reaches the job tables whole, and of the tables it purges only the columns
+/// that say which row expires when: every other tenant table, every secret and every recorded
+/// response is denied to it, and it can change no token or key, only delete one.
+#[tokio::test]
+async fn the_worker_role_reads_no_record_and_no_secret() {
+    let Some(w) = world().await else { return };
+    let mut conn = PgConnection::connect_with(&w.options).await.unwrap();
+    sqlx::query("SET ROLE crm_worker").execute(&mut conn).await.unwrap();
+    let job_tables = ["job_schedules", "job_tenants", "jobs"];
+    for table in tenant_tables(&mut conn).await {
+        let result = sqlx::query(AssertSqlSafe(format!("SELECT * FROM {table}"))).execute(&mut conn).await;
+        if job_tables.contains(&table.as_str()) {
+            assert!(result.is_ok(), "{table} is the worker's: {result:?}");
+        } else {
+            assert!(is_rls_violation(&result), "{table} must be denied to the worker: {result:?}");
+        }
+    }
+    for allowed in [
+        "SELECT tenant_id, id, expires_at FROM refresh_tokens",
+        "SELECT tenant_id, principal, key, locked_until, expires_at FROM idempotency_keys",
+        "DELETE FROM refresh_tokens WHERE expires_at < '2000-01-01'",
+    ] {
+        let result = sqlx::query(allowed).execute(&mut conn).await;
+        assert!(result.is_ok(), "{allowed}: {result:?}");
+    }
+    for denied in [
+        "SELECT secret_hash FROM refresh_tokens",
+        "SELECT user_id FROM refresh_tokens",
+        "SELECT response FROM idempotency_keys",
+        "UPDATE refresh_tokens SET revoked_at = now()",
+        "UPDATE idempotency_keys SET expires_at = now()",
+        "INSERT INTO idempotency_keys (tenant_id, principal, key, fingerprint, token, created_at,
+            locked_until, expires_at) VALUES (gen_random_uuid(), 'p', 'k', 'f', gen_random_uuid(), now(), now(), now())",
+    ] {
+        let result = sqlx::query(denied).execute(&mut conn).await;
+        assert!(is_rls_violation(&result), "{denied} must be denied to the worker: {result:?}");
+    }
+}

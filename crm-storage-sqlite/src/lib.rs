@@ -29,6 +29,7 @@ mod error;
 mod jobs;
 mod migrate;
 mod read;
+mod retention;
 mod rows;
 mod schedules;
 mod store;

@@ -13,14 +13,14 @@ use crm_core::model::{
 };
 use crm_core::store::{
     ChangeSet, DecodedPage, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore,
-    ListQuery, PageDecoder, RecordStore, TimeCursor,
+    ListQuery, PageDecoder, PurgeCutoffs, Purged, RecordStore, RetentionStore, TimeCursor,
 };
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use rusqlite::types::Value;
 use uuid::Uuid;
 
 use crate::conn::{Connections, SqliteOptions};
-use crate::{jobs, migrate, read, schedules, write};
+use crate::{jobs, migrate, read, retention, schedules, write};
 use crm_core::schedule::Schedule;
 
 /// A crm store in a SQLite database file, or in memory.
@@ -325,5 +325,13 @@ impl JobStore for SqliteStore {
         }
         let (due, job) = (due.clone(), job.clone());
         self.write(move |c| schedules::fire(c, &due, next, &job)).await
+    }
+}
+
+#[async_trait]
+impl RetentionStore for SqliteStore {
+    async fn purge(&self, cutoffs: &PurgeCutoffs, limit: u32) -> Result<Purged> {
+        let cutoffs = *cutoffs;
+        self.write(move |c| retention::purge(c, &cutoffs, limit)).await
     }
 }

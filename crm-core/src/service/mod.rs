@@ -10,6 +10,7 @@ mod import;
 mod jobs;
 mod list;
 mod records;
+mod retention;
 mod schedules;
 mod tenancy;
 mod timeline;

@@ -30,7 +30,7 @@ use crate::schedule::Schedule;
 use crate::scope::{Scope, TenantId, UserId};
 use crate::store::{
     ChangeSet, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore, ListQuery,
-    RecordStore, Store, TimeCursor, Write,
+    PurgeCutoffs, Purged, RecordStore, RetentionStore, Store, TimeCursor, Write,
 };
 
 /// Wraps a store and panics when a call crosses a tenant (see the module docs).
@@ -347,5 +347,13 @@ impl<S: Store> JobStore for IsolationCheck<S> {
 
     fn enqueue_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         self.inner.enqueue_signal()
+    }
+}
+
+#[async_trait]
+impl<S: Store> RetentionStore for IsolationCheck<S> {
+    // A purge sweeps every tenant and returns only counts: no row to check against a scope.
+    async fn purge(&self, cutoffs: &PurgeCutoffs, limit: u32) -> Result<Purged> {
+        self.inner.purge(cutoffs, limit).await
     }
 }

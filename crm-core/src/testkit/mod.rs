@@ -8,16 +8,17 @@
 //! crm_core::store_conformance_tests!(|| async { Some(SqliteStore::open_in_memory().await.unwrap()) });
 //! ```
 //!
-//! That expands to one `#[tokio::test]` per behaviour in [`cases`], [`bulk`], [`edges`], [`hostile`],
-//! [`sorting`], [`tasks`], [`idempotency`] and [`identity`], the multi-threaded [`races`],
+//! That expands to one `#[tokio::test]` per behaviour in [`cases`], [`bulk`], [`edges`],
+//! [`hostile`], [`sorting`], [`tasks`], [`idempotency`], [`identity`] and [`retention`], the
+//! multi-threaded [`races`],
 //! plus the model-based property tests in [`model`] (records) and [`identity_model`] (members,
 //! logins, tokens and API keys). The suite is the same for every store; differences between stores are not
 //! allowed to show. Every test runs its store inside an [`isolation::IsolationCheck`], so any
 //! row that crosses a tenant anywhere in the suite fails the test.
 //!
 //! # What a host's own store implements
-//! A [`Store`] is the five traits of [`crate::store`], split by subject; a type implementing all
-//! five is a `Store` automatically. What each covers, and which part of the suite proves it:
+//! A [`Store`] is the six traits of [`crate::store`], split by subject; a type implementing all
+//! six is a `Store` automatically. What each covers, and which part of the suite proves it:
 //!
 //! | trait | methods | proved by |
 //! |---|---|---|
@@ -26,6 +27,7 @@
 //! | [`HistoryStore`](crate::store::HistoryStore) | audit log, outbox, stage history (a timeline's activities and tasks are records, read through `list`) | the audit, outbox, stage and timeline cases of [`cases`] |
 //! | [`IdempotencyStore`](crate::store::IdempotencyStore) | idempotency records | [`idempotency`] |
 //! | [`JobStore`](crate::store::JobStore) | background jobs: enqueue by unique key, the tenant-fair claim under a lease, finish by token, inspect, cancel and retry; the enqueue signal; cron schedules fired by compare-and-set | [`jobs`], [`schedules`], and [`runner`] (the runner over the store) |
+//! | [`RetentionStore`](crate::store::RetentionStore) | `purge`: finished jobs, expired refresh tokens and idempotency keys, across tenants in bounded batches | [`retention`] |
 //!
 //! A new record kind adds no store method: its description and migration are all a store
 //! needs. A new subsystem (webhooks next) adds a trait of its own and a module here.
@@ -56,6 +58,7 @@ pub mod list_into;
 pub mod model;
 pub mod outage;
 pub mod races;
+pub mod retention;
 pub mod runner;
 pub mod schedules;
 pub mod sorting;
@@ -223,6 +226,10 @@ macro_rules! store_conformance_tests {
             shutdown_drains_running_attempts,
             runner_configuration_is_checked,
             cron_occurrences_run_once_across_runners,
+        );
+        $crate::store_conformance_tests!(@cases_in retention $make;
+            purges_take_only_what_has_served_its_use,
+            purge_expired_follows_the_clock,
         );
         $crate::store_conformance_tests!(@cases_in schedules $make;
             schedules_are_the_tenants_and_replaced_by_name,

@@ -23,7 +23,7 @@ use crate::schedule::Schedule;
 use crate::scope::{Scope, TenantId, UserId};
 use crate::store::{
     ChangeSet, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore, ListQuery,
-    RecordStore, Store, TimeCursor,
+    PurgeCutoffs, Purged, RecordStore, RetentionStore, Store, TimeCursor,
 };
 
 /// Wraps a store; see the module docs.
@@ -232,5 +232,13 @@ impl<S: Store> JobStore for Outage<S> {
     }
     fn enqueue_signal(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         self.inner.enqueue_signal()
+    }
+}
+
+#[async_trait]
+impl<S: Store> RetentionStore for Outage<S> {
+    async fn purge(&self, cutoffs: &PurgeCutoffs, limit: u32) -> Result<Purged> {
+        self.check()?;
+        self.inner.purge(cutoffs, limit).await
     }
 }

@@ -238,8 +238,10 @@ pub async fn runner_configuration_is_checked(crm: Crm) {
         lease: Duration::from_millis(10),
         poll_interval: Duration::ZERO,
         drain_timeout: Duration::from_secs(7200),
+        finished_jobs_kept: Some(Duration::from_secs(59)),
     };
-    assert_invalid(crm.run_jobs(zero).map(drop), &["concurrency", "lease", "poll_interval", "drain_timeout"]);
+    let fields = ["concurrency", "lease", "poll_interval", "drain_timeout", "finished_jobs_kept"];
+    assert_invalid(crm.run_jobs(zero).map(drop), &fields);
     let misnamed = builder(&crm).job_handler("Not A Type", |_ctx: JobContext| async { Ok(()) }).build();
     assert_invalid(misnamed.run_jobs(RunnerConfig::default()).map(drop), &["job_type"]);
 }
