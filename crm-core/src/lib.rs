@@ -54,7 +54,7 @@ pub use scope::{Actor, Principal, Role, Scope, TenantId, UserId};
 pub use service::{
     Conversion, ConvertLead, CreatedApiKey, Crm, CrmBuilder, DEFAULT_LIMIT, IDEMPOTENCY_KEY_FIELD,
     IMPORT_BATCH, IdempotencyClaim, IdempotencyConfig, Idempotent, ImportMode, ImportReport, ListRequest,
-    Login, MAX_IDEMPOTENCY_KEY_LEN, MAX_LIMIT, NewTenantInfo, Page, Registration, RowError, Session,
-    TenantCreated, TimelineItem, check_idempotency_key,
+    Login, MAX_IDEMPOTENCY_KEY_LEN, MAX_LIMIT, NewTenantInfo, PREVIOUS_SECRET_VALIDITY, Page, Registration,
+    RowError, Session, TenantCreated, TimelineItem, WebhookWithSecret, check_idempotency_key,
 };
 pub use store::{Filter, Store};

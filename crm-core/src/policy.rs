@@ -43,6 +43,8 @@ pub enum Resource {
     ApiKey,
     /// The tenant's background jobs.
     Job,
+    /// The tenant's webhook endpoints and their deliveries.
+    Webhook,
 }
 
 impl Action {
@@ -72,6 +74,7 @@ impl Resource {
             Resource::AuditLog => "audit_log",
             Resource::Job => "job",
             Resource::ApiKey => "api_key",
+            Resource::Webhook => "webhook",
         }
     }
 }
@@ -144,10 +147,10 @@ pub trait Policy: Send + Sync + Debug + 'static {
 
 /// The default role × resource × action matrix.
 ///
-/// | role    | records (lead, contact, account, deal, activity, task) | pipelines  | members    | audit log, API keys, jobs |
+/// | role    | records (lead, contact, account, deal, activity, task) | pipelines  | members    | audit log, API keys, jobs, webhooks |
 /// |---------|--------------------------------------------------|------------|------------|---------------------|
-/// | owner   | all actions, all records                         | read/write | read/write | read (keys, jobs: write) |
-/// | admin   | all actions, all records                         | read/write | read/write | read (keys, jobs: write) |
+/// | owner   | all actions, all records                         | read/write | read/write | read (keys, jobs, webhooks: write) |
+/// | admin   | all actions, all records                         | read/write | read/write | read (keys, jobs, webhooks: write) |
 /// | manager | all actions, all records                         | read       | read       | —                   |
 /// | member  | read all; create; update/delete own              | read       | read       | —                   |
 /// | viewer  | read all                                         | read       | read       | —                   |
@@ -165,7 +168,14 @@ impl Policy for DefaultPolicy {
         use Role::*;
         match (role, action) {
             (Owner | Admin, _) => Some(Grant::ALL),
-            (_, Read) if matches!(resource, Resource::AuditLog | Resource::ApiKey | Resource::Job) => None,
+            (_, Read)
+                if matches!(
+                    resource,
+                    Resource::AuditLog | Resource::ApiKey | Resource::Job | Resource::Webhook
+                ) =>
+            {
+                None
+            }
             (_, Read) => Some(Grant::ALL),
             (Manager, _) if is_record => Some(Grant::ALL),
             (Member, Create) if is_record => Some(Grant::ALL),
@@ -194,6 +204,7 @@ mod tests {
             Resource::AuditLog,
             Resource::ApiKey,
             Resource::Job,
+            Resource::Webhook,
         ]
         .into_iter()
         .filter(|r| r.holds_owned_records())

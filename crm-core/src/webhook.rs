@@ -141,6 +141,12 @@ impl EventFilter {
     }
 }
 
+impl serde::Serialize for EventFilter {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
 /// When a failed delivery is tried again, after the first attempt: 5 s, 5 min, 30 min, 2 h, 5 h,
 /// 10 h, 14 h, 20 h, 24 h — about three days in all, then the delivery is dead. A `Retry-After`
 /// on 429 or 503 is the floor of the next delay.

@@ -15,10 +15,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "jobs", include_str!("../migrations/0006_jobs.sql")),
     (7, "schedules", include_str!("../migrations/0007_schedules.sql")),
     (8, "retention", include_str!("../migrations/0008_retention.sql")),
+    (9, "webhooks", include_str!("../migrations/0009_webhooks.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Brings the schema up to [`SCHEMA_VERSION`], as the connecting (owning) role. Concurrent
 /// callers serialize on an advisory lock, so many app instances may start at once.

@@ -24,14 +24,15 @@ async fn records_from_before_the_terms_table_are_found_after_it() {
         crm.create::<Lead>(scope, new).await.unwrap();
     }
 
-    // Back to schema 3 with its data: no terms table (nor the tasks, jobs, schedules and retention
-    // after it), the GIN index, version 3 recorded.
+    // Back to schema 3 with its data: no terms table (nor the tasks, jobs, schedules, retention
+    // and webhooks after it), the GIN index, version 3 recorded.
     let options = store.pool().connect_options().as_ref().clone();
     let mut owner = PgConnection::connect_with(&options).await.unwrap();
     sqlx::raw_sql(
         "DROP POLICY purge ON refresh_tokens;
          DROP POLICY purge ON idempotency_keys;
          DROP INDEX refresh_tokens_expiry, idempotency_keys_expired;
+         DROP TABLE webhooks;
          DROP TABLE job_schedules;
          DROP TABLE jobs, job_tenants;
          DROP SEQUENCE job_claims;

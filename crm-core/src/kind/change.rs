@@ -4,7 +4,7 @@
 //! (`{"id": …, "version": …, "first_name": …}`). Here that form comes from the [`RecordRow`] and
 //! its [`KindDef`] instead of a serde round trip of the record: a change compares column
 //! values and turns only the fields that differ into JSON, and the personal fields the
-//! description marks are what [`Changes::redact`] removes. Unit tests pin the result to the
+//! description marks are what [`Changes::redact`] removes. Secret fields are never part of it. Unit tests pin the result to the
 //! serde form, so the wire does not depend on which path built it.
 
 use serde_json::{Map, Value as Json};
@@ -67,15 +67,21 @@ impl Value {
 }
 
 impl RecordRow {
-    /// The row's fields and custom fields in order, each with the column values it is made of.
+    /// The row's fields and custom fields in order, each with the column values it is made of;
+    /// secret fields are not part of the JSON form, so they are left out.
     fn parts(&self) -> impl Iterator<Item = (&'static str, Part<'_>)> {
         let mut rest = self.values.as_slice();
-        let fields = self.def.fields.iter().map(move |field| {
-            let width = if matches!(field.ty, FieldType::Money { .. }) { 2 } else { 1 };
-            let (values, after) = rest.split_at(width.min(rest.len()));
-            rest = after;
-            (field.name, Part::Field(field, values))
-        });
+        let fields = self
+            .def
+            .fields
+            .iter()
+            .map(move |field| {
+                let width = if matches!(field.ty, FieldType::Money { .. }) { 2 } else { 1 };
+                let (values, after) = rest.split_at(width.min(rest.len()));
+                rest = after;
+                (field.name, Part::Field(field, values))
+            })
+            .filter(|(_, part)| !matches!(part, Part::Field(field, _) if field.secret));
         let custom = self.custom_fields.as_ref().map(|cf| ("custom_fields", Part::Custom(cf)));
         fields.chain(custom)
     }

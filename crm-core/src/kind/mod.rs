@@ -39,9 +39,11 @@ pub use crate::model::deal::DEAL;
 pub use crate::model::lead::LEAD;
 pub use crate::model::pipeline::PIPELINE;
 pub use crate::model::task::TASK;
+pub use crate::model::webhook::WEBHOOK;
 
 /// Every record kind's description, in [`Kind`] order.
-pub static RECORD_KINDS: [&KindDef; 7] = [&PIPELINE, &LEAD, &CONTACT, &ACCOUNT, &DEAL, &ACTIVITY, &TASK];
+pub static RECORD_KINDS: [&KindDef; 8] =
+    [&PIPELINE, &LEAD, &CONTACT, &ACCOUNT, &DEAL, &ACTIVITY, &TASK, &WEBHOOK];
 
 /// The description of one record kind.
 #[derive(Debug)]
@@ -166,6 +168,7 @@ impl Kind {
             Kind::Deal => Some(&DEAL),
             Kind::Activity => Some(&ACTIVITY),
             Kind::Task => Some(&TASK),
+            Kind::Webhook => Some(&WEBHOOK),
             Kind::Tenant | Kind::User | Kind::Member | Kind::ApiKey => None,
         }
     }
@@ -190,6 +193,10 @@ pub struct FieldDef {
     pub personal: bool,
     /// Whether the member it names owns the record for the `Own` record scope (a member field).
     pub owns: bool,
+    /// Whether it holds a secret (a webhook's signing key): it never leaves the store through
+    /// the record's JSON form, so no event, audit entry or response carries it, and the
+    /// record's type skips it in serde.
+    pub secret: bool,
     /// How much a [`FieldType::Text`] holds (see [`FieldDef::text_rule`]).
     pub text: TextShape,
     /// Who sets it.
@@ -211,6 +218,7 @@ impl FieldDef {
             search: false,
             personal: false,
             owns: false,
+            secret: false,
             text: TextShape::Line,
             write: Writable::Always,
             rule_values: &[],
@@ -256,6 +264,12 @@ impl FieldDef {
     /// The member it names owns the record.
     pub const fn owns(mut self) -> Self {
         self.owns = true;
+        self
+    }
+
+    /// It holds a secret.
+    pub const fn secret(mut self) -> Self {
+        self.secret = true;
         self
     }
 
@@ -479,6 +493,17 @@ mod tests {
             is_default: true,
             stages: vec![Stage { key: "won".into(), name: "Won".into(), kind: StageKind::Won }],
         };
+        let new = crate::model::NewWebhook {
+            url: "https://hooks.example/crm".into(),
+            event_types: vec!["deal.*".into(), "lead.created".into()],
+            description: text("Deals to the warehouse"),
+            enabled: Some(false),
+        };
+        let mut webhook = crate::model::Webhook::create(new, meta(), owner).unwrap();
+        webhook.disabled_reason = text("the endpoint answered 410 Gone");
+        webhook.failing_since = Some(meta::<Task>().created_at);
+        webhook.previous_secret = Some(crate::webhook::WebhookSecret::generate());
+        webhook.previous_secret_expires_at = Some(meta::<Task>().created_at);
         fn json(record: &impl Serialize) -> Value {
             serde_json::to_value(record).unwrap()
         }
@@ -490,6 +515,7 @@ mod tests {
             (&ACTIVITY, activity.to_entity(), json(&activity)),
             (&PIPELINE, pipeline.to_entity(), json(&pipeline)),
             (&TASK, task.to_entity(), json(&task)),
+            (&WEBHOOK, webhook.to_entity(), json(&webhook)),
         ]
     }
 
@@ -511,7 +537,9 @@ mod tests {
         let meta_keys = ["id", "version", "created_at", "updated_at"];
         for (def, _, json) in samples() {
             let keys: BTreeSet<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-            let mut declared: BTreeSet<&str> = def.fields.iter().map(|f| f.name).collect();
+            // Secret fields are declared but never serialized.
+            let mut declared: BTreeSet<&str> =
+                def.fields.iter().filter(|f| !f.secret).map(|f| f.name).collect();
             declared.extend(meta_keys);
             if def.custom_fields {
                 declared.insert("custom_fields");
@@ -531,7 +559,7 @@ mod tests {
                     assert!(def.field(name).is_some_and(|f| matches!(f.ty, FieldType::Ref(_))), "{name}");
                 }
             }
-            for field in def.fields {
+            for field in def.fields.iter().filter(|f| !f.secret) {
                 let value = json.get(field.name).unwrap_or(&Value::Null);
                 assert!(
                     field.nullable || !value.is_null(),
@@ -701,6 +729,9 @@ mod tests {
                 Kind::Activity => serde_json::to_value(Activity::from_entity(bare.clone()).unwrap()),
                 Kind::Pipeline => serde_json::to_value(Pipeline::from_entity(bare.clone()).unwrap()),
                 Kind::Task => serde_json::to_value(Task::from_entity(bare.clone()).unwrap()),
+                Kind::Webhook => {
+                    serde_json::to_value(crate::model::Webhook::from_entity(bare.clone()).unwrap())
+                }
                 other => panic!("not a record kind: {other:?}"),
             };
             assert_eq!(row(&bare).to_json(), serialized.unwrap(), "{} bare", def.name);
@@ -794,6 +825,7 @@ mod tests {
                 Kind::Activity => round_trip(&Activity::from_entity(entity).unwrap()),
                 Kind::Pipeline => round_trip(&Pipeline::from_entity(entity).unwrap()),
                 Kind::Task => round_trip(&Task::from_entity(entity).unwrap()),
+                Kind::Webhook => round_trip(&crate::model::Webhook::from_entity(entity).unwrap()),
                 other => panic!("not a record kind: {other:?}"),
             }
         }

@@ -38,6 +38,8 @@ pub enum Kind {
     ApiKey,
     /// A task.
     Task,
+    /// A webhook endpoint.
+    Webhook,
 }
 
 impl Kind {
@@ -55,13 +57,14 @@ impl Kind {
             Kind::Activity => "activity",
             Kind::ApiKey => "api_key",
             Kind::Task => "task",
+            Kind::Webhook => "webhook",
         }
     }
 
     /// Parses a wire name.
     pub fn parse(s: &str) -> Option<Kind> {
         use Kind::*;
-        [Tenant, User, Member, Pipeline, Lead, Contact, Account, Deal, Activity, ApiKey, Task]
+        [Tenant, User, Member, Pipeline, Lead, Contact, Account, Deal, Activity, ApiKey, Task, Webhook]
             .into_iter()
             .find(|k| k.as_str() == s)
     }

@@ -15,6 +15,7 @@ pub(crate) mod pipeline;
 pub(crate) mod task;
 mod tenant;
 mod timestamp;
+pub(crate) mod webhook;
 
 pub use account::{Account, AccountId, AccountPatch, NewAccount};
 pub use activity::{Activity, ActivityId, ActivityKind, ActivityPatch, ActivityTarget, NewActivity};
@@ -27,3 +28,4 @@ pub use lead::{Lead, LeadId, LeadPatch, LeadStatus, NewLead};
 pub use pipeline::{NewPipeline, NewStage, Pipeline, PipelineId, PipelinePatch, Stage, StageKind};
 pub use task::{NewTask, Task, TaskId, TaskPatch, TaskPriority, TaskStatus};
 pub use tenant::{Member, Membership, NewMember, NewTenant, NewUser, Tenant, User};
+pub use webhook::{MAX_EVENT_TYPES, MAX_URL_LEN, NewWebhook, Webhook, WebhookId, WebhookPatch};

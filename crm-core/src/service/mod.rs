@@ -14,6 +14,7 @@ mod retention;
 mod schedules;
 mod tenancy;
 mod timeline;
+mod webhooks;
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use import::{IMPORT_BATCH, ImportMode, ImportReport, RowError};
 pub use list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Page};
 pub use tenancy::TenantCreated;
 pub use timeline::TimelineItem;
+pub use webhooks::{PREVIOUS_SECRET_VALIDITY, WebhookWithSecret};
 
 use crate::clock::{Clock, IdGenerator, SystemClock, UuidV7};
 use crate::error::{Error, Result};

@@ -9,11 +9,10 @@
 //! ```
 //!
 //! That expands to one `#[tokio::test]` per behaviour in [`cases`], [`bulk`], [`edges`],
-//! [`hostile`], [`sorting`], [`tasks`], [`idempotency`], [`identity`] and [`retention`], the
-//! multi-threaded [`races`],
-//! plus the model-based property tests in [`model`] (records) and [`identity_model`] (members,
-//! logins, tokens and API keys). The suite is the same for every store; differences between stores are not
-//! allowed to show. Every test runs its store inside an [`isolation::IsolationCheck`], so any
+//! [`hostile`], [`sorting`], [`tasks`], [`webhooks`], [`idempotency`], [`identity`] and
+//! [`retention`], the multi-threaded [`races`], plus the model-based property tests in
+//! [`model`] (records) and [`identity_model`] (members, logins, tokens and API keys). The suite
+//! is the same for every store; differences between stores are not allowed to show. Every test runs its store inside an [`isolation::IsolationCheck`], so any
 //! row that crosses a tenant anywhere in the suite fails the test.
 //!
 //! # What a host's own store implements
@@ -64,6 +63,7 @@ pub mod schedules;
 pub mod sorting;
 pub mod strategies;
 pub mod tasks;
+pub mod webhooks;
 
 use chrono::{TimeZone, Utc};
 
@@ -226,6 +226,10 @@ macro_rules! store_conformance_tests {
             shutdown_drains_running_attempts,
             runner_configuration_is_checked,
             cron_occurrences_run_once_across_runners,
+        );
+        $crate::store_conformance_tests!(@cases_in webhooks $make;
+            webhook_secrets_are_shown_once_and_rotate,
+            webhooks_are_the_tenant_admins,
         );
         $crate::store_conformance_tests!(@cases_in retention $make;
             purges_take_only_what_has_served_its_use,
