@@ -90,6 +90,12 @@ const CONTRACT: &[(&str, &str)] = &[
     ("GET", "/api/jobs/{id}"),
     ("POST", "/api/jobs/{id}/retry"),
     ("POST", "/api/jobs/{id}/cancel"),
+    ("GET", "/api/webhooks"),
+    ("POST", "/api/webhooks"),
+    ("GET", "/api/webhooks/{id}"),
+    ("PATCH", "/api/webhooks/{id}"),
+    ("DELETE", "/api/webhooks/{id}"),
+    ("POST", "/api/webhooks/{id}/rotate-secret"),
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -478,6 +484,7 @@ async fn real_responses_match_the_documented_statuses_headers_and_schemas() {
         let mut contract = Contract::new(fetch_document(&app).await);
         exercise(&app, &mut contract).await;
         jobs(&crm, &app, &mut contract).await;
+        webhooks(&app, &mut contract).await;
         // Every operation was seen to succeed, so every success schema was checked.
         for (method, path) in operations(&contract.doc) {
             let succeeded = contract.observed.iter().any(|(m, p, s)| (m, p) == (&method, &path) && *s < 300);
@@ -982,6 +989,36 @@ async fn jobs(crm: &Crm, app: &Router, c: &mut Contract) {
     let retried = c.expect(app, call("POST", format!("{item}/retry")).token(token), 200).await;
     assert_eq!(retried.body["state"], "pending");
     c.expect(app, call("POST", format!("{item}/retry")).token(token), 409).await;
+}
+
+/// Webhook endpoints: the secret in the creation and rotation answers only, If-Match on rotate.
+async fn webhooks(app: &Router, c: &mut Contract) {
+    let session = register_through(c, app, "hooksco").await;
+    let token = session["access_token"].as_str().unwrap();
+    let new =
+        json!({ "url": "https://hooks.example/crm", "event_types": ["deal.*"], "description": "Deals" });
+    let created = c.expect(app, call("POST", "/api/webhooks").token(token).json(new), 201).await;
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let bad = json!({ "url": "ftp://hooks.example", "event_types": [] });
+    c.expect(app, call("POST", "/api/webhooks").token(token).json(bad), 422).await;
+    let item = format!("/api/webhooks/{}", created.body["id"].as_str().unwrap());
+    let fetched = c.expect(app, call("GET", &item).token(token), 200).await;
+    assert!(fetched.body.get("secret").is_none(), "a read never shows the secret");
+    let listed = c.expect(app, call("GET", "/api/webhooks").token(token), 200).await;
+    assert_eq!(listed.body["data"].as_array().unwrap().len(), 1);
+    let rotate = format!("{item}/rotate-secret");
+    let rotated = c.expect(app, call("POST", &rotate).token(token).header("if-match", "\"1\""), 200).await;
+    assert_ne!(rotated.body["secret"].as_str().unwrap(), secret);
+    assert!(rotated.body["previous_secret_expires_at"].is_string());
+    c.expect(app, call("POST", &rotate).token(token).header("if-match", "\"1\""), 412).await;
+    let off = json!({ "enabled": false });
+    let patched = c.expect(app, call("PATCH", &item).token(token).json(off), 200).await;
+    assert_eq!(patched.body["enabled"], false);
+    c.expect(app, call("PATCH", &item).token(token).json(json!({ "event_types": ["Deal"] })), 422).await;
+    c.expect(app, call("DELETE", &item).token(token), 204).await;
+    c.expect(app, call("GET", &item).token(token), 404).await;
+    c.expect(app, call("POST", &rotate).token(token), 404).await;
 }
 
 async fn members(app: &Router, c: &mut Contract, token: &str, owner_id: &str) {

@@ -8,6 +8,7 @@ mod more;
 mod records;
 mod records_csv;
 mod transfer;
+mod webhook_endpoints;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -80,6 +81,8 @@ fn documented_routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(routes!(jobs::get_job))
         .routes(keyed(state, routes!(jobs::retry_job)))
         .routes(keyed(state, routes!(jobs::cancel_job)))
+        .routes(keyed(state, routes!(webhook_endpoints::create_webhook)))
+        .routes(keyed(state, routes!(webhook_endpoints::rotate_webhook_secret)))
         .routes(routes!(more::list_pipelines))
         .routes(keyed(state, routes!(more::create_pipeline)))
         .routes(routes!(more::get_pipeline))

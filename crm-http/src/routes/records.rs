@@ -49,6 +49,9 @@ pub fn routes(state: &ApiState) -> OpenApiRouter<ApiState> {
         .routes(keyed(state, routes!(tasks::create)))
         .routes(routes!(tasks::get, tasks::delete))
         .routes(keyed(state, routes!(tasks::update)))
+        .routes(routes!(webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::delete))
+        .routes(keyed(state, routes!(webhooks::update)))
 }
 
 /// What the list of a searchable record type says about its filters beyond the parameters.
@@ -65,17 +68,22 @@ const TASK_LIST: &str = "Newest first unless `sort` names an order (`sort=due_at
 first, tasks without a due time last). Filters combine with AND. `q` matches tasks whose title \
 has words starting with each of its words. Custom fields filter as `cf.<name>=<value>`.";
 
-/// Five documented handlers for one record type, in a module named after its path.
+/// What the webhook list says beyond its parameters.
+const WEBHOOK_LIST: &str = "The tenant's webhook endpoints, newest first (admins). Their secrets \
+are never listed: they are shown once, on creation and on rotation.";
+
+/// Five documented handlers for one record type, in a module named after its path (four with
+/// `create = custom`).
 #[rustfmt::skip] // rustfmt shifts the attribute arguments inside the macro on every run.
 macro_rules! record_resource {
     (
         $module:ident: $record:ident, $new:ident, $patch:ident,
         list = $list:tt, item = $item:tt, list_description = $list_description:expr,
-        one = $one:tt
+        one = $one:tt $(, create = $create:ident)?
     ) => {
         pub mod $module {
             use super::*;
-            use crm_core::model::{$new, $patch, $record};
+            use crm_core::model::{$patch, $record};
 
             /// The list's filters, from the kind's description.
             pub struct Filters;
@@ -104,29 +112,6 @@ macro_rules! record_resource {
                 query: Query<Vec<(String, String)>>,
             ) -> Result<Json<Page<$record>>, ApiError> {
                 list_records::<$record>(state, auth, query).await
-            }
-
-            #[utoipa::path(
-                post,
-                path = $list,
-                tag = stringify!($module),
-                operation_id = concat!("create_", $one),
-                summary = concat!("Create ", $one),
-                request_body = $new,
-                responses(
-                    (status = 201, description = "The new record.", body = $record, headers(
-                        ("Location" = String, description = "The new record's URL."),
-                        ("ETag" = String, description = "The record's `version`, quoted."),
-                    )),
-                )
-            )]
-            pub async fn create(
-                state: State<ApiState>,
-                auth: Auth,
-                uri: OriginalUri,
-                body: JsonBody<$new>,
-            ) -> Result<Response, ApiError> {
-                super::create::<$record>(state, auth, uri, body).await
             }
 
             #[utoipa::path(
@@ -197,7 +182,37 @@ macro_rules! record_resource {
             ) -> Result<StatusCode, ApiError> {
                 super::delete::<$record>(state, auth, id, headers).await
             }
+
+            record_resource!(@create $($create)?; $new $record $list $one $module);
         }
+    };
+    // `create = custom`: the resource serves its own create (webhooks answer with a secret).
+    (@create custom; $($rest:tt)*) => {};
+    (@create; $new:ident $record:ident $list:tt $one:tt $module:ident) => {
+            use crm_core::model::$new;
+
+            #[utoipa::path(
+                post,
+                path = $list,
+                tag = stringify!($module),
+                operation_id = concat!("create_", $one),
+                summary = concat!("Create ", $one),
+                request_body = $new,
+                responses(
+                    (status = 201, description = "The new record.", body = $record, headers(
+                        ("Location" = String, description = "The new record's URL."),
+                        ("ETag" = String, description = "The record's `version`, quoted."),
+                    )),
+                )
+            )]
+            pub async fn create(
+                state: State<ApiState>,
+                auth: Auth,
+                uri: OriginalUri,
+                body: JsonBody<$new>,
+            ) -> Result<Response, ApiError> {
+                super::create::<$record>(state, auth, uri, body).await
+            }
     };
 }
 
@@ -213,6 +228,9 @@ record_resource!(activities: Activity, NewActivity, ActivityPatch,
     list = "/api/activities", item = "/api/activities/{id}", list_description = ACTIVITY_LIST, one = "activity");
 record_resource!(tasks: Task, NewTask, TaskPatch,
     list = "/api/tasks", item = "/api/tasks/{id}", list_description = TASK_LIST, one = "task");
+record_resource!(webhooks: Webhook, NewWebhook, WebhookPatch,
+    list = "/api/webhooks", item = "/api/webhooks/{id}", list_description = WEBHOOK_LIST, one = "webhook",
+    create = custom);
 
 /// The `If-Match` request header of versioned writes.
 pub(super) struct IfMatch;
