@@ -18,7 +18,7 @@ pub type __Signal = tokio::sync::watch::Receiver<u64>;
 /// ```ignore
 /// struct Gated { inner: SqliteStore, /* … */ }
 /// crm_core::delegate_store!(Gated => inner: IdentityStore, HistoryStore, IdempotencyStore, JobStore,
-///     RetentionStore);
+///     RetentionStore, WebhookStore);
 /// ```
 #[macro_export]
 macro_rules! delegate_store {
@@ -249,6 +249,48 @@ macro_rules! delegate_store {
                 limit: u32,
             ) -> $crate::Result<$crate::store::Purged> {
                 self.$field.purge(cutoffs, limit).await
+            }
+        }
+    };    (@trait WebhookStore $ty:ty, $field:ident) => {
+        #[$crate::delegate::__async_trait]
+        impl $crate::store::WebhookStore for $ty {
+            async fn delivery(
+                &self,
+                scope: &$crate::Scope,
+                id: $crate::delivery::DeliveryId,
+            ) -> $crate::Result<Option<$crate::delivery::Delivery>> {
+                self.$field.delivery(scope, id).await
+            }
+            async fn earlier_pending(
+                &self,
+                scope: &$crate::Scope,
+                delivery: &$crate::delivery::Delivery,
+            ) -> $crate::Result<Option<$crate::delivery::Delivery>> {
+                self.$field.earlier_pending(scope, delivery).await
+            }
+            async fn record_attempt(
+                &self,
+                scope: &$crate::Scope,
+                delivery: &$crate::delivery::Delivery,
+                attempt: &$crate::delivery::DeliveryAttempt,
+            ) -> $crate::Result<()> {
+                self.$field.record_attempt(scope, delivery, attempt).await
+            }
+            async fn deliveries(
+                &self,
+                scope: &$crate::Scope,
+                webhook_id: $crate::model::WebhookId,
+                before: Option<$crate::delivery::DeliveryId>,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::delivery::Delivery>> {
+                self.$field.deliveries(scope, webhook_id, before, limit).await
+            }
+            async fn attempts(
+                &self,
+                scope: &$crate::Scope,
+                delivery_id: $crate::delivery::DeliveryId,
+            ) -> $crate::Result<Vec<$crate::delivery::DeliveryAttempt>> {
+                self.$field.attempts(scope, delivery_id).await
             }
         }
     };

@@ -20,6 +20,7 @@ pub mod clock;
 mod cursor;
 #[doc(hidden)]
 pub mod delegate;
+pub mod delivery;
 mod error;
 pub mod event;
 pub mod hooks;

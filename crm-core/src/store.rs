@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditQuery};
+use crate::delivery::{Delivery, DeliveryAttempt, DeliveryId};
 use crate::error::Result;
 use crate::event::DomainEvent;
 use crate::job::{Job, JobId, JobState};
@@ -179,6 +180,12 @@ pub enum Write {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Store a webhook delivery (of an event of this change set: the fan-out).
+    Deliver(Delivery),
+    /// Enqueue a job in the same transaction, as [`JobStore::enqueue`] does (a unique key held
+    /// by an unfinished job makes it a no-op): work that must happen because this change set
+    /// committed, and only then.
+    Enqueue(Job),
 }
 
 /// A rule that spans rows, which the store checks inside the commit's transaction (where no
@@ -382,10 +389,11 @@ pub struct TimeCursor {
     pub id: Uuid,
 }
 
-/// Persistence for everything the library keeps, as six traits split by subject: the generic
+/// Persistence for everything the library keeps, as seven traits split by subject: the generic
 /// records ([`RecordStore`]), identity ([`IdentityStore`]), history ([`HistoryStore`]),
-/// idempotency ([`IdempotencyStore`]), jobs ([`JobStore`]) and retention ([`RetentionStore`]).
-/// A type that implements the six is a `Store` (a blanket impl); `crm-storage-sqlite`, `crm-storage-postgres` or a host's own
+/// idempotency ([`IdempotencyStore`]), jobs ([`JobStore`]), retention ([`RetentionStore`]) and
+/// webhook deliveries ([`WebhookStore`]). A type that implements the seven is a `Store` (a
+/// blanket impl); `crm-storage-sqlite`, `crm-storage-postgres` or a host's own
 /// store prove themselves with `crm_core::testkit`'s conformance suite. A new subsystem
 /// (webhooks next) adds a trait here instead of growing one, and a new record kind adds no
 /// method at all.
@@ -397,12 +405,18 @@ pub struct TimeCursor {
 ///   constraint, never by message text), [`crate::Error::Unavailable`] when the database cannot
 ///   be reached, else [`crate::Error::Internal`] (never with SQL text in the message).
 pub trait Store:
-    RecordStore + IdentityStore + HistoryStore + IdempotencyStore + JobStore + RetentionStore
+    RecordStore + IdentityStore + HistoryStore + IdempotencyStore + JobStore + RetentionStore + WebhookStore
 {
 }
 
-impl<T: RecordStore + IdentityStore + HistoryStore + IdempotencyStore + JobStore + RetentionStore> Store
-    for T
+impl<T> Store for T where
+    T: RecordStore
+        + IdentityStore
+        + HistoryStore
+        + IdempotencyStore
+        + JobStore
+        + RetentionStore
+        + WebhookStore
 {
 }
 
@@ -644,4 +658,38 @@ impl std::ops::AddAssign for Purged {
         self.refresh_tokens += batch.refresh_tokens;
         self.idempotency_keys += batch.idempotency_keys;
     }
+}
+
+/// Webhook deliveries and their attempts ([`crate::delivery`]). Deliveries are written by a
+/// change set ([`Write::Deliver`]), in the transaction of the events they carry; this trait
+/// reads them and records attempts.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + Debug + 'static {
+    /// One delivery of the scope's tenant.
+    async fn delivery(&self, scope: &Scope, id: DeliveryId) -> Result<Option<Delivery>>;
+
+    /// The first pending delivery of `delivery`'s endpoint and lane that comes before it (id
+    /// order), if any: while there is one, `delivery` waits.
+    async fn earlier_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>>;
+
+    /// Writes `delivery` (after an attempt: its state, attempts, next attempt, error) and
+    /// appends `attempt` to its log, in one transaction.
+    async fn record_attempt(
+        &self,
+        scope: &Scope,
+        delivery: &Delivery,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()>;
+
+    /// An endpoint's deliveries, newest first, with ids below `before`, at most `limit`.
+    async fn deliveries(
+        &self,
+        scope: &Scope,
+        webhook_id: crate::model::WebhookId,
+        before: Option<DeliveryId>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
+
+    /// A delivery's attempts, first first.
+    async fn attempts(&self, scope: &Scope, delivery_id: DeliveryId) -> Result<Vec<DeliveryAttempt>>;
 }

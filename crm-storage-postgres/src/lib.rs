@@ -32,6 +32,7 @@
 //! ```
 
 mod bulk;
+mod deliveries;
 mod error;
 mod jobs;
 mod migrate;

@@ -16,10 +16,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "schedules", include_str!("../migrations/0007_schedules.sql")),
     (8, "retention", include_str!("../migrations/0008_retention.sql")),
     (9, "webhooks", include_str!("../migrations/0009_webhooks.sql")),
+    (10, "webhook_deliveries", include_str!("../migrations/0010_webhook_deliveries.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Brings the schema up to [`SCHEMA_VERSION`], as the connecting (owning) role. Concurrent
 /// callers serialize on an advisory lock, so many app instances may start at once.

@@ -6,6 +6,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry};
+use crm_core::delivery::{Delivery, DeliveryAttempt, DeliveryState};
 use crm_core::job::{Job, JobState};
 use crm_core::kind::{Column, ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta};
 use crm_core::model::{
@@ -689,5 +690,86 @@ pub(crate) fn schedule(row: &PgRow) -> R<Schedule> {
         next_run_at: row.try_get(5)?,
         created_at: row.try_get(6)?,
         updated_at: row.try_get(7)?,
+    })
+}
+
+// ---- webhook deliveries -------------------------------------------------------------------
+
+/// The columns of `webhook_deliveries`, in table order: what [`delivery`] decodes.
+pub(crate) const DELIVERY_COLUMNS: &str = "tenant_id, id, webhook_id, event_id, event_type, lane, body, state, \
+     attempts, next_attempt_at, last_error, created_at, updated_at";
+
+/// A delivery's values in [`DELIVERY_COLUMNS`] order.
+pub(crate) fn delivery_row(d: &Delivery) -> Vec<Val> {
+    vec![
+        Val::Uuid(Some(d.tenant_id.uuid())),
+        Val::Uuid(Some(d.id.uuid())),
+        Val::Uuid(Some(d.webhook_id.uuid())),
+        Val::Uuid(Some(d.event_id)),
+        Val::Text(Some(d.event_type.clone())),
+        Val::Uuid(Some(d.lane)),
+        Val::Text(Some(d.body.clone())),
+        Val::Text(Some(d.state.as_str().to_owned())),
+        Val::Int4(Some(count(d.attempts))),
+        Val::Time(Some(d.next_attempt_at)),
+        Val::Text(d.last_error.clone()),
+        Val::Time(Some(d.created_at)),
+        Val::Time(Some(d.updated_at)),
+    ]
+}
+
+/// Decodes the columns of [`DELIVERY_COLUMNS`], in order.
+pub(crate) fn delivery(row: &PgRow) -> R<Delivery> {
+    let attempts: i32 = row.try_get(8)?;
+    Ok(Delivery {
+        tenant_id: get_id(row, 0)?,
+        id: get_id(row, 1)?,
+        webhook_id: get_id(row, 2)?,
+        event_id: row.try_get(3)?,
+        event_type: row.try_get(4)?,
+        lane: row.try_get(5)?,
+        body: row.try_get(6)?,
+        state: get_enum(row, 7, DeliveryState::parse)?,
+        attempts: u32::try_from(attempts).map_err(|_| bad(8, "a negative attempt count"))?,
+        next_attempt_at: row.try_get(9)?,
+        last_error: row.try_get(10)?,
+        created_at: row.try_get(11)?,
+        updated_at: row.try_get(12)?,
+    })
+}
+
+/// The columns of `webhook_attempts` but the tenant, in table order: what [`attempt`] decodes.
+pub(crate) const ATTEMPT_COLUMNS: &str =
+    "delivery_id, number, at, status, duration_ms, response_excerpt, error";
+
+/// An attempt's values: the tenant, then [`ATTEMPT_COLUMNS`] in order.
+pub(crate) fn attempt_row(tenant: crm_core::TenantId, a: &DeliveryAttempt) -> Vec<Val> {
+    vec![
+        Val::Uuid(Some(tenant.uuid())),
+        Val::Uuid(Some(a.delivery_id.uuid())),
+        Val::Int4(Some(count(a.number))),
+        Val::Time(Some(a.at)),
+        Val::Int4(a.status.map(i32::from)),
+        Val::Int4(Some(count(a.duration_ms))),
+        Val::Text(a.response_excerpt.clone()),
+        Val::Text(a.error.clone()),
+    ]
+}
+
+/// Decodes the columns of [`ATTEMPT_COLUMNS`], in order.
+pub(crate) fn attempt(row: &PgRow) -> R<DeliveryAttempt> {
+    let unsigned = |idx: usize| -> R<u32> {
+        let n: i32 = row.try_get(idx)?;
+        u32::try_from(n).map_err(|_| bad(idx, "a negative count"))
+    };
+    let status: Option<i32> = row.try_get(3)?;
+    Ok(DeliveryAttempt {
+        delivery_id: get_id(row, 0)?,
+        number: unsigned(1)?,
+        at: row.try_get(2)?,
+        status: status.map(|s| u16::try_from(s).map_err(|_| bad(3, "a status out of range"))).transpose()?,
+        duration_ms: unsigned(4)?,
+        response_excerpt: row.try_get(5)?,
+        error: row.try_get(6)?,
     })
 }

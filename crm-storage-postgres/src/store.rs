@@ -7,15 +7,16 @@ use std::task::{Context, Poll};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::delivery::{Delivery, DeliveryAttempt, DeliveryId};
 use crm_core::job::{Job, JobId, JobState};
 use crm_core::model::{
     ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
-    RefreshToken, RefreshTokenId, StageChange, Tenant, User,
+    RefreshToken, RefreshTokenId, StageChange, Tenant, User, WebhookId,
 };
 use crm_core::schedule::Schedule;
 use crm_core::store::{
     ChangeSet, DecodedPage, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore,
-    ListQuery, PageDecoder, PurgeCutoffs, Purged, RecordStore, RetentionStore, TimeCursor,
+    ListQuery, PageDecoder, PurgeCutoffs, Purged, RecordStore, RetentionStore, TimeCursor, WebhookStore,
 };
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -25,7 +26,7 @@ use uuid::Uuid;
 
 use crate::point::PointRead;
 use crate::rows::{self, Val};
-use crate::{error, jobs, migrate, read, retention, schedules, write};
+use crate::{deliveries, error, jobs, migrate, read, retention, schedules, write};
 
 /// The role every transaction switches to: no `BYPASSRLS`, owns nothing (created by the
 /// migrations; grant it to the login role the application uses).
@@ -461,5 +462,47 @@ impl RetentionStore for PgStore {
     async fn purge(&self, cutoffs: &PurgeCutoffs, limit: u32) -> Result<Purged> {
         let mut conn = self.workers().acquire().await.map_err(error::map)?;
         retention::purge(&mut conn, cutoffs, limit).await
+    }
+}
+
+#[async_trait]
+impl WebhookStore for PgStore {
+    async fn delivery(&self, scope: &Scope, id: DeliveryId) -> Result<Option<Delivery>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| deliveries::get(c, tenant, id))
+    }
+
+    async fn earlier_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| deliveries::earlier_pending(c, tenant, delivery))
+    }
+
+    async fn record_attempt(
+        &self,
+        scope: &Scope,
+        delivery: &Delivery,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        let tenant = scope.tenant_id();
+        if delivery.tenant_id != tenant {
+            return Err(crm_core::Error::internal("an attempt recorded outside its tenant scope"));
+        }
+        committed!(self, Some(tenant), |c| deliveries::record_attempt(c, tenant, delivery, attempt))
+    }
+
+    async fn deliveries(
+        &self,
+        scope: &Scope,
+        webhook_id: WebhookId,
+        before: Option<DeliveryId>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| deliveries::list(c, tenant, webhook_id, before, limit))
+    }
+
+    async fn attempts(&self, scope: &Scope, delivery_id: DeliveryId) -> Result<Vec<DeliveryAttempt>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| deliveries::attempts(c, tenant, delivery_id))
     }
 }

@@ -90,7 +90,8 @@ impl Drop for TestDatabase {
     }
 }
 
-crm_core::delegate_store!(TestStore => store: RecordStore, IdentityStore, HistoryStore, IdempotencyStore, JobStore, RetentionStore);
+crm_core::delegate_store!(TestStore => store: RecordStore, IdentityStore, HistoryStore, IdempotencyStore, JobStore, RetentionStore,
+    WebhookStore);
 
 async fn drop_stale_databases(conn: &mut PgConnection) {
     let cutoff = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) - 3600;

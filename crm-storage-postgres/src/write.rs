@@ -100,6 +100,14 @@ pub(crate) async fn apply(conn: &mut PgConnection, tenant: TenantId, changes: Ch
                             WHERE tenant_id = $1 AND created_by = $2 AND revoked_at IS NULL";
                 execute(conn, keys, values()).await?;
             }
+            Write::Deliver(delivery) => {
+                check_tenant(tenant, Some(delivery.tenant_id))?;
+                crate::deliveries::insert(conn, &delivery).await?;
+            }
+            Write::Enqueue(job) => {
+                check_tenant(tenant, Some(job.tenant_id))?;
+                crate::jobs::enqueue(conn, &job).await?;
+            }
             Write::RevokeApiKey { id, at } => {
                 let sql = "UPDATE api_keys SET revoked_at = $3, version = version + 1
                            WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL";

@@ -32,6 +32,7 @@ async fn records_from_before_the_terms_table_are_found_after_it() {
         "DROP POLICY purge ON refresh_tokens;
          DROP POLICY purge ON idempotency_keys;
          DROP INDEX refresh_tokens_expiry, idempotency_keys_expired;
+         DROP TABLE webhook_attempts, webhook_deliveries;
          DROP TABLE webhooks;
          DROP TABLE job_schedules;
          DROP TABLE jobs, job_tenants;

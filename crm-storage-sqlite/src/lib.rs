@@ -25,6 +25,7 @@
 //! ```
 
 mod conn;
+mod deliveries;
 mod error;
 mod jobs;
 mod migrate;

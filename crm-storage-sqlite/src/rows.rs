@@ -6,6 +6,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_core::audit::{AuditAction, AuditEntry, Changes};
+use crm_core::delivery::{Delivery, DeliveryAttempt, DeliveryState};
 use crm_core::job::{Job, JobState};
 use crm_core::kind::{Column, ColumnType, KindDef, META_COLUMNS, RECORD_KINDS, RecordRow, RowMeta};
 use crm_core::model::{
@@ -673,5 +674,80 @@ pub(crate) fn schedule(row: &Row) -> R<Schedule> {
         next_run_at: get_time(row, 5)?,
         created_at: get_time(row, 6)?,
         updated_at: get_time(row, 7)?,
+    })
+}
+
+// ---- webhook deliveries -------------------------------------------------------------------
+
+/// The columns of `webhook_deliveries`, in table order: what [`delivery`] decodes.
+pub(crate) const DELIVERY_COLUMNS: &str = "tenant_id, id, webhook_id, event_id, event_type, lane, body, state, \
+     attempts, next_attempt_at, last_error, created_at, updated_at";
+
+/// A delivery's values in [`DELIVERY_COLUMNS`] order.
+pub(crate) fn delivery_row(d: &Delivery) -> Vec<Value> {
+    vec![
+        id(d.tenant_id),
+        id(d.id),
+        id(d.webhook_id),
+        uuid(d.event_id),
+        text(&d.event_type),
+        uuid(d.lane),
+        text(&d.body),
+        text(d.state.as_str()),
+        Value::Integer(d.attempts.into()),
+        time(d.next_attempt_at),
+        opt_text(&d.last_error),
+        time(d.created_at),
+        time(d.updated_at),
+    ]
+}
+
+/// Decodes the columns of [`DELIVERY_COLUMNS`], in order.
+pub(crate) fn delivery(row: &Row) -> R<Delivery> {
+    Ok(Delivery {
+        tenant_id: get_id(row, 0)?,
+        id: get_id(row, 1)?,
+        webhook_id: get_id(row, 2)?,
+        event_id: get_uuid(row, 3)?,
+        event_type: row.get(4)?,
+        lane: get_uuid(row, 5)?,
+        body: row.get(6)?,
+        state: get_enum(row, 7, DeliveryState::parse)?,
+        attempts: row.get(8)?,
+        next_attempt_at: get_time(row, 9)?,
+        last_error: row.get(10)?,
+        created_at: get_time(row, 11)?,
+        updated_at: get_time(row, 12)?,
+    })
+}
+
+/// The columns of `webhook_attempts` but the tenant, in table order: what [`attempt`] decodes.
+pub(crate) const ATTEMPT_COLUMNS: &str =
+    "delivery_id, number, at, status, duration_ms, response_excerpt, error";
+
+/// An attempt's values: the tenant, then [`ATTEMPT_COLUMNS`] in order.
+pub(crate) fn attempt_row(tenant: crm_core::TenantId, a: &DeliveryAttempt) -> Vec<Value> {
+    vec![
+        id(tenant),
+        id(a.delivery_id),
+        Value::Integer(a.number.into()),
+        time(a.at),
+        a.status.map_or(Value::Null, |s| Value::Integer(s.into())),
+        Value::Integer(a.duration_ms.into()),
+        opt_text(&a.response_excerpt),
+        opt_text(&a.error),
+    ]
+}
+
+/// Decodes the columns of [`ATTEMPT_COLUMNS`], in order.
+pub(crate) fn attempt(row: &Row) -> R<DeliveryAttempt> {
+    Ok(DeliveryAttempt {
+        delivery_id: get_id(row, 0)?,
+        number: row.get(1)?,
+        at: get_time(row, 2)?,
+        status: row.get(3)?,
+        duration_ms: row.get(4)?,
+        response_excerpt: row.get(5)?,
+        error: row.get(6)?,
     })
 }

@@ -6,21 +6,23 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crm_core::audit::{AuditEntry, AuditQuery};
+use crm_core::delivery::{Delivery, DeliveryAttempt, DeliveryId};
 use crm_core::job::{Job, JobId, JobState};
+use crm_core::model::WebhookId;
 use crm_core::model::{
     ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     RefreshToken, RefreshTokenId, StageChange, Tenant, User,
 };
 use crm_core::store::{
     ChangeSet, DecodedPage, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore,
-    ListQuery, PageDecoder, PurgeCutoffs, Purged, RecordStore, RetentionStore, TimeCursor,
+    ListQuery, PageDecoder, PurgeCutoffs, Purged, RecordStore, RetentionStore, TimeCursor, WebhookStore,
 };
 use crm_core::{DomainEvent, Result, Scope, TenantId, UserId};
 use rusqlite::types::Value;
 use uuid::Uuid;
 
 use crate::conn::{Connections, SqliteOptions};
-use crate::{jobs, migrate, read, retention, schedules, write};
+use crate::{deliveries, jobs, migrate, read, retention, schedules, write};
 use crm_core::schedule::Schedule;
 
 /// A crm store in a SQLite database file, or in memory.
@@ -333,5 +335,48 @@ impl RetentionStore for SqliteStore {
     async fn purge(&self, cutoffs: &PurgeCutoffs, limit: u32) -> Result<Purged> {
         let cutoffs = *cutoffs;
         self.write(move |c| retention::purge(c, &cutoffs, limit)).await
+    }
+}
+
+#[async_trait]
+impl WebhookStore for SqliteStore {
+    async fn delivery(&self, scope: &Scope, id: DeliveryId) -> Result<Option<Delivery>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| deliveries::get(c, tenant, id)).await
+    }
+
+    async fn earlier_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>> {
+        let (tenant, delivery) = (scope.tenant_id(), delivery.clone());
+        self.conns.read(move |c| deliveries::earlier_pending(c, tenant, &delivery)).await
+    }
+
+    async fn record_attempt(
+        &self,
+        scope: &Scope,
+        delivery: &Delivery,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        let tenant = scope.tenant_id();
+        if delivery.tenant_id != tenant {
+            return Err(crm_core::Error::internal("an attempt recorded outside its tenant scope"));
+        }
+        let (delivery, attempt) = (delivery.clone(), attempt.clone());
+        self.write(move |c| deliveries::record_attempt(c, tenant, &delivery, &attempt)).await
+    }
+
+    async fn deliveries(
+        &self,
+        scope: &Scope,
+        webhook_id: WebhookId,
+        before: Option<DeliveryId>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| deliveries::list(c, tenant, webhook_id, before, limit)).await
+    }
+
+    async fn attempts(&self, scope: &Scope, delivery_id: DeliveryId) -> Result<Vec<DeliveryAttempt>> {
+        let tenant = scope.tenant_id();
+        self.conns.read(move |c| deliveries::attempts(c, tenant, delivery_id)).await
     }
 }

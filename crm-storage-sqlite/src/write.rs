@@ -134,6 +134,14 @@ fn apply(tx: &Connection, tenant: TenantId, write: Write) -> Result<()> {
                         WHERE tenant_id = ?1 AND created_by = ?2 AND revoked_at IS NULL";
             execute(tx, keys, params())?;
         }
+        Write::Deliver(delivery) => {
+            check_tenant(tenant, Some(delivery.tenant_id))?;
+            crate::deliveries::insert(tx, &delivery)?;
+        }
+        Write::Enqueue(job) => {
+            check_tenant(tenant, Some(job.tenant_id))?;
+            crate::jobs::enqueue_in(tx, &job)?;
+        }
         Write::RevokeApiKey { id, at } => {
             let sql = "UPDATE api_keys SET revoked_at = ?3, version = version + 1
                        WHERE tenant_id = ?1 AND id = ?2 AND revoked_at IS NULL";

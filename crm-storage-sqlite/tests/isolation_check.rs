@@ -19,7 +19,8 @@ struct LeakingStore {
     first_scope: Mutex<Option<Scope>>,
 }
 
-crm_core::delegate_store!(LeakingStore => inner: IdentityStore, HistoryStore, IdempotencyStore, JobStore, RetentionStore);
+crm_core::delegate_store!(LeakingStore => inner: IdentityStore, HistoryStore, IdempotencyStore, JobStore, RetentionStore,
+    WebhookStore);
 
 /// Lists with the first scope it committed in: the leak.
 #[async_trait]

@@ -2717,7 +2717,8 @@ impl RecordStore for SharedStore {
     }
 }
 
-crate::delegate_store!(SharedStore => inner: IdentityStore, HistoryStore, IdempotencyStore, JobStore, RetentionStore);
+crate::delegate_store!(SharedStore => inner: IdentityStore, HistoryStore, IdempotencyStore, JobStore, RetentionStore,
+    WebhookStore);
 
 /// What a [`Witness`] saw, and whether it was already committed when it saw it.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,9 +19,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditQuery};
+use crate::delivery::{Delivery, DeliveryAttempt, DeliveryId};
 use crate::error::Result;
 use crate::event::DomainEvent;
 use crate::job::{Job, JobId, JobState};
+use crate::model::WebhookId;
 use crate::model::{
     ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     RefreshToken, RefreshTokenId, StageChange, Tenant, User,
@@ -30,7 +32,7 @@ use crate::schedule::Schedule;
 use crate::scope::{Scope, TenantId, UserId};
 use crate::store::{
     ChangeSet, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore, ListQuery,
-    PurgeCutoffs, Purged, RecordStore, RetentionStore, Store, TimeCursor, Write,
+    PurgeCutoffs, Purged, RecordStore, RetentionStore, Store, TimeCursor, WebhookStore, Write,
 };
 
 /// Wraps a store and panics when a call crosses a tenant (see the module docs).
@@ -79,6 +81,8 @@ fn write_tenant(write: &Write) -> Option<TenantId> {
     match write {
         Write::Insert(entity) | Write::Update { entity, .. } => entity.tenant_id(),
         Write::ClaimIdempotencyKey { record, .. } => Some(record.tenant_id),
+        Write::Deliver(delivery) => Some(delivery.tenant_id),
+        Write::Enqueue(job) => Some(job.tenant_id),
         // These act on the scope's tenant and name no other.
         Write::RemoveMembership { .. }
         | Write::RevokeTokenFamily { .. }
@@ -355,5 +359,55 @@ impl<S: Store> RetentionStore for IsolationCheck<S> {
     // A purge sweeps every tenant and returns only counts: no row to check against a scope.
     async fn purge(&self, cutoffs: &PurgeCutoffs, limit: u32) -> Result<Purged> {
         self.inner.purge(cutoffs, limit).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> WebhookStore for IsolationCheck<S> {
+    async fn delivery(&self, scope: &Scope, id: DeliveryId) -> Result<Option<Delivery>> {
+        let delivery = self.inner.delivery(scope, id).await?;
+        if let Some(d) = &delivery {
+            check(d.tenant_id == scope.tenant_id() && d.id == id, "another delivery than asked for", d);
+        }
+        Ok(delivery)
+    }
+    async fn earlier_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>> {
+        let earlier = self.inner.earlier_pending(scope, delivery).await?;
+        if let Some(e) = &earlier {
+            let same_lane =
+                e.webhook_id == delivery.webhook_id && e.lane == delivery.lane && e.id < delivery.id;
+            check(e.tenant_id == scope.tenant_id() && same_lane, "a delivery of another lane", e);
+        }
+        Ok(earlier)
+    }
+    async fn record_attempt(
+        &self,
+        scope: &Scope,
+        delivery: &Delivery,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        check(delivery.tenant_id == scope.tenant_id(), "an attempt for another tenant", delivery);
+        self.inner.record_attempt(scope, delivery, attempt).await
+    }
+    async fn deliveries(
+        &self,
+        scope: &Scope,
+        webhook_id: WebhookId,
+        before: Option<DeliveryId>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        let deliveries = self.inner.deliveries(scope, webhook_id, before, limit).await?;
+        all_in(scope, "a delivery of another tenant", &deliveries, |d| d.tenant_id);
+        for d in &deliveries {
+            check(d.webhook_id == webhook_id, "a delivery of another endpoint", d);
+        }
+        Ok(deliveries)
+    }
+    async fn attempts(&self, scope: &Scope, delivery_id: DeliveryId) -> Result<Vec<DeliveryAttempt>> {
+        let attempts = self.inner.attempts(scope, delivery_id).await?;
+        for a in &attempts {
+            check(a.delivery_id == delivery_id, "an attempt of another delivery", a);
+        }
+        Ok(attempts)
     }
 }

@@ -9,15 +9,15 @@
 //! ```
 //!
 //! That expands to one `#[tokio::test]` per behaviour in [`cases`], [`bulk`], [`edges`],
-//! [`hostile`], [`sorting`], [`tasks`], [`webhooks`], [`idempotency`], [`identity`] and
-//! [`retention`], the multi-threaded [`races`], plus the model-based property tests in
+//! [`hostile`], [`sorting`], [`tasks`], [`webhooks`], [`deliveries`], [`idempotency`],
+//! [`identity`] and [`retention`], the multi-threaded [`races`], plus the model-based property tests in
 //! [`model`] (records) and [`identity_model`] (members, logins, tokens and API keys). The suite
 //! is the same for every store; differences between stores are not allowed to show. Every test runs its store inside an [`isolation::IsolationCheck`], so any
 //! row that crosses a tenant anywhere in the suite fails the test.
 //!
 //! # What a host's own store implements
-//! A [`Store`] is the six traits of [`crate::store`], split by subject; a type implementing all
-//! six is a `Store` automatically. What each covers, and which part of the suite proves it:
+//! A [`Store`] is the seven traits of [`crate::store`], split by subject; a type implementing
+//! all seven is a `Store` automatically. What each covers, and which part of the suite proves it:
 //!
 //! | trait | methods | proved by |
 //! |---|---|---|
@@ -26,6 +26,7 @@
 //! | [`HistoryStore`](crate::store::HistoryStore) | audit log, outbox, stage history (a timeline's activities and tasks are records, read through `list`) | the audit, outbox, stage and timeline cases of [`cases`] |
 //! | [`IdempotencyStore`](crate::store::IdempotencyStore) | idempotency records | [`idempotency`] |
 //! | [`JobStore`](crate::store::JobStore) | background jobs: enqueue by unique key, the tenant-fair claim under a lease, finish by token, inspect, cancel and retry; the enqueue signal; cron schedules fired by compare-and-set | [`jobs`], [`schedules`], and [`runner`] (the runner over the store) |
+//! | [`WebhookStore`](crate::store::WebhookStore) | webhook deliveries (written by a change set with their jobs), the lane wait, attempts and their log | [`deliveries`], [`webhooks`] (endpoints are records) |
 //! | [`RetentionStore`](crate::store::RetentionStore) | `purge`: finished jobs, expired refresh tokens and idempotency keys, across tenants in bounded batches | [`retention`] |
 //!
 //! A new record kind adds no store method: its description and migration are all a store
@@ -46,6 +47,7 @@ macro_rules! assert_err {
 pub mod bulk;
 pub mod cases;
 pub mod crash;
+pub mod deliveries;
 pub mod edges;
 pub mod hostile;
 pub mod idempotency;
@@ -230,6 +232,9 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@cases_in webhooks $make;
             webhook_secrets_are_shown_once_and_rotate,
             webhooks_are_the_tenant_admins,
+        );
+        $crate::store_conformance_tests!(@cases_in deliveries $make;
+            deliveries_keep_their_lane_order_and_log_attempts,
         );
         $crate::store_conformance_tests!(@cases_in retention $make;
             purges_take_only_what_has_served_its_use,

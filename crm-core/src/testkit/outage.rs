@@ -12,9 +12,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditQuery};
+use crate::delivery::{Delivery, DeliveryAttempt, DeliveryId};
 use crate::error::{Error, Result};
 use crate::event::DomainEvent;
 use crate::job::{Job, JobId, JobState};
+use crate::model::WebhookId;
 use crate::model::{
     ApiKey, ApiKeyId, Credential, DealId, IdempotencyRecord, Kind, LoginFailures, Member, Membership,
     RefreshToken, RefreshTokenId, StageChange, Tenant, User,
@@ -23,7 +25,7 @@ use crate::schedule::Schedule;
 use crate::scope::{Scope, TenantId, UserId};
 use crate::store::{
     ChangeSet, Enqueued, Entity, HistoryStore, IdempotencyStore, IdentityStore, JobStore, ListQuery,
-    PurgeCutoffs, Purged, RecordStore, RetentionStore, Store, TimeCursor,
+    PurgeCutoffs, Purged, RecordStore, RetentionStore, Store, TimeCursor, WebhookStore,
 };
 
 /// Wraps a store; see the module docs.
@@ -240,5 +242,40 @@ impl<S: Store> RetentionStore for Outage<S> {
     async fn purge(&self, cutoffs: &PurgeCutoffs, limit: u32) -> Result<Purged> {
         self.check()?;
         self.inner.purge(cutoffs, limit).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> WebhookStore for Outage<S> {
+    async fn delivery(&self, scope: &Scope, id: DeliveryId) -> Result<Option<Delivery>> {
+        self.check()?;
+        self.inner.delivery(scope, id).await
+    }
+    async fn earlier_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>> {
+        self.check()?;
+        self.inner.earlier_pending(scope, delivery).await
+    }
+    async fn record_attempt(
+        &self,
+        scope: &Scope,
+        delivery: &Delivery,
+        attempt: &DeliveryAttempt,
+    ) -> Result<()> {
+        self.check()?;
+        self.inner.record_attempt(scope, delivery, attempt).await
+    }
+    async fn deliveries(
+        &self,
+        scope: &Scope,
+        webhook_id: WebhookId,
+        before: Option<DeliveryId>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        self.check()?;
+        self.inner.deliveries(scope, webhook_id, before, limit).await
+    }
+    async fn attempts(&self, scope: &Scope, delivery_id: DeliveryId) -> Result<Vec<DeliveryAttempt>> {
+        self.check()?;
+        self.inner.attempts(scope, delivery_id).await
     }
 }
