@@ -268,13 +268,13 @@ macro_rules! delegate_store {
             ) -> $crate::Result<Option<$crate::delivery::Delivery>> {
                 self.$field.earlier_pending(scope, delivery).await
             }
-            async fn record_attempt(
+            async fn update_delivery(
                 &self,
                 scope: &$crate::Scope,
                 delivery: &$crate::delivery::Delivery,
-                attempt: &$crate::delivery::DeliveryAttempt,
+                attempt: Option<&$crate::delivery::DeliveryAttempt>,
             ) -> $crate::Result<()> {
-                self.$field.record_attempt(scope, delivery, attempt).await
+                self.$field.update_delivery(scope, delivery, attempt).await
             }
             async fn deliveries(
                 &self,

@@ -672,13 +672,13 @@ pub trait WebhookStore: Send + Sync + Debug + 'static {
     /// order), if any: while there is one, `delivery` waits.
     async fn earlier_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>>;
 
-    /// Writes `delivery` (after an attempt: its state, attempts, next attempt, error) and
-    /// appends `attempt` to its log, in one transaction.
-    async fn record_attempt(
+    /// Writes `delivery`'s state, attempts, next attempt and error, and appends `attempt` (if
+    /// one was made: a delivery given up without one has none) to its log, in one transaction.
+    async fn update_delivery(
         &self,
         scope: &Scope,
         delivery: &Delivery,
-        attempt: &DeliveryAttempt,
+        attempt: Option<&DeliveryAttempt>,
     ) -> Result<()>;
 
     /// An endpoint's deliveries, newest first, with ids below `before`, at most `limit`.

@@ -56,12 +56,12 @@ pub(crate) async fn earlier_pending(
     one(conn, sql, values).await
 }
 
-/// Writes the delivery's outcome and appends the attempt, in the caller's transaction.
-pub(crate) async fn record_attempt(
+/// Writes the delivery's outcome and appends the attempt, if one was made, in the caller's transaction.
+pub(crate) async fn update_delivery(
     conn: &mut PgConnection,
     tenant: TenantId,
     d: &Delivery,
-    attempt: &DeliveryAttempt,
+    attempt: Option<&DeliveryAttempt>,
 ) -> Result<()> {
     let update = "UPDATE webhook_deliveries
                   SET state = $3, attempts = $4, next_attempt_at = $5, last_error = $6, updated_at = $7
@@ -83,7 +83,10 @@ pub(crate) async fn record_attempt(
         "INSERT INTO webhook_attempts (tenant_id, {}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         rows::ATTEMPT_COLUMNS
     );
-    execute(conn, insert, rows::attempt_row(tenant, attempt)).await.map(drop)
+    match attempt {
+        Some(attempt) => execute(conn, insert, rows::attempt_row(tenant, attempt)).await.map(drop),
+        None => Ok(()),
+    }
 }
 
 pub(crate) async fn list(

@@ -477,17 +477,17 @@ impl WebhookStore for PgStore {
         scoped!(self, Some(tenant), |c| deliveries::earlier_pending(c, tenant, delivery))
     }
 
-    async fn record_attempt(
+    async fn update_delivery(
         &self,
         scope: &Scope,
         delivery: &Delivery,
-        attempt: &DeliveryAttempt,
+        attempt: Option<&DeliveryAttempt>,
     ) -> Result<()> {
         let tenant = scope.tenant_id();
         if delivery.tenant_id != tenant {
             return Err(crm_core::Error::internal("an attempt recorded outside its tenant scope"));
         }
-        committed!(self, Some(tenant), |c| deliveries::record_attempt(c, tenant, delivery, attempt))
+        committed!(self, Some(tenant), |c| deliveries::update_delivery(c, tenant, delivery, attempt))
     }
 
     async fn deliveries(

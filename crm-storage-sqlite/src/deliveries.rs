@@ -46,12 +46,12 @@ pub(crate) fn earlier_pending(conn: &Connection, tenant: TenantId, d: &Delivery)
     one(conn, &sql, params)
 }
 
-/// Writes the delivery's outcome and appends the attempt, in one savepoint.
-pub(crate) fn record_attempt(
+/// Writes the delivery's outcome and appends the attempt, if one was made, in one savepoint.
+pub(crate) fn update_delivery(
     conn: &mut Connection,
     tenant: TenantId,
     d: &Delivery,
-    attempt: &DeliveryAttempt,
+    attempt: Option<&DeliveryAttempt>,
 ) -> Result<()> {
     let tx = conn.savepoint().map_err(error::map)?;
     let update = "UPDATE webhook_deliveries
@@ -73,7 +73,9 @@ pub(crate) fn record_attempt(
         "INSERT INTO webhook_attempts (tenant_id, {}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         rows::ATTEMPT_COLUMNS
     );
-    execute(&tx, &insert, rows::attempt_row(tenant, attempt))?;
+    if let Some(attempt) = attempt {
+        execute(&tx, &insert, rows::attempt_row(tenant, attempt))?;
+    }
     tx.commit().map_err(error::map)
 }
 

@@ -350,18 +350,18 @@ impl WebhookStore for SqliteStore {
         self.conns.read(move |c| deliveries::earlier_pending(c, tenant, &delivery)).await
     }
 
-    async fn record_attempt(
+    async fn update_delivery(
         &self,
         scope: &Scope,
         delivery: &Delivery,
-        attempt: &DeliveryAttempt,
+        attempt: Option<&DeliveryAttempt>,
     ) -> Result<()> {
         let tenant = scope.tenant_id();
         if delivery.tenant_id != tenant {
             return Err(crm_core::Error::internal("an attempt recorded outside its tenant scope"));
         }
-        let (delivery, attempt) = (delivery.clone(), attempt.clone());
-        self.write(move |c| deliveries::record_attempt(c, tenant, &delivery, &attempt)).await
+        let (delivery, attempt) = (delivery.clone(), attempt.cloned());
+        self.write(move |c| deliveries::update_delivery(c, tenant, &delivery, attempt.as_ref())).await
     }
 
     async fn deliveries(

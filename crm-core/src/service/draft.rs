@@ -150,8 +150,9 @@ impl Crm {
         }
     }
 
-    /// Commits a change set, then feeds audit sinks and event hooks.
-    pub(crate) async fn apply(&self, scope: &Scope, changes: ChangeSet) -> Result<()> {
+    /// Commits a change set with its webhook deliveries, then feeds audit sinks and event hooks.
+    pub(crate) async fn apply(&self, scope: &Scope, mut changes: ChangeSet) -> Result<()> {
+        self.fan_out(scope, &mut changes).await?;
         // Copies only when someone listens: a commit is on every write's path.
         let audit = if self.inner.audit_sinks.is_empty() { Vec::new() } else { changes.audit.clone() };
         let events = if self.inner.event_hooks.is_empty() { Vec::new() } else { changes.events.clone() };

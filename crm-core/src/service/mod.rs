@@ -14,6 +14,7 @@ mod retention;
 mod schedules;
 mod tenancy;
 mod timeline;
+mod webhook_delivery;
 mod webhooks;
 
 use std::fmt;
@@ -32,6 +33,7 @@ pub use import::{IMPORT_BATCH, ImportMode, ImportReport, RowError};
 pub use list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Page};
 pub use tenancy::TenantCreated;
 pub use timeline::TimelineItem;
+pub use webhook_delivery::{DELIVER_WEBHOOK, FAILING_DISABLES_AFTER};
 pub use webhooks::{PREVIOUS_SECRET_VALIDITY, WebhookWithSecret};
 
 use crate::clock::{Clock, IdGenerator, SystemClock, UuidV7};
@@ -253,6 +255,15 @@ impl CrmBuilder {
     pub fn mailer(self, mailer: impl crate::mail::Mailer) -> Self {
         let handler = crate::mail::SendMail(Arc::new(mailer));
         self.job_handler_with(crate::mail::SEND_MAIL, handler, crate::mail::send_mail_options())
+    }
+
+    /// Delivers webhooks through `transport` (`crm-http`'s `WebhookClient` checks where a
+    /// request may go): events fan out to the tenant's endpoints in their own transaction and
+    /// `webhook.deliver` jobs ([`DELIVER_WEBHOOK`]) send them. Every process that writes records
+    /// needs it, or its events reach no endpoint.
+    pub fn webhooks(self, transport: impl crate::webhook::WebhookTransport) -> Self {
+        let handler = webhook_delivery::SendDelivery(Arc::new(transport));
+        self.job_handler_with(DELIVER_WEBHOOK, handler, webhook_delivery::deliver_options())
     }
 
     /// Finishes configuration.

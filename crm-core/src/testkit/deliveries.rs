@@ -51,7 +51,8 @@ async fn commit(store: &dyn Store, scope: &Scope, writes: Vec<Write>) {
 
 /// A change set stores deliveries and enqueues their jobs with them (a unique key held making
 /// the enqueue a no-op). A delivery waits for the earlier pending ones of its lane only; an
-/// attempt updates it and is logged; lists are newest first; another tenant sees none of it.
+/// attempt updates it and is logged, a delivery given up without one logs nothing; lists are
+/// newest first; another tenant sees none of it.
 pub async fn deliveries_keep_their_lane_order_and_log_attempts(crm: Crm) {
     let acme = tenant(&crm, "Acme").await.owner_scope;
     let globex = tenant(&crm, "Globex").await.owner_scope;
@@ -98,7 +99,7 @@ pub async fn deliveries_keep_their_lane_order_and_log_attempts(crm: Crm) {
         response_excerpt: status.map(|s| format!("answered {s}")),
         error: status.is_none().then(|| "timed out".to_owned()),
     };
-    store.record_attempt(&acme, &failed, &attempt(1, Some(503))).await.unwrap();
+    store.update_delivery(&acme, &failed, Some(&attempt(1, Some(503)))).await.unwrap();
     assert_eq!(store.delivery(&acme, first.id).await.unwrap().as_ref(), Some(&failed));
     assert_eq!(
         store.earlier_pending(&acme, &third).await.unwrap().map(|d| d.id),
@@ -107,7 +108,7 @@ pub async fn deliveries_keep_their_lane_order_and_log_attempts(crm: Crm) {
     );
     let mut delivered = failed.clone();
     (delivered.state, delivered.attempts, delivered.last_error) = (DeliveryState::Delivered, 2, None);
-    store.record_attempt(&acme, &delivered, &attempt(2, None)).await.unwrap();
+    store.update_delivery(&acme, &delivered, Some(&attempt(2, None))).await.unwrap();
     assert_eq!(store.earlier_pending(&acme, &third).await.unwrap(), None, "its turn once the first is done");
     let log = store.attempts(&acme, first.id).await.unwrap();
     assert_eq!(log, [attempt(1, Some(503)), attempt(2, None)]);
@@ -118,12 +119,18 @@ pub async fn deliveries_keep_their_lane_order_and_log_attempts(crm: Crm) {
     let page = store.deliveries(&acme, webhook, Some(third.id), 1).await.unwrap();
     assert_eq!(page.iter().map(|d| d.id).collect::<Vec<_>>(), [second.id]);
 
+    let mut given_up = second.clone();
+    (given_up.state, given_up.last_error) = (DeliveryState::Failed, Some("the endpoint is disabled".into()));
+    store.update_delivery(&acme, &given_up, None).await.unwrap();
+    assert_eq!(store.delivery(&acme, second.id).await.unwrap().as_ref(), Some(&given_up));
+    assert!(store.attempts(&acme, second.id).await.unwrap().is_empty(), "given up without an attempt");
+
     assert_eq!(store.delivery(&globex, first.id).await.unwrap(), None);
     assert!(store.deliveries(&globex, webhook, None, 10).await.unwrap().is_empty());
     assert!(store.attempts(&globex, first.id).await.unwrap().is_empty());
     let theirs = Delivery { tenant_id: globex.tenant_id(), ..delivered.clone() };
     assert!(matches!(
-        store.record_attempt(&globex, &theirs, &attempt(3, Some(200))).await,
+        store.update_delivery(&globex, &theirs, Some(&attempt(3, Some(200)))).await,
         Err(Error::NotFound)
     ));
     assert_eq!(store.attempts(&acme, first.id).await.unwrap().len(), 2, "nothing logged across tenants");

@@ -380,14 +380,14 @@ impl<S: Store> WebhookStore for IsolationCheck<S> {
         }
         Ok(earlier)
     }
-    async fn record_attempt(
+    async fn update_delivery(
         &self,
         scope: &Scope,
         delivery: &Delivery,
-        attempt: &DeliveryAttempt,
+        attempt: Option<&DeliveryAttempt>,
     ) -> Result<()> {
         check(delivery.tenant_id == scope.tenant_id(), "an attempt for another tenant", delivery);
-        self.inner.record_attempt(scope, delivery, attempt).await
+        self.inner.update_delivery(scope, delivery, attempt).await
     }
     async fn deliveries(
         &self,

@@ -255,14 +255,14 @@ impl<S: Store> WebhookStore for Outage<S> {
         self.check()?;
         self.inner.earlier_pending(scope, delivery).await
     }
-    async fn record_attempt(
+    async fn update_delivery(
         &self,
         scope: &Scope,
         delivery: &Delivery,
-        attempt: &DeliveryAttempt,
+        attempt: Option<&DeliveryAttempt>,
     ) -> Result<()> {
         self.check()?;
-        self.inner.record_attempt(scope, delivery, attempt).await
+        self.inner.update_delivery(scope, delivery, attempt).await
     }
     async fn deliveries(
         &self,
