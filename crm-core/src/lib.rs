@@ -53,10 +53,10 @@ pub use id::Id;
 pub use policy::{Action, DefaultPolicy, Grant, Policy, RecordScope, Resource};
 pub use scope::{Actor, Principal, Role, Scope, TenantId, UserId};
 pub use service::{
-    Conversion, ConvertLead, CreatedApiKey, Crm, CrmBuilder, DEFAULT_LIMIT, DELIVER_WEBHOOK,
+    Conversion, ConvertLead, CreatedApiKey, Crm, CrmBuilder, DEFAULT_LIMIT, DELIVER_WEBHOOK, DeliveryLog,
     FAILING_DISABLES_AFTER, IDEMPOTENCY_KEY_FIELD, IMPORT_BATCH, IdempotencyClaim, IdempotencyConfig,
     Idempotent, ImportMode, ImportReport, ListRequest, Login, MAX_IDEMPOTENCY_KEY_LEN, MAX_LIMIT,
-    NewTenantInfo, PREVIOUS_SECRET_VALIDITY, Page, Registration, RowError, Session, TenantCreated,
-    TimelineItem, WebhookWithSecret, check_idempotency_key,
+    NewTenantInfo, PREVIOUS_SECRET_VALIDITY, Page, Registration, RowError, Session, TEST_EVENT,
+    TenantCreated, TimelineItem, WebhookWithSecret, check_idempotency_key,
 };
 pub use store::{Filter, Store};

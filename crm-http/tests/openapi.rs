@@ -96,6 +96,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("PATCH", "/api/webhooks/{id}"),
     ("DELETE", "/api/webhooks/{id}"),
     ("POST", "/api/webhooks/{id}/rotate-secret"),
+    ("GET", "/api/webhooks/{id}/deliveries"),
+    ("POST", "/api/webhooks/{id}/test"),
+    ("POST", "/api/webhooks/deliveries/{id}/redeliver"),
 ];
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -1016,6 +1019,23 @@ async fn webhooks(app: &Router, c: &mut Contract) {
     let patched = c.expect(app, call("PATCH", &item).token(token).json(off), 200).await;
     assert_eq!(patched.body["enabled"], false);
     c.expect(app, call("PATCH", &item).token(token).json(json!({ "event_types": ["Deal"] })), 422).await;
+    let test = c.expect(app, call("POST", format!("{item}/test")).token(token), 202).await;
+    assert_eq!((&test.body["event_type"], &test.body["state"]), (&json!("webhook.test"), &json!("pending")));
+    let deliveries =
+        c.expect(app, call("GET", format!("{item}/deliveries?limit=10")).token(token), 200).await;
+    assert_eq!(deliveries.body["data"][0]["id"], test.body["id"]);
+    assert_eq!(
+        (&deliveries.body["data"][0]["attempts"], &deliveries.body["data"][0]["attempt_log"]),
+        (&json!(0), &json!([]))
+    );
+    assert!(deliveries.body["data"][0].get("body").is_none(), "the body is not listed");
+    c.expect(app, call("GET", format!("{item}/deliveries?state=x")).token(token), 422).await;
+    let redeliver = format!("/api/webhooks/deliveries/{}/redeliver", test.body["id"].as_str().unwrap());
+    let again = c.expect(app, call("POST", &redeliver).token(token), 202).await;
+    assert_ne!(again.body["id"], test.body["id"]);
+    assert_eq!(again.body["event_id"], test.body["event_id"], "the same event again");
+    let unknown = format!("/api/webhooks/deliveries/{}/redeliver", uuid::Uuid::now_v7());
+    c.expect(app, call("POST", &unknown).token(token), 404).await;
     c.expect(app, call("DELETE", &item).token(token), 204).await;
     c.expect(app, call("GET", &item).token(token), 404).await;
     c.expect(app, call("POST", &rotate).token(token), 404).await;
@@ -1156,8 +1176,13 @@ async fn query_parameters(app: &Router, c: &mut Contract, token: &str, lead: &st
     }
     let every_name: BTreeSet<String> =
         by_operation.values().flatten().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
+    // Paths under a webhook name an endpoint, not a lead.
+    let endpoint = json!({ "url": "https://hooks.example/q", "event_types": ["*"] });
+    let webhook = c.send(app, call("POST", "/api/webhooks").token(token).json(endpoint)).await;
+    let webhook = webhook.body["id"].as_str().unwrap().to_owned();
     for (operation, parameters) in &by_operation {
-        let path = concrete(operation.trim_start_matches("GET "), lead);
+        let id = if operation.starts_with("GET /api/webhooks/") { webhook.as_str() } else { lead };
+        let path = concrete(operation.trim_start_matches("GET "), id);
         for parameter in parameters {
             let Some(value) = sample(&doc, parameter) else { continue };
             let name = parameter["name"].as_str().unwrap();

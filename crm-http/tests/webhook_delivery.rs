@@ -192,6 +192,19 @@ async fn events_arrive_signed_and_in_order() {
         let delivered = w.delivery_states(&deals).await;
         assert_eq!(delivered, vec![(DeliveryState::Delivered, 1); 3], "{name}");
         assert!(w.delivery_states(&leads).await.is_empty(), "{name}: no lead event, no delivery");
+
+        // A test event, whatever the filters; and the first delivery again, under its id.
+        w.crm.send_test_webhook(&w.owner, leads.meta.id).await.unwrap();
+        eventually("the test event", || async { w.received("/gone").len() == 1 }).await;
+        let (headers, body) = w.received("/gone").remove(0);
+        assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["type"], "webhook.test", "{name}");
+        assert!(header(&headers, "webhook-id").starts_with("msg_"));
+        let first = w.store.deliveries(&w.owner, deals.meta.id, None, 50).await.unwrap().pop().unwrap();
+        w.crm.redeliver(&w.owner, first.id).await.unwrap();
+        eventually("the redelivery", || async { w.received("/ok").len() == 4 }).await;
+        let again = w.received("/ok");
+        assert_eq!(header(&again[3].0, "webhook-id"), ids[0], "{name}: redelivered under the event's id");
+        assert_eq!(again[3].1, again[0].1, "{name}: the same body");
         runner.shutdown().await;
     }
 }

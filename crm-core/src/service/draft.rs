@@ -153,10 +153,14 @@ impl Crm {
     /// Commits a change set with its webhook deliveries, then feeds audit sinks and event hooks.
     pub(crate) async fn apply(&self, scope: &Scope, mut changes: ChangeSet) -> Result<()> {
         self.fan_out(scope, &mut changes).await?;
+        let enqueues = changes.writes.iter().any(|w| matches!(w, Write::Enqueue(_)));
         // Copies only when someone listens: a commit is on every write's path.
         let audit = if self.inner.audit_sinks.is_empty() { Vec::new() } else { changes.audit.clone() };
         let events = if self.inner.event_hooks.is_empty() { Vec::new() } else { changes.events.clone() };
         self.store_ref().commit(scope, changes).await?;
+        if enqueues {
+            self.wake_runners();
+        }
         for entry in &audit {
             for sink in &self.inner.audit_sinks {
                 sink.record(entry).await;

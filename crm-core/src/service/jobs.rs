@@ -58,7 +58,7 @@ impl Crm {
     }
 
     /// Wakes this process's idle runners: a job is due.
-    pub(super) fn wake_runners(&self) {
+    pub(crate) fn wake_runners(&self) {
         self.inner.enqueued.send_modify(|n| *n = n.wrapping_add(1));
     }
 

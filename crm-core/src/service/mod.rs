@@ -34,7 +34,7 @@ pub use list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Page};
 pub use tenancy::TenantCreated;
 pub use timeline::TimelineItem;
 pub use webhook_delivery::{DELIVER_WEBHOOK, FAILING_DISABLES_AFTER};
-pub use webhooks::{PREVIOUS_SECRET_VALIDITY, WebhookWithSecret};
+pub use webhooks::{DeliveryLog, PREVIOUS_SECRET_VALIDITY, TEST_EVENT, WebhookWithSecret};
 
 use crate::clock::{Clock, IdGenerator, SystemClock, UuidV7};
 use crate::error::{Error, Result};

@@ -48,7 +48,7 @@ pub(crate) fn deliver_options() -> JobOptions {
 
 impl Crm {
     /// Whether this CRM fans events out to webhooks (built with [`crate::CrmBuilder::webhooks`]).
-    fn delivers_webhooks(&self) -> bool {
+    pub(crate) fn delivers_webhooks(&self) -> bool {
         self.inner.job_types.get(DELIVER_WEBHOOK).is_some()
     }
 
@@ -80,37 +80,58 @@ impl Crm {
             return Ok(());
         }
         let now = self.inner.clock.now();
-        let retry = self.inner.job_types.options(DELIVER_WEBHOOK).retry;
         let mut writes = Vec::new();
         for event in changes.events.iter().filter(|e| wanted(e.resource)) {
             for endpoint in endpoints.iter().filter(|w| w.wants(&event.name) && w.meta.created_at <= event.at)
             {
                 let body = json!({ "type": event.name, "timestamp": event.at, "data": event.payload });
-                let delivery = Delivery {
-                    id: self.new_id(),
-                    tenant_id: scope.tenant_id(),
-                    webhook_id: endpoint.meta.id,
-                    event_id: event.id.uuid(),
-                    event_type: event.name.clone(),
-                    lane: event.resource_id,
-                    body: body.to_string(),
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    next_attempt_at: now,
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
-                };
-                let new = NewJob::new(DELIVER_WEBHOOK, json!({ "delivery_id": delivery.id }))
-                    .unique_key(format!("webhook:{}", delivery.id));
-                let job =
-                    Job::new(JobId::from_uuid(self.inner.ids.new_id()), scope.tenant_id(), new, now, &retry);
-                writes.push(Write::Deliver(delivery));
-                writes.push(Write::Enqueue(job));
+                let message =
+                    Message { event_id: event.id.uuid(), event_type: &event.name, lane: event.resource_id };
+                writes.extend(self.delivery_writes(scope, endpoint.meta.id, message, body.to_string(), now));
             }
         }
         changes.writes.extend(writes);
         Ok(())
+    }
+
+    /// A new pending delivery of `message` to an endpoint, and the job that sends it.
+    pub(crate) fn delivery_writes(
+        &self,
+        scope: &Scope,
+        webhook_id: WebhookId,
+        message: Message<'_>,
+        body: String,
+        now: DateTime<Utc>,
+    ) -> [Write; 2] {
+        let delivery = Delivery {
+            id: self.new_id(),
+            tenant_id: scope.tenant_id(),
+            webhook_id,
+            event_id: message.event_id,
+            event_type: message.event_type.to_owned(),
+            lane: message.lane,
+            body,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let retry = self.inner.job_types.options(DELIVER_WEBHOOK).retry;
+        let new = NewJob::new(DELIVER_WEBHOOK, json!({ "delivery_id": delivery.id }))
+            .unique_key(format!("webhook:{}", delivery.id));
+        let job = Job::new(JobId::from_uuid(self.inner.ids.new_id()), scope.tenant_id(), new, now, &retry);
+        [Write::Deliver(delivery), Write::Enqueue(job)]
+    }
+
+    /// Refuses what needs the sender when this CRM has none.
+    pub(crate) fn require_webhooks(&self) -> Result<()> {
+        if self.delivers_webhooks() {
+            Ok(())
+        } else {
+            Err(Error::invalid("webhook", "this CRM does not deliver webhooks (see CrmBuilder::webhooks)"))
+        }
     }
 
     /// One attempt at a delivery, or the wait before it (see [`SendDelivery`]).
@@ -282,6 +303,16 @@ impl Crm {
         })
         .await
     }
+}
+
+/// What a delivery carries besides its body: which event, and the lane it joins.
+pub(crate) struct Message<'a> {
+    /// Its `webhook-id` (as `msg_<id>`).
+    pub event_id: uuid::Uuid,
+    /// Its `type`.
+    pub event_type: &'a str,
+    /// The record it is about.
+    pub lane: uuid::Uuid,
 }
 
 /// What a `webhook.deliver` run came to.

@@ -4,15 +4,21 @@
 
 use serde::Serialize;
 
+use serde_json::Value;
+
 use super::Crm;
+use super::list::{self, Page};
 use super::records::on_current;
-use crate::audit::AuditAction;
+use super::webhook_delivery::Message;
+use crate::audit::{AuditAction, Changes};
+use crate::cursor;
+use crate::delivery::{Delivery, DeliveryAttempt, DeliveryId};
 use crate::error::{Error, Result};
 use crate::kind::Stored;
-use crate::model::{NewWebhook, Webhook, WebhookId};
+use crate::model::{Kind, NewWebhook, Webhook, WebhookId};
 use crate::policy::{Action, Resource};
 use crate::scope::Scope;
-use crate::store::Entity;
+use crate::store::{Entity, Write};
 use crate::webhook::WebhookSecret;
 
 /// How long the secret before a rotation keeps signing, so receivers can switch without
@@ -70,3 +76,99 @@ impl Crm {
         .await
     }
 }
+
+/// A delivery with every attempt made at it: what `/api/webhooks/{id}/deliveries` lists.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryLog {
+    /// The delivery.
+    #[serde(flatten)]
+    pub delivery: Delivery,
+    /// Its attempts, first first (`attempts` is their number).
+    pub attempt_log: Vec<DeliveryAttempt>,
+}
+
+impl Crm {
+    /// An endpoint's deliveries, newest first, each with its attempts (admins).
+    pub async fn webhook_deliveries(
+        &self,
+        scope: &Scope,
+        id: WebhookId,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<DeliveryLog>> {
+        self.authorize(scope, Action::Read, Resource::Webhook)?;
+        self.load::<Webhook>(scope, id).await?;
+        let limit = list::limit(limit)?;
+        let before = cursor.map(cursor::decode_sorted).transpose()?.map(|c| DeliveryId::from_uuid(c.id));
+        let store = self.store_ref();
+        let found = store.deliveries(scope, id, before, limit + 1).await?;
+        let page = list::page_by_id(found, limit, |d| d.id.uuid());
+        let mut data = Vec::with_capacity(page.data.len());
+        for delivery in page.data {
+            let attempt_log = store.attempts(scope, delivery.id).await?;
+            data.push(DeliveryLog { delivery, attempt_log });
+        }
+        Ok(Page { data, next_cursor: page.next_cursor })
+    }
+
+    /// Sends a delivery's event again, as a new delivery at the end of its lane, whatever came
+    /// of the first (admins; the endpoint must still exist).
+    pub async fn redeliver(&self, scope: &Scope, id: DeliveryId) -> Result<Delivery> {
+        self.authorize(scope, Action::Update, Resource::Webhook)?;
+        self.require_webhooks()?;
+        let earlier = self.store_ref().delivery(scope, id).await?.ok_or(Error::NotFound)?;
+        self.load::<Webhook>(scope, earlier.webhook_id).await?;
+        let message =
+            Message { event_id: earlier.event_id, event_type: &earlier.event_type, lane: earlier.lane };
+        self.send_message(scope, earlier.webhook_id, message, earlier.body.clone(), "redelivered").await
+    }
+
+    /// Sends the endpoint a `webhook.test` event now, whatever its filters (admins).
+    pub async fn send_test_webhook(&self, scope: &Scope, id: WebhookId) -> Result<Delivery> {
+        self.authorize(scope, Action::Update, Resource::Webhook)?;
+        self.require_webhooks()?;
+        self.load::<Webhook>(scope, id).await?;
+        let (event_id, now) = (self.inner.ids.new_id(), self.inner.clock.now());
+        let body = serde_json::json!({
+            "type": TEST_EVENT,
+            "timestamp": now,
+            "data": { "webhook_id": id, "message": "A test event from the CRM." },
+        });
+        let message = Message { event_id, event_type: TEST_EVENT, lane: id.uuid() };
+        self.send_message(scope, id, message, body.to_string(), "tested").await
+    }
+
+    /// Stores a delivery of `message` with its job, audited on the endpoint as `what`.
+    async fn send_message(
+        &self,
+        scope: &Scope,
+        webhook_id: WebhookId,
+        message: Message<'_>,
+        body: String,
+        what: &str,
+    ) -> Result<Delivery> {
+        let mut draft = self.draft(scope);
+        let writes = self.delivery_writes(scope, webhook_id, message, body, draft.now);
+        let Write::Deliver(delivery) = &writes[0] else {
+            return Err(Error::internal("no delivery was made"));
+        };
+        let delivery = delivery.clone();
+        let mut changes = Changes::default();
+        changes.after.insert(what.into(), delivery.id.to_string().into());
+        self.push_change(
+            &mut draft,
+            AuditAction::Updated,
+            Kind::Webhook,
+            webhook_id.uuid(),
+            changes,
+            Value::Null,
+        );
+        draft.changes.writes.extend(writes);
+        self.commit(draft).await?;
+        Ok(delivery)
+    }
+}
+
+/// The type of the event [`Crm::send_test_webhook`] sends.
+pub const TEST_EVENT: &str = "webhook.test";

@@ -23,6 +23,12 @@ pub fn cheap_identity() -> IdentityConfig {
     }
 }
 
+/// A webhook sender for CRMs whose runners never run in these tests: deliveries are stored and
+/// listed, never sent (and could go to public addresses only).
+pub fn no_receiver() -> crm_http::webhook_client::WebhookClient {
+    crm_http::webhook_client::WebhookClient::new(crm_core::outbound::OutboundPolicy::public_only())
+}
+
 /// Settings whose rate limits a matrix of hundreds of requests from one tenant cannot reach.
 pub fn roomy() -> HttpConfig {
     HttpConfig {
@@ -35,10 +41,10 @@ pub fn roomy() -> HttpConfig {
 /// fresh Postgres database when configured (dropped with the router).
 pub async fn apps_with(config: HttpConfig) -> Vec<(&'static str, Router)> {
     let sqlite = SqliteStore::open_in_memory().await.unwrap();
-    let crm = Crm::builder(sqlite).identity(cheap_identity()).build();
+    let crm = Crm::builder(sqlite).identity(cheap_identity()).webhooks(no_receiver()).build();
     let mut apps = vec![("sqlite", router(ApiState::new(crm).with_config(config.clone())))];
     if let Some(pg) = crm_storage_postgres::testing::fresh_store().await {
-        let crm = Crm::builder(pg).identity(cheap_identity()).build();
+        let crm = Crm::builder(pg).identity(cheap_identity()).webhooks(no_receiver()).build();
         apps.push(("postgres", router(ApiState::new(crm).with_config(config))));
     }
     apps
@@ -47,11 +53,13 @@ pub async fn apps_with(config: HttpConfig) -> Vec<(&'static str, Router)> {
 /// The router over every available store, with default settings, beside the `Crm` it serves
 /// (for what no endpoint does: enqueueing a job).
 pub async fn crms_and_apps() -> Vec<(Crm, Router)> {
-    let sqlite =
-        Crm::builder(SqliteStore::open_in_memory().await.unwrap()).identity(cheap_identity()).build();
+    let sqlite = Crm::builder(SqliteStore::open_in_memory().await.unwrap())
+        .identity(cheap_identity())
+        .webhooks(no_receiver())
+        .build();
     let mut crms = vec![sqlite];
     if let Some(pg) = crm_storage_postgres::testing::fresh_store().await {
-        crms.push(Crm::builder(pg).identity(cheap_identity()).build());
+        crms.push(Crm::builder(pg).identity(cheap_identity()).webhooks(no_receiver()).build());
     }
     crms.into_iter().map(|crm| (crm.clone(), router(ApiState::new(crm)))).collect()
 }

@@ -72,6 +72,11 @@ struct Config {
     /// The sender of that mail.
     #[arg(long, env = "CRM_MAIL_FROM", default_value = "CRM <crm@localhost>")]
     mail_from: String,
+    /// Address ranges webhooks may be delivered to besides public addresses (repeat, or
+    /// comma-separate in the env): `127.0.0.0/8` for a receiver on this machine. Loopback,
+    /// private, link-local and metadata addresses are refused unless listed.
+    #[arg(long = "webhook-allow", env = "CRM_WEBHOOK_ALLOW", value_delimiter = ',')]
+    webhook_allow: Vec<String>,
     /// Serve the API only: the job workers run in `crm-server worker` processes.
     #[arg(long, env = "CRM_NO_WORKERS")]
     no_workers: bool,
@@ -115,6 +120,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         tracing::info!("mail: off (no --smtp-url)");
     }
+    let outbound = crm_core::outbound::OutboundPolicy::from_allow_list(&config.webhook_allow.join(","))
+        .map_err(|e| format!("--webhook-allow: {e}"))?;
+    tracing::info!(allowed = ?outbound.allowed(), "webhooks: public addresses and the ranges allowed");
+    // Every process delivers (or, with --no-workers, fans out) webhooks: events of a process
+    // built without them reach no endpoint.
+    let builder = builder.webhooks(crm_http::webhook_client::WebhookClient::new(outbound));
     let crm = builder.build();
 
     if let Some(Command::Worker) = config.command {
