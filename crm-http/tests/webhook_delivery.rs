@@ -17,6 +17,7 @@ use axum::routing::any;
 use chrono::TimeZone;
 use crm_core::clock::SteppingClock;
 use crm_core::delivery::DeliveryState;
+use crm_core::job::JobState;
 use crm_core::model::{Deal, DealPatch, Lead, NewDeal, NewLead, NewTenant, NewUser, NewWebhook, Webhook};
 use crm_core::outbound::OutboundPolicy;
 use crm_core::runner::RunnerConfig;
@@ -133,6 +134,16 @@ impl World {
         requests.iter().filter(|(p, ..)| p == path).map(|(_, h, b)| (h.clone(), b.clone())).collect()
     }
 
+    /// Waits until no job runs: every attempt so far has been recorded and its job rescheduled,
+    /// so moving the clock now cannot race a retry time computed from before the move.
+    async fn settled(&self) {
+        eventually("the runners to settle", || async {
+            let running = self.store.jobs(&self.owner, Some(JobState::Running), None, 10).await.unwrap();
+            running.is_empty()
+        })
+        .await;
+    }
+
     async fn delivery_states(&self, webhook: &Webhook) -> Vec<(DeliveryState, u32)> {
         let store = &self.store;
         let deliveries = store.deliveries(&self.owner, webhook.meta.id, None, 50).await.unwrap();
@@ -240,8 +251,10 @@ async fn failures_back_off_gone_disables_and_retry_after_is_honoured() {
         assert_eq!(w.delivery_states(&gone).await, [(DeliveryState::Failed, 1)], "{name}");
 
         // Five seconds on, the second attempt; five minutes on, the third, which succeeds.
+        w.settled().await;
         clock.advance(Duration::from_secs(6));
         eventually("the second attempt", || async { w.received("/flaky").len() == 2 }).await;
+        w.settled().await;
         clock.advance(Duration::from_secs(301));
         eventually("the third attempt", || async { w.received("/flaky").len() == 3 }).await;
         let stamps: Vec<i64> = w
@@ -273,6 +286,7 @@ async fn failures_back_off_gone_disables_and_retry_after_is_honoured() {
         let waiting = store.deliveries(&w.owner, busy.meta.id, None, 1).await.unwrap().remove(0);
         let first = store.attempts(&w.owner, waiting.id).await.unwrap().remove(0);
         assert!(waiting.next_attempt_at - first.at >= chrono::Duration::seconds(600), "{name}");
+        w.settled().await;
         clock.advance(Duration::from_secs(600));
         eventually("the busy endpoint's second attempt", || async { w.received("/busy").len() == 2 }).await;
         runner.shutdown().await;
