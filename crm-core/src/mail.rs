@@ -115,6 +115,22 @@ pub fn welcome(to: &str, name: &str, tenant: &str) -> Mail {
     Mail::text(to, subject.replace(['\r', '\n'], " "), text).with_html(html)
 }
 
+/// The notice to an endpoint's creator that deliveries to it stopped, and why.
+pub fn webhook_disabled(to: &str, name: &str, url: &str, reason: &str) -> Mail {
+    let text = format!(
+        "Hello {name},\n\nthe webhook endpoint {url} you created was disabled: {reason}. \
+         Events are no longer delivered to it. Fix the receiver, then enable the endpoint again.\n"
+    );
+    let html = format!(
+        "<p>Hello {},</p><p>the webhook endpoint <code>{}</code> you created was disabled: {}. \
+         Events are no longer delivered to it. Fix the receiver, then enable the endpoint again.</p>",
+        escape_html(name),
+        escape_html(url),
+        escape_html(reason)
+    );
+    Mail::text(to, "A webhook endpoint was disabled", text).with_html(html)
+}
+
 /// `text` with `& < > " '` as HTML character references, so data put into an HTML body (a
 /// lead's name, a deal's title) is shown, never read as markup.
 pub fn escape_html(text: &str) -> String {

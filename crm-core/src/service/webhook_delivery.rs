@@ -272,17 +272,65 @@ impl Crm {
         }
     }
 
+    /// Stops deliveries to an endpoint, saying why, and tells its creator by mail if this CRM
+    /// sends mail (the notice is enqueued in the same transaction).
     async fn disable(&self, scope: &Scope, id: WebhookId, reason: &str) -> Result<()> {
-        self.set_health(scope, id, |w| {
+        let disabling = |w: &mut Webhook| {
             w.enabled = false;
             w.disabled_reason = Some(reason.to_owned());
-        })
-        .await
+        };
+        let notice = |w: &Webhook| {
+            let (this, url) = (self.clone(), w.url.clone());
+            let (scope, creator) = (scope.clone(), w.created_by);
+            async move { this.disabled_notice(&scope, creator, &url, reason).await }
+        };
+        self.change_health(scope, id, disabling, notice).await
+    }
+
+    /// The `mail.send` job telling `creator` that the endpoint at `url` was disabled; `None`
+    /// without a mailer or a creator to tell.
+    async fn disabled_notice(
+        &self,
+        scope: &Scope,
+        creator: Option<crate::scope::UserId>,
+        url: &str,
+        reason: &str,
+    ) -> Result<Option<Job>> {
+        use crate::mail::{SEND_MAIL, webhook_disabled};
+        if self.inner.job_types.get(SEND_MAIL).is_none() {
+            return Ok(None);
+        }
+        let Some(user) = (match creator {
+            Some(id) => self.store_ref().user(id).await?,
+            None => None,
+        }) else {
+            return Ok(None);
+        };
+        let mail = webhook_disabled(&user.email, &user.name, url, reason);
+        let payload = serde_json::to_value(&mail).map_err(Error::internal)?;
+        let now = self.inner.clock.now();
+        let retry = self.inner.job_types.options(SEND_MAIL).retry;
+        let id = JobId::from_uuid(self.inner.ids.new_id());
+        Ok(Some(Job::new(id, scope.tenant_id(), NewJob::new(SEND_MAIL, payload), now, &retry)))
+    }
+
+    async fn set_health(&self, scope: &Scope, id: WebhookId, change: impl Fn(&mut Webhook)) -> Result<()> {
+        self.change_health(scope, id, change, |_: &Webhook| async { Ok(None) }).await
     }
 
     /// Changes the fields only delivery sets (enabled, why disabled, failing since) on the
-    /// current version, audited as the system's change.
-    async fn set_health(&self, scope: &Scope, id: WebhookId, change: impl Fn(&mut Webhook)) -> Result<()> {
+    /// current version, audited as the system's change, with the job `also` makes if any.
+    async fn change_health<F, Fut>(
+        &self,
+        scope: &Scope,
+        id: WebhookId,
+        change: impl Fn(&mut Webhook),
+        also: F,
+    ) -> Result<()>
+    where
+        F: Fn(&Webhook) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<Job>>>,
+    {
         on_current(None, || async {
             let current = match self.load::<Webhook>(scope, id).await {
                 Err(Error::NotFound) => return Ok(()),
@@ -299,6 +347,9 @@ impl Crm {
             let (before, after) = (current.to_row(), updated.to_row());
             self.record_row_change(&mut draft, AuditAction::Updated, Some(&before), Some(&after));
             draft.update(Entity::Record(after), current.meta.version);
+            if let Some(job) = also(&updated).await? {
+                draft.changes.writes.push(Write::Enqueue(job));
+            }
             self.commit(draft).await
         })
         .await
