@@ -268,6 +268,13 @@ macro_rules! delegate_store {
             ) -> $crate::Result<Option<$crate::delivery::Delivery>> {
                 self.$field.earlier_pending(scope, delivery).await
             }
+            async fn later_pending(
+                &self,
+                scope: &$crate::Scope,
+                delivery: &$crate::delivery::Delivery,
+            ) -> $crate::Result<Option<$crate::delivery::Delivery>> {
+                self.$field.later_pending(scope, delivery).await
+            }
             async fn update_delivery(
                 &self,
                 scope: &$crate::Scope,

@@ -67,6 +67,13 @@ pub struct Delivery {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Delivery {
+    /// What it carries besides its body: its event and lane.
+    pub(crate) fn message(&self) -> crate::service::Message<'_> {
+        crate::service::Message { event_id: self.event_id, event_type: &self.event_type, lane: self.lane }
+    }
+}
+
 /// One attempt of a delivery, as the log keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

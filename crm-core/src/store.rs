@@ -672,6 +672,10 @@ pub trait WebhookStore: Send + Sync + Debug + 'static {
     /// order), if any: while there is one, `delivery` waits.
     async fn earlier_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>>;
 
+    /// The first pending delivery of `delivery`'s endpoint and lane that comes after it: the
+    /// one to wake when `delivery` is done.
+    async fn later_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>>;
+
     /// Writes `delivery`'s state, attempts, next attempt and error, and appends `attempt` (if
     /// one was made: a delivery given up without one has none) to its log, in one transaction.
     async fn update_delivery(

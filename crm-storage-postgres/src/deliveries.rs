@@ -36,14 +36,17 @@ pub(crate) async fn get(
     one(conn, sql, vec![Val::Uuid(Some(tenant.uuid())), Val::Uuid(Some(id.uuid()))]).await
 }
 
-pub(crate) async fn earlier_pending(
+/// The first pending delivery of `d`'s lane before it (`later`: after it).
+pub(crate) async fn neighbour(
     conn: &mut PgConnection,
     tenant: TenantId,
     d: &Delivery,
+    later: bool,
 ) -> Result<Option<Delivery>> {
+    let side = if later { ">" } else { "<" };
     let sql = format!(
         "SELECT {} FROM webhook_deliveries
-         WHERE tenant_id = $1 AND webhook_id = $2 AND lane = $3 AND state = 'pending' AND id < $4
+         WHERE tenant_id = $1 AND webhook_id = $2 AND lane = $3 AND state = 'pending' AND id {side} $4
          ORDER BY id LIMIT 1",
         rows::DELIVERY_COLUMNS
     );

@@ -474,7 +474,12 @@ impl WebhookStore for PgStore {
 
     async fn earlier_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>> {
         let tenant = scope.tenant_id();
-        scoped!(self, Some(tenant), |c| deliveries::earlier_pending(c, tenant, delivery))
+        scoped!(self, Some(tenant), |c| deliveries::neighbour(c, tenant, delivery, false))
+    }
+
+    async fn later_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>> {
+        let tenant = scope.tenant_id();
+        scoped!(self, Some(tenant), |c| deliveries::neighbour(c, tenant, delivery, true))
     }
 
     async fn update_delivery(

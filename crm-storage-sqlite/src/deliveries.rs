@@ -30,10 +30,17 @@ pub(crate) fn get(conn: &Connection, tenant: TenantId, id: DeliveryId) -> Result
     one(conn, &sql, vec![rows::uuid(tenant.uuid()), rows::uuid(id.uuid())])
 }
 
-pub(crate) fn earlier_pending(conn: &Connection, tenant: TenantId, d: &Delivery) -> Result<Option<Delivery>> {
+/// The first pending delivery of `d`'s lane before it (`later`: after it).
+pub(crate) fn neighbour(
+    conn: &Connection,
+    tenant: TenantId,
+    d: &Delivery,
+    later: bool,
+) -> Result<Option<Delivery>> {
+    let side = if later { ">" } else { "<" };
     let sql = format!(
         "SELECT {} FROM webhook_deliveries
-         WHERE tenant_id = ?1 AND webhook_id = ?2 AND lane = ?3 AND state = 'pending' AND id < ?4
+         WHERE tenant_id = ?1 AND webhook_id = ?2 AND lane = ?3 AND state = 'pending' AND id {side} ?4
          ORDER BY id LIMIT 1",
         rows::DELIVERY_COLUMNS
     );

@@ -347,7 +347,12 @@ impl WebhookStore for SqliteStore {
 
     async fn earlier_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>> {
         let (tenant, delivery) = (scope.tenant_id(), delivery.clone());
-        self.conns.read(move |c| deliveries::earlier_pending(c, tenant, &delivery)).await
+        self.conns.read(move |c| deliveries::neighbour(c, tenant, &delivery, false)).await
+    }
+
+    async fn later_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>> {
+        let (tenant, delivery) = (scope.tenant_id(), delivery.clone());
+        self.conns.read(move |c| deliveries::neighbour(c, tenant, &delivery, true)).await
     }
 
     async fn update_delivery(

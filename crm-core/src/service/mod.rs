@@ -33,6 +33,7 @@ pub use import::{IMPORT_BATCH, ImportMode, ImportReport, RowError};
 pub use list::{DEFAULT_LIMIT, ListRequest, MAX_LIMIT, Page};
 pub use tenancy::TenantCreated;
 pub use timeline::TimelineItem;
+pub(crate) use webhook_delivery::Message;
 pub use webhook_delivery::{DELIVER_WEBHOOK, FAILING_DISABLES_AFTER};
 pub use webhooks::{DeliveryLog, PREVIOUS_SECRET_VALIDITY, TEST_EVENT, WebhookWithSecret};
 

@@ -217,6 +217,39 @@ impl Crm {
         }
     }
 
+    /// Wakes the job of the next pending delivery in `id`'s lane, now that `id` is done: it may
+    /// be waiting for `id`'s next attempt that will not come. Enqueueing its job again by its
+    /// unique key finds the job (or stores it, had it been lost); a pending one is made due now.
+    async fn wake_lane(&self, scope: &Scope, id: DeliveryId) -> Result<()> {
+        let store = self.store_ref();
+        let Some(done) = store.delivery(scope, id).await? else { return Ok(()) };
+        let Some(next) = store.later_pending(scope, &done).await? else { return Ok(()) };
+        let now = self.inner.clock.now();
+        let [_, Write::Enqueue(probe)] =
+            self.delivery_writes(scope, next.webhook_id, next.message(), String::new(), now)
+        else {
+            return Ok(());
+        };
+        let probe = Job {
+            payload: json!({ "delivery_id": next.id }),
+            unique_key: Some(format!("webhook:{}", next.id)),
+            ..probe
+        };
+        match store.enqueue(scope, &probe).await? {
+            crate::store::Enqueued::New(_) => self.wake_runners(),
+            crate::store::Enqueued::Existing(job_id) => {
+                let Some(mut job) = store.job(scope, job_id).await? else { return Ok(()) };
+                if job.state == crate::job::JobState::Pending && job.run_at > now {
+                    (job.run_at, job.updated_at) = (now, now);
+                    if store.update_job(scope, &job, crate::job::JobState::Pending).await? {
+                        self.wake_runners();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Marks a delivery failed for good, with the attempt that ended it if there was one.
     async fn give_up(
         &self,
@@ -387,7 +420,13 @@ impl JobHandler for SendDelivery {
             .map(Id::from_uuid)
             .ok_or_else(|| Failure::permanent("the job names no delivery"))?;
         match ctx.crm.deliver(&ctx.scope, id, self.0.as_ref()).await {
-            Ok(Step::Done) => Ok(()),
+            Ok(Step::Done) => {
+                if let Err(error) = ctx.crm.wake_lane(&ctx.scope, id).await {
+                    // The next delivery's job still runs when its wait ends.
+                    tracing::warn!(%error, delivery = %id, "the lane's next delivery was not woken");
+                }
+                Ok(())
+            }
             Ok(Step::Wait(wait, why)) => Err(Failure { not_before: Some(wait), ..Failure::transient(why) }),
             Err(error) => Err(Failure::transient(error.to_string())),
         }

@@ -50,7 +50,8 @@ async fn commit(store: &dyn Store, scope: &Scope, writes: Vec<Write>) {
 }
 
 /// A change set stores deliveries and enqueues their jobs with them (a unique key held making
-/// the enqueue a no-op). A delivery waits for the earlier pending ones of its lane only; an
+/// the enqueue a no-op). A delivery waits for the earlier pending ones of its lane only, and
+/// knows the next one to wake; an
 /// attempt updates it and is logged, a delivery given up without one logs nothing; lists are
 /// newest first; another tenant sees none of it.
 pub async fn deliveries_keep_their_lane_order_and_log_attempts(crm: Crm) {
@@ -84,6 +85,9 @@ pub async fn deliveries_keep_their_lane_order_and_log_attempts(crm: Crm) {
     assert_eq!(store.earlier_pending(&acme, &third).await.unwrap().map(|d| d.id), Some(first.id));
     assert_eq!(store.earlier_pending(&acme, &second).await.unwrap(), None, "another lane waits for nothing");
     assert_eq!(store.earlier_pending(&acme, &first).await.unwrap(), None);
+    assert_eq!(store.later_pending(&acme, &first).await.unwrap().map(|d| d.id), Some(third.id));
+    assert_eq!(store.later_pending(&acme, &second).await.unwrap(), None, "alone in its lane");
+    assert_eq!(store.later_pending(&acme, &third).await.unwrap(), None, "the last of its lane");
 
     let mut failed = first.clone();
     failed.attempts = 1;

@@ -380,6 +380,15 @@ impl<S: Store> WebhookStore for IsolationCheck<S> {
         }
         Ok(earlier)
     }
+    async fn later_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>> {
+        let later = self.inner.later_pending(scope, delivery).await?;
+        if let Some(l) = &later {
+            let same_lane =
+                l.webhook_id == delivery.webhook_id && l.lane == delivery.lane && l.id > delivery.id;
+            check(l.tenant_id == scope.tenant_id() && same_lane, "a delivery of another lane", l);
+        }
+        Ok(later)
+    }
     async fn update_delivery(
         &self,
         scope: &Scope,

@@ -255,6 +255,10 @@ impl<S: Store> WebhookStore for Outage<S> {
         self.check()?;
         self.inner.earlier_pending(scope, delivery).await
     }
+    async fn later_pending(&self, scope: &Scope, delivery: &Delivery) -> Result<Option<Delivery>> {
+        self.check()?;
+        self.inner.later_pending(scope, delivery).await
+    }
     async fn update_delivery(
         &self,
         scope: &Scope,
